@@ -1,0 +1,99 @@
+/**
+ * Diagnostics are data, not exceptions: every problem weir finds in a user's configuration is a
+ * {@link Diagnostic} with a code from the catalog below, a level, and the position in the user's file.
+ * Codes follow istioctl's message catalog (`IST0101`…, istio/istio `pkg/config/analysis/msg/messages.yaml`)
+ * where Istio has one; codes of our own start with `WEIR`. See docs/diagnostics.md for the catalog with examples.
+ */
+
+/** Severity, in istioctl's order: an `error` is what istiod would reject or what cannot work. */
+export type Level = 'error' | 'warning' | 'info';
+
+/** The numeric rank of a level, for `--fail-on` comparisons (higher is more severe). */
+export const LEVEL_RANK: Readonly<Record<Level, number>> = { info: 0, warning: 1, error: 2 };
+
+/** A position in a source file; `line` and `column` are 1-based. `file` is `-` for stdin. */
+export interface SourcePosition {
+  file: string;
+  line: number;
+  column: number;
+}
+
+/** Identifies the resource a diagnostic is about. */
+export interface ResourceRef {
+  kind: string;
+  name: string;
+  namespace: string;
+}
+
+/** One problem found in the configuration. */
+export interface Diagnostic {
+  level: Level;
+  /** Catalog code: `IST0106`, `IST0101`, `WEIR0001`, … */
+  code: string;
+  message: string;
+  /** The resource, or null for file-level problems such as unparsable YAML. */
+  resource: ResourceRef | null;
+  /** Field path in kubectl's JSONPath-like notation, e.g. `spec.http[1].route[0].weight`; empty for the whole resource. */
+  field: string;
+  /** Where in the user's file; null only when the input had no file (built in code). */
+  position: SourcePosition | null;
+}
+
+/** A catalog entry: a stable code, its name (Istio's where Istio has one) and its default level. */
+export interface CodeInfo {
+  code: string;
+  name: string;
+  level: Level;
+  summary: string;
+}
+
+/** Every code weir can emit. Istio's codes keep Istio's names and levels. */
+export const CODES = {
+  IST0101: { code: 'IST0101', name: 'ReferencedResourceNotFound', level: 'error', summary: 'A referenced host, subset or gateway does not exist' },
+  IST0106: { code: 'IST0106', name: 'SchemaValidationError', level: 'error', summary: "istiod's admission webhook would reject the resource" },
+  IST0109: { code: 'IST0109', name: 'ConflictingMeshGatewayVirtualServiceHosts', level: 'error', summary: 'Several mesh VirtualServices define the same host' },
+  IST0112: { code: 'IST0112', name: 'VirtualServiceDestinationPortSelectorRequired', level: 'error', summary: 'The destination service has several ports and no destination port is set' },
+  IST0130: { code: 'IST0130', name: 'VirtualServiceUnreachableRule', level: 'warning', summary: 'An HTTP route can never be reached' },
+  IST0131: { code: 'IST0131', name: 'VirtualServiceIneffectiveMatch', level: 'info', summary: 'A match is covered by an earlier one' },
+  IST0173: { code: 'IST0173', name: 'DestinationRuleSubsetNotSelectPods', level: 'error', summary: 'A subset selects no endpoint' },
+  IST0174: { code: 'IST0174', name: 'UnknownDestinationRuleHost', level: 'warning', summary: 'The DestinationRule host matches no service' },
+  IST0002: { code: 'IST0002', name: 'Deprecated', level: 'warning', summary: 'A deprecated field is used' },
+  WEIR0001: { code: 'WEIR0001', name: 'YamlSyntaxError', level: 'error', summary: 'The file is not valid YAML or JSON' },
+  WEIR0002: { code: 'WEIR0002', name: 'UnknownField', level: 'warning', summary: 'A field that the resource kind does not have (Kubernetes strict decoding warns)' },
+  WEIR0003: { code: 'WEIR0003', name: 'UnreadableInput', level: 'error', summary: 'A file could not be read or is not text' },
+  WEIR0004: { code: 'WEIR0004', name: 'MissingIdentity', level: 'error', summary: 'A resource lacks apiVersion, kind or metadata.name' },
+  WEIR0005: { code: 'WEIR0005', name: 'DuplicateResource', level: 'error', summary: 'The same kind, namespace and name is defined twice' },
+  WEIR0010: { code: 'WEIR0010', name: 'ConsistentHashNotStickyAcrossSubsets', level: 'warning', summary: 'consistentHash does not keep a user on one subset of a weighted split' },
+  WEIR0011: { code: 'WEIR0011', name: 'SkippedResource', level: 'info', summary: 'A resource kind weir does not use was skipped' },
+  WEIR0012: { code: 'WEIR0012', name: 'RoundRobinWithWeightedEndpoints', level: 'info', summary: 'ROUND_ROBIN with weighted endpoints' },
+} as const satisfies Record<string, CodeInfo>;
+
+/** A code of the catalog. */
+export type Code = keyof typeof CODES;
+
+/** Sorts diagnostics by file, line, column, then code, for stable output. Returns a new array. */
+export function sortDiagnostics(list: readonly Diagnostic[]): Diagnostic[] {
+  return [...list].sort((a, b) => {
+    const fa = a.position?.file ?? '';
+    const fb = b.position?.file ?? '';
+    if (fa !== fb) return fa < fb ? -1 : 1;
+    const la = a.position?.line ?? 0;
+    const lb = b.position?.line ?? 0;
+    if (la !== lb) return la - lb;
+    const ca = a.position?.column ?? 0;
+    const cb = b.position?.column ?? 0;
+    if (ca !== cb) return ca - cb;
+    return a.code < b.code ? -1 : a.code > b.code ? 1 : 0;
+  });
+}
+
+/** Formats a field path array (`['spec','http',1,'route']`) as `spec.http[1].route`. */
+export function formatPath(path: readonly (string | number)[]): string {
+  let out = '';
+  for (const seg of path) {
+    if (typeof seg === 'number') out += `[${seg}]`;
+    else if (/^[A-Za-z_][A-Za-z0-9_]*$/.test(seg)) out += out === '' ? seg : `.${seg}`;
+    else out += `[${JSON.stringify(seg)}]`;
+  }
+  return out;
+}
