@@ -90,12 +90,14 @@ export interface ResourceOptions {
 export interface ResourceSet {
   resources: Resource[];
   diagnostics: Diagnostic[];
+  /** Documents of a kind weir reads, including those dropped for errors. */
+  count: number;
 }
 
 /** Converts documents to typed resources. Never throws. */
 export function toResources(documents: readonly SourceDocument[], opts: ResourceOptions = {}): ResourceSet {
   const defaultNamespace = opts.defaultNamespace ?? 'default';
-  const out: ResourceSet = { resources: [], diagnostics: [] };
+  const out: ResourceSet = { resources: [], diagnostics: [], count: 0 };
   const seen = new Map<string, Resource>();
   let order = 0;
   const visit = (value: unknown, base: (string | number)[], doc: SourceDocument): void => {
@@ -131,6 +133,7 @@ export function toResources(documents: readonly SourceDocument[], opts: Resource
       }
       return;
     }
+    out.count++;
     if (!metaParse.success || name === '') {
       out.diagnostics.push(mk('error', CODES.WEIR0004.code, 'metadata.name is required', ref, 'metadata.name', at(['metadata'], true)));
       return;

@@ -1,0 +1,363 @@
+/**
+ * The registry of services and endpoints, built from what users keep in their manifest folders:
+ * Istio ServiceEntry (inline `endpoints`, or a `workloadSelector` over WorkloadEntries and Pods) and WorkloadEntry,
+ * and Kubernetes Service (selector, ports, `targetPort`) with its endpoints from EndpointSlices, or else from the
+ * Pods its selector matches at `podIP:targetPort`. Deployment/StatefulSet/DaemonSet pod templates are kept as
+ * label sets for analysis only (they have no addresses). Pure: no I/O.
+ */
+import { resolveHost, DEFAULT_CLUSTER_DOMAIN, hostMatches, isWildcard } from './hosts.ts';
+import type { Resource, SpecByKind } from './resources.ts';
+
+/** A service port: Istio `ServicePort` / Kubernetes `ServicePort`. */
+export interface ServicePort {
+  number: number;
+  name: string;
+  /** Upper-case protocol (`HTTP`, `HTTP2`, `GRPC`, `TCP`, …); Kubernetes ports get it from `appProtocol` or the name prefix. */
+  protocol: string;
+  /** Kubernetes `targetPort` (number or container port name) or ServiceEntry `targetPort`; null when unset. */
+  targetPort: number | string | null;
+}
+
+/** The workload an endpoint belongs to (for `destination_workload` and source identity). */
+export interface WorkloadRef {
+  kind: 'Pod' | 'WorkloadEntry' | 'ServiceEntry' | 'EndpointSlice';
+  name: string;
+  namespace: string;
+}
+
+/** One endpoint of a service: an address with per-service-port target ports. */
+export interface Endpoint {
+  address: string;
+  /** Target port per service port number. */
+  ports: ReadonlyMap<number, number>;
+  labels: Readonly<Record<string, string>>;
+  /** `region/zone/subzone` (any part may be empty). */
+  locality: string;
+  /** Load-balancing weight, ≥ 1 (Istio: WorkloadEntry `weight`, default 1). */
+  weight: number;
+  workload: WorkloadRef;
+  serviceAccount: string;
+}
+
+/** A service known to the registry. */
+export interface Service {
+  /** The FQDN (or the ServiceEntry host as written, lower-cased). */
+  hostname: string;
+  namespace: string;
+  /** Short name (Kubernetes Service name, or the first label of the ServiceEntry host). */
+  name: string;
+  ports: readonly ServicePort[];
+  endpoints: readonly Endpoint[];
+  /** Where it came from. */
+  origin: { kind: 'ServiceEntry' | 'Service'; name: string; namespace: string };
+  /** Kubernetes Service selector, or ServiceEntry workloadSelector labels; null for inline endpoints. */
+  selector: Readonly<Record<string, string>> | null;
+  /** ServiceEntry resolution (`STATIC`, `DNS`, `NONE`, …); `STATIC` for Kubernetes services. */
+  resolution: string;
+  /** ServiceEntry `exportTo` or `['*']`. */
+  exportTo: readonly string[];
+}
+
+/** A label set that can receive traffic (Pods, WorkloadEntries, endpoints) or would (pod templates). */
+export interface Workload {
+  kind: 'Pod' | 'WorkloadEntry' | 'ServiceEntryEndpoint' | 'Deployment' | 'StatefulSet' | 'DaemonSet';
+  name: string;
+  namespace: string;
+  labels: Readonly<Record<string, string>>;
+  /** Addresses the workload sends from (empty for templates). */
+  addresses: readonly string[];
+  serviceAccount: string;
+  locality: string;
+}
+
+/** Services by hostname, plus every workload, for routing and analysis. */
+export interface Registry {
+  services: readonly Service[];
+  /** Exact hostname → service. Wildcard ServiceEntry hosts are in `wildcardServices`. */
+  byHost: ReadonlyMap<string, Service>;
+  wildcardServices: readonly Service[];
+  workloads: readonly Workload[];
+  clusterDomain: string;
+}
+
+/** True when every key/value of `selector` is in `labels` (Kubernetes equality-based selection). */
+export function labelsMatch(selector: Readonly<Record<string, string>>, labels: Readonly<Record<string, string>>): boolean {
+  for (const k in selector) if (labels[k] !== selector[k]) return false;
+  return true;
+}
+
+/**
+ * Infers the protocol of a Kubernetes port the way Istio does: `appProtocol`, else the port name's prefix
+ * (`http`, `http-foo`, `grpc`, `http2`, …), else unknown (`TCP` for weir's purposes; Istio sniffs it).
+ */
+function protocolFromName(name: string | undefined, appProtocol: string | undefined): string {
+  const p = (appProtocol ?? name ?? '').toLowerCase().split('-')[0] ?? '';
+  const known: Record<string, string> = { http: 'HTTP', http2: 'HTTP2', grpc: 'GRPC', 'grpc-web': 'GRPC-WEB', https: 'HTTPS', tcp: 'TCP', tls: 'TLS', h2c: 'HTTP2' };
+  return known[p] ?? 'UNSUPPORTED';
+}
+
+/** Builds the registry from typed resources. Never throws. */
+export function buildRegistry(resources: readonly Resource[], clusterDomain = DEFAULT_CLUSTER_DOMAIN): Registry {
+  const of = <K extends keyof SpecByKind>(k: K) => resources.filter((r): r is Resource<K> => r.kind === k);
+  const pods = of('Pod');
+  const workloadEntries = of('WorkloadEntry');
+  const slices = of('EndpointSlice');
+  const services: Service[] = [];
+  const workloads: Workload[] = [];
+
+  for (const p of pods) {
+    const ips = podIps(p);
+    workloads.push({
+      kind: 'Pod',
+      name: p.name,
+      namespace: p.namespace,
+      labels: p.labels,
+      addresses: ips,
+      serviceAccount: String((p.spec.spec as Record<string, unknown>).serviceAccountName ?? 'default'),
+      locality: localityFromLabels(p.labels),
+    });
+  }
+  for (const we of workloadEntries) {
+    workloads.push({
+      kind: 'WorkloadEntry',
+      name: we.name,
+      namespace: we.namespace,
+      labels: { ...(we.spec.labels ?? {}) },
+      addresses: we.spec.address ? [we.spec.address] : [],
+      serviceAccount: we.spec.serviceAccount ?? 'default',
+      locality: we.spec.locality ?? '',
+    });
+  }
+  for (const kind of ['Deployment', 'StatefulSet', 'DaemonSet'] as const) {
+    for (const d of of(kind)) {
+      const labels = d.spec.template?.metadata?.labels ?? {};
+      workloads.push({ kind, name: d.name, namespace: d.namespace, labels, addresses: [], serviceAccount: 'default', locality: '' });
+    }
+  }
+
+  for (const se of of('ServiceEntry')) {
+    const spec = se.spec;
+    const ports: ServicePort[] = (spec.ports ?? []).map((p) => ({
+      number: p.number ?? 0,
+      name: p.name ?? '',
+      protocol: (p.protocol ?? 'TCP').toUpperCase(),
+      targetPort: p.targetPort ?? null,
+    }));
+    const endpoints: Endpoint[] = [];
+    const selector = spec.workloadSelector?.labels ?? null;
+    const portFor = (named: Record<string, number> | undefined, sp: ServicePort): number =>
+      named?.[sp.name] ?? (typeof sp.targetPort === 'number' ? sp.targetPort : sp.number);
+    if (selector) {
+      for (const we of workloadEntries) {
+        if (we.namespace !== se.namespace || !labelsMatch(selector, we.spec.labels ?? {}) || !we.spec.address) continue;
+        endpoints.push({
+          address: we.spec.address,
+          ports: new Map(ports.map((sp) => [sp.number, portFor(we.spec.ports, sp)])),
+          labels: { ...(we.spec.labels ?? {}) },
+          locality: we.spec.locality ?? '',
+          weight: we.spec.weight && we.spec.weight > 0 ? we.spec.weight : 1,
+          workload: { kind: 'WorkloadEntry', name: we.name, namespace: we.namespace },
+          serviceAccount: we.spec.serviceAccount ?? 'default',
+        });
+      }
+      for (const p of pods) {
+        if (p.namespace !== se.namespace || !labelsMatch(selector, p.labels)) continue;
+        for (const ip of podIps(p).slice(0, 1)) {
+          endpoints.push({
+            address: ip,
+            ports: new Map(ports.map((sp) => [sp.number, typeof sp.targetPort === 'number' ? sp.targetPort : sp.number])),
+            labels: p.labels,
+            locality: localityFromLabels(p.labels),
+            weight: 1,
+            workload: { kind: 'Pod', name: p.name, namespace: p.namespace },
+            serviceAccount: 'default',
+          });
+        }
+      }
+    } else {
+      (spec.endpoints ?? []).forEach((ep, i) => {
+        if (!ep.address) return;
+        endpoints.push({
+          address: ep.address,
+          ports: new Map(ports.map((sp) => [sp.number, portFor(ep.ports, sp)])),
+          labels: { ...(ep.labels ?? {}) },
+          locality: ep.locality ?? '',
+          weight: ep.weight && ep.weight > 0 ? ep.weight : 1,
+          workload: { kind: 'ServiceEntry', name: `${se.name}#${i}`, namespace: se.namespace },
+          serviceAccount: ep.serviceAccount ?? 'default',
+        });
+        workloads.push({
+          kind: 'ServiceEntryEndpoint',
+          name: se.name,
+          namespace: se.namespace,
+          labels: { ...(ep.labels ?? {}) },
+          addresses: [ep.address],
+          serviceAccount: ep.serviceAccount ?? 'default',
+          locality: ep.locality ?? '',
+        });
+      });
+    }
+    // DNS resolution with no endpoints: the host itself is the endpoint (Istio resolves it by DNS).
+    for (const host of spec.hosts ?? []) {
+      const hostname = host.toLowerCase();
+      let eps = endpoints;
+      if (endpoints.length === 0 && (spec.resolution === 'DNS' || spec.resolution === 'DNS_ROUND_ROBIN') && !isWildcard(hostname)) {
+        eps = [
+          {
+            address: hostname,
+            ports: new Map(ports.map((sp) => [sp.number, typeof sp.targetPort === 'number' ? sp.targetPort : sp.number])),
+            labels: {},
+            locality: '',
+            weight: 1,
+            workload: { kind: 'ServiceEntry', name: se.name, namespace: se.namespace },
+            serviceAccount: 'default',
+          },
+        ];
+      }
+      services.push({
+        hostname,
+        namespace: se.namespace,
+        name: hostname.split('.')[0] ?? hostname,
+        ports,
+        endpoints: eps,
+        origin: { kind: 'ServiceEntry', name: se.name, namespace: se.namespace },
+        selector,
+        resolution: spec.resolution ?? 'NONE',
+        exportTo: spec.exportTo ?? ['*'],
+      });
+    }
+  }
+
+  for (const svc of of('Service')) {
+    const spec = svc.spec;
+    const ports: ServicePort[] = (spec.ports ?? []).map((p) => ({
+      number: p.port,
+      name: p.name ?? '',
+      protocol: protocolFromName(p.name, p.appProtocol),
+      targetPort: p.targetPort ?? null,
+    }));
+    const selector = spec.selector && Object.keys(spec.selector).length > 0 ? spec.selector : null;
+    const mySlices = slices.filter((s) => s.namespace === svc.namespace && s.labels['kubernetes.io/service-name'] === svc.name);
+    const endpoints: Endpoint[] = [];
+    if (mySlices.length > 0) {
+      for (const sl of mySlices) {
+        const slicePorts = sl.spec.ports ?? [];
+        for (const e of sl.spec.endpoints ?? []) {
+          if (e.conditions?.ready === false) continue;
+          const pod = e.targetRef?.kind === 'Pod' ? pods.find((p) => p.namespace === svc.namespace && p.name === e.targetRef?.name) : undefined;
+          const address = e.addresses[0];
+          if (!address) continue;
+          const portMap = new Map<number, number>();
+          for (const sp of ports) {
+            const match = slicePorts.find((x) => (x.name ?? '') === sp.name) ?? (slicePorts.length === 1 ? slicePorts[0] : undefined);
+            portMap.set(sp.number, match?.port ?? (typeof sp.targetPort === 'number' ? sp.targetPort : sp.number));
+          }
+          endpoints.push({
+            address,
+            ports: portMap,
+            labels: pod?.labels ?? {},
+            locality: pod ? localityFromLabels(pod.labels) : e.zone ? `/${e.zone}` : '',
+            weight: 1,
+            workload: pod ? { kind: 'Pod', name: pod.name, namespace: pod.namespace } : { kind: 'EndpointSlice', name: sl.name, namespace: sl.namespace },
+            serviceAccount: 'default',
+          });
+        }
+      }
+    } else if (selector) {
+      for (const p of pods) {
+        if (p.namespace !== svc.namespace || !labelsMatch(selector, p.labels)) continue;
+        const ip = podIps(p)[0];
+        if (!ip) continue;
+        const portMap = new Map<number, number>();
+        for (const sp of ports) {
+          let target: number = sp.number;
+          if (typeof sp.targetPort === 'number') target = sp.targetPort;
+          else if (typeof sp.targetPort === 'string') {
+            if (/^\d+$/.test(sp.targetPort)) target = Number(sp.targetPort);
+            else {
+              const named = (p.spec.spec.containers ?? []).flatMap((c) => c.ports ?? []).find((cp) => cp.name === sp.targetPort);
+              if (!named) continue;
+              target = named.containerPort;
+            }
+          }
+          portMap.set(sp.number, target);
+        }
+        endpoints.push({
+          address: ip,
+          ports: portMap,
+          labels: p.labels,
+          locality: localityFromLabels(p.labels),
+          weight: 1,
+          workload: { kind: 'Pod', name: p.name, namespace: p.namespace },
+          serviceAccount: 'default',
+        });
+      }
+    }
+    services.push({
+      hostname: resolveHost(svc.name, svc.namespace, clusterDomain),
+      namespace: svc.namespace,
+      name: svc.name,
+      ports,
+      endpoints,
+      origin: { kind: 'Service', name: svc.name, namespace: svc.namespace },
+      selector,
+      resolution: 'STATIC',
+      exportTo: ['*'],
+    });
+  }
+
+  const byHost = new Map<string, Service>();
+  const wildcardServices: Service[] = [];
+  for (const s of services) {
+    if (isWildcard(s.hostname)) wildcardServices.push(s);
+    else if (!byHost.has(s.hostname)) byHost.set(s.hostname, s);
+  }
+  return { services, byHost, wildcardServices, workloads, clusterDomain };
+}
+
+/**
+ * Finds the service for a concrete host: an exact registry entry, else the most specific wildcard ServiceEntry
+ * host that matches it. Returns null when the host is unknown.
+ */
+export function findService(registry: Registry, host: string): Service | null {
+  const exact = registry.byHost.get(host.toLowerCase());
+  if (exact) return exact;
+  let best: Service | null = null;
+  for (const s of registry.wildcardServices) {
+    if (hostMatches(s.hostname, host) && (best === null || s.hostname.length > best.hostname.length)) best = s;
+  }
+  return best;
+}
+
+/**
+ * Finds the services a host pattern (possibly a wildcard, e.g. a DestinationRule host `*.prod.svc.cluster.local`)
+ * refers to.
+ */
+export function servicesMatching(registry: Registry, pattern: string): Service[] {
+  if (!isWildcard(pattern)) {
+    const s = findService(registry, pattern);
+    return s ? [s] : [];
+  }
+  return registry.services.filter((s) => hostMatches(pattern, s.hostname) || s.hostname === pattern);
+}
+
+function podIps(p: Resource<'Pod'>): string[] {
+  const st = p.spec.status;
+  const ips = (st.podIPs ?? []).map((x) => x.ip);
+  if (st.podIP && !ips.includes(st.podIP)) ips.unshift(st.podIP);
+  return ips;
+}
+
+/**
+ * Locality of a Pod from its labels: Istio's `istio-locality` label (`region.zone.subzone`), else the topology
+ * labels `topology.kubernetes.io/region` and `/zone`. Returned as `region/zone/subzone`.
+ */
+export function localityFromLabels(labels: Readonly<Record<string, string>>): string {
+  const il = labels['istio-locality'];
+  if (il) return il.split('.').join('/');
+  const region = labels['topology.kubernetes.io/region'] ?? '';
+  const zone = labels['topology.kubernetes.io/zone'] ?? '';
+  const subzone = labels['topology.istio.io/subzone'] ?? '';
+  if (!region && !zone && !subzone) return '';
+  return `${region}/${zone}/${subzone}`;
+}
