@@ -71,6 +71,7 @@ export type HTTPRouteDestination = z.infer<typeof HTTPRouteDestination>;
 /** istio `HTTPRedirect`. `derivePort` is `FROM_PROTOCOL_DEFAULT` or `FROM_REQUEST_PORT`. */
 export const HTTPRedirect = z.strictObject({
   uri: str.optional(),
+  prefixRewrite: str.optional(),
   authority: str.optional(),
   port: int.optional(),
   derivePort: z.enum(['FROM_PROTOCOL_DEFAULT', 'FROM_REQUEST_PORT']).optional(),
