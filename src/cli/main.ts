@@ -13,7 +13,9 @@ const collect = (value: string, previous: string[]): string[] => [...previous, v
 /** Builds the commander program. Actions store their exit code in `result`. */
 function buildProgram(result: { code: number }): Command {
   const program = new Command('weir')
-    .description("Istio's traffic management for canary releases: validate, explain and serve VirtualServices and DestinationRules")
+    .description(
+      "Istio's traffic management for canary releases: validate, explain and serve VirtualServices and DestinationRules",
+    )
     .version('0.1.0')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
@@ -26,11 +28,26 @@ function buildProgram(result: { code: number }): Command {
     .option('-f, --filename <path>', 'file or directory (repeatable)', collect, [] as string[])
     .option('-n, --namespace <ns>', 'namespace for resources that set none', 'default')
     .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text'))
-    .addOption(new Option('--fail-on <level>', 'exit 79 when a diagnostic is at or above this level').choices(['error', 'warning', 'info']).default('error'))
+    .addOption(
+      new Option('--fail-on <level>', 'exit 79 when a diagnostic is at or above this level')
+        .choices(['error', 'warning', 'info'])
+        .default('error'),
+    )
     .option('-v, --verbose', 'also report resources weir skips', false)
-    .action(async (paths: string[], o: { filename: string[]; namespace: string; output: 'text' | 'json'; failOn: Level; verbose: boolean }) => {
-      result.code = await runValidate({ paths: [...paths, ...o.filename], namespace: o.namespace, output: o.output, failOn: o.failOn, verbose: o.verbose });
-    });
+    .action(
+      async (
+        paths: string[],
+        o: { filename: string[]; namespace: string; output: 'text' | 'json'; failOn: Level; verbose: boolean },
+      ) => {
+        result.code = await runValidate({
+          paths: [...paths, ...o.filename],
+          namespace: o.namespace,
+          output: o.output,
+          failOn: o.failOn,
+          verbose: o.verbose,
+        });
+      },
+    );
 
   return program;
 }
@@ -47,7 +64,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     return result.code;
   } catch (err) {
     if (err instanceof CommanderError) {
-      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return EXIT.OK;
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help')
+        return EXIT.OK;
       return err.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
     }
     if (err instanceof PathNotFoundError) {

@@ -9,7 +9,13 @@ export function formatDiagnosticLine(d: Diagnostic, colour = false): string {
   const res = d.resource ? `${d.resource.kind} ${d.resource.namespace}/${d.resource.name}` : '-';
   const field = d.field ? ` ${d.field}` : '';
   let level: string = d.level;
-  if (colour) level = d.level === 'error' ? `\x1b[31m${level}\x1b[0m` : d.level === 'warning' ? `\x1b[33m${level}\x1b[0m` : `\x1b[36m${level}\x1b[0m`;
+  if (colour)
+    level =
+      d.level === 'error'
+        ? `\x1b[31m${level}\x1b[0m`
+        : d.level === 'warning'
+          ? `\x1b[33m${level}\x1b[0m`
+          : `\x1b[36m${level}\x1b[0m`;
   return `${pos} ${level} ${d.code} ${res}${field}: ${d.message}`;
 }
 

@@ -7,7 +7,7 @@
  * has one — in creation-time order. Pure: no I/O.
  */
 import { hostMatches, isWildcard, resolveHost } from './hosts.ts';
-import type { TrafficPolicy, Subset } from './istio/schemas.ts';
+import type { Subset, TrafficPolicy } from './istio/schemas.ts';
 import { labelsMatch } from './registry.ts';
 import type { DestinationRule } from './resources.ts';
 
@@ -33,7 +33,10 @@ export interface ClientIdentity {
 }
 
 /** Sorts resources as Istio orders configs: creation time ascending, then name, then namespace. */
-export function byCreation<T extends { createdMs: number | null; name: string; namespace: string; order: number }>(a: T, b: T): number {
+export function byCreation<T extends { createdMs: number | null; name: string; namespace: string; order: number }>(
+  a: T,
+  b: T,
+): number {
   const ta = a.createdMs ?? Number.POSITIVE_INFINITY;
   const tb = b.createdMs ?? Number.POSITIVE_INFINITY;
   if (ta !== tb) return ta - tb;
@@ -78,7 +81,9 @@ export class DestinationRuleIndex {
     const key = `${host}|${client.namespace}|${serviceNamespace ?? ''}|${client.labels ? JSON.stringify(client.labels) : ''}`;
     const hit = this.cache.get(key);
     if (hit !== undefined) return hit;
-    const path = [client.namespace, serviceNamespace, ROOT_NAMESPACE].filter((n, i, a): n is string => n !== null && a.indexOf(n) === i);
+    const path = [client.namespace, serviceNamespace, ROOT_NAMESPACE].filter(
+      (n, i, a): n is string => n !== null && a.indexOf(n) === i,
+    );
     let result: MergedDestinationRule | null = null;
     for (const ns of path) {
       const candidates = this.rules.filter((r) => {
@@ -97,7 +102,10 @@ export class DestinationRuleIndex {
       const bestHost = this.hostOf.get(best)!;
       // Rules with a workload selector merge only with rules with an equal selector; prefer selector rules.
       const withSelector = candidates.filter((c) => this.hostOf.get(c) === bestHost && c.spec.workloadSelector);
-      const group = (withSelector.length > 0 ? withSelector : candidates.filter((c) => this.hostOf.get(c) === bestHost && !c.spec.workloadSelector));
+      const group =
+        withSelector.length > 0
+          ? withSelector
+          : candidates.filter((c) => this.hostOf.get(c) === bestHost && !c.spec.workloadSelector);
       result = merge(bestHost, ns, group);
       break;
     }

@@ -45,7 +45,11 @@ export function hostMatches(pattern: string, host: string): boolean {
  * overlap checks: `*.foo.com` overlaps `a.foo.com` and `*.com`.
  */
 export function hostsOverlap(a: string, b: string): boolean {
-  return hostMatches(a, b) || hostMatches(b, a) || (isWildcard(a) && isWildcard(b) && (a.endsWith(b.slice(1)) || b.endsWith(a.slice(1))));
+  return (
+    hostMatches(a, b) ||
+    hostMatches(b, a) ||
+    (isWildcard(a) && isWildcard(b) && (a.endsWith(b.slice(1)) || b.endsWith(a.slice(1))))
+  );
 }
 
 /**

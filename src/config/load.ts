@@ -5,7 +5,7 @@
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { isMap, isSeq, LineCounter, parseAllDocuments, type Document, type Node, isPair, isScalar } from 'yaml';
+import { type Document, isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseAllDocuments } from 'yaml';
 import { CODES, type Diagnostic, type SourcePosition } from './diagnostics.ts';
 
 /** Largest file weir reads, in bytes (16 MiB). Kubernetes objects are limited to ~1.5 MB by etcd. */
@@ -118,7 +118,12 @@ export async function loadPaths(paths: readonly string[]): Promise<LoadResult> {
       else {
         const st = await stat(file);
         if (st.size > MAX_FILE_BYTES) {
-          result.diagnostics.push(fileDiag(file, `file is ${formatBytes(st.size)}, larger than the ${formatBytes(MAX_FILE_BYTES)} weir reads`));
+          result.diagnostics.push(
+            fileDiag(
+              file,
+              `file is ${formatBytes(st.size)}, larger than the ${formatBytes(MAX_FILE_BYTES)} weir reads`,
+            ),
+          );
           continue;
         }
         bytes = await readFile(file);
@@ -184,10 +189,17 @@ export function parseText(input: TextInput): { documents: SourceDocument[]; diag
   };
   let docs: Document.Parsed[];
   try {
-    docs = parseAllDocuments(input.text, { lineCounter, version: '1.1', uniqueKeys: true, prettyErrors: false }) as Document.Parsed[];
+    docs = parseAllDocuments(input.text, {
+      lineCounter,
+      version: '1.1',
+      uniqueKeys: true,
+      prettyErrors: false,
+    }) as Document.Parsed[];
     if (!Array.isArray(docs)) docs = [docs as unknown as Document.Parsed];
   } catch (err) {
-    diagnostics.push(syntaxDiag(input.file, `cannot parse: ${(err as Error).message}`, { file: input.file, line: 1, column: 1 }));
+    diagnostics.push(
+      syntaxDiag(input.file, `cannot parse: ${(err as Error).message}`, { file: input.file, line: 1, column: 1 }),
+    );
     return { documents, diagnostics };
   }
   docs.forEach((doc, index) => {
@@ -228,7 +240,14 @@ function firstLine(msg: string): string {
 }
 
 function syntaxDiag(file: string, message: string, position: SourcePosition): Diagnostic {
-  return { level: 'error', code: CODES.WEIR0001.code, message, resource: null, field: '', position: { ...position, file } };
+  return {
+    level: 'error',
+    code: CODES.WEIR0001.code,
+    message,
+    resource: null,
+    field: '',
+    position: { ...position, file },
+  };
 }
 
 function exceedsDepth(root: Node | null, limit: number): boolean {

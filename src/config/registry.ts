@@ -5,7 +5,7 @@
  * Pods its selector matches at `podIP:targetPort`. Deployment/StatefulSet/DaemonSet pod templates are kept as
  * label sets for analysis only (they have no addresses). Pure: no I/O.
  */
-import { resolveHost, DEFAULT_CLUSTER_DOMAIN, hostMatches, isWildcard } from './hosts.ts';
+import { DEFAULT_CLUSTER_DOMAIN, hostMatches, isWildcard, resolveHost } from './hosts.ts';
 import type { Resource, SpecByKind } from './resources.ts';
 
 /** A service port: Istio `ServicePort` / Kubernetes `ServicePort`. */
@@ -81,7 +81,10 @@ export interface Registry {
 }
 
 /** True when every key/value of `selector` is in `labels` (Kubernetes equality-based selection). */
-export function labelsMatch(selector: Readonly<Record<string, string>>, labels: Readonly<Record<string, string>>): boolean {
+export function labelsMatch(
+  selector: Readonly<Record<string, string>>,
+  labels: Readonly<Record<string, string>>,
+): boolean {
   for (const k in selector) if (labels[k] !== selector[k]) return false;
   return true;
 }
@@ -92,7 +95,16 @@ export function labelsMatch(selector: Readonly<Record<string, string>>, labels: 
  */
 function protocolFromName(name: string | undefined, appProtocol: string | undefined): string {
   const p = (appProtocol ?? name ?? '').toLowerCase().split('-')[0] ?? '';
-  const known: Record<string, string> = { http: 'HTTP', http2: 'HTTP2', grpc: 'GRPC', 'grpc-web': 'GRPC-WEB', https: 'HTTPS', tcp: 'TCP', tls: 'TLS', h2c: 'HTTP2' };
+  const known: Record<string, string> = {
+    http: 'HTTP',
+    http2: 'HTTP2',
+    grpc: 'GRPC',
+    'grpc-web': 'GRPC-WEB',
+    https: 'HTTPS',
+    tcp: 'TCP',
+    tls: 'TLS',
+    h2c: 'HTTP2',
+  };
   return known[p] ?? 'UNSUPPORTED';
 }
 
@@ -131,7 +143,15 @@ export function buildRegistry(resources: readonly Resource[], clusterDomain = DE
   for (const kind of ['Deployment', 'StatefulSet', 'DaemonSet'] as const) {
     for (const d of of(kind)) {
       const labels = d.spec.template?.metadata?.labels ?? {};
-      workloads.push({ kind, name: d.name, namespace: d.namespace, labels, addresses: [], serviceAccount: 'default', locality: '' });
+      workloads.push({
+        kind,
+        name: d.name,
+        namespace: d.namespace,
+        labels,
+        addresses: [],
+        serviceAccount: 'default',
+        locality: '',
+      });
     }
   }
 
@@ -165,7 +185,9 @@ export function buildRegistry(resources: readonly Resource[], clusterDomain = DE
         for (const ip of podIps(p).slice(0, 1)) {
           endpoints.push({
             address: ip,
-            ports: new Map(ports.map((sp) => [sp.number, typeof sp.targetPort === 'number' ? sp.targetPort : sp.number])),
+            ports: new Map(
+              ports.map((sp) => [sp.number, typeof sp.targetPort === 'number' ? sp.targetPort : sp.number]),
+            ),
             labels: p.labels,
             locality: localityFromLabels(p.labels),
             weight: 1,
@@ -201,11 +223,17 @@ export function buildRegistry(resources: readonly Resource[], clusterDomain = DE
     for (const host of spec.hosts ?? []) {
       const hostname = host.toLowerCase();
       let eps = endpoints;
-      if (endpoints.length === 0 && (spec.resolution === 'DNS' || spec.resolution === 'DNS_ROUND_ROBIN') && !isWildcard(hostname)) {
+      if (
+        endpoints.length === 0 &&
+        (spec.resolution === 'DNS' || spec.resolution === 'DNS_ROUND_ROBIN') &&
+        !isWildcard(hostname)
+      ) {
         eps = [
           {
             address: hostname,
-            ports: new Map(ports.map((sp) => [sp.number, typeof sp.targetPort === 'number' ? sp.targetPort : sp.number])),
+            ports: new Map(
+              ports.map((sp) => [sp.number, typeof sp.targetPort === 'number' ? sp.targetPort : sp.number]),
+            ),
             labels: {},
             locality: '',
             weight: 1,
@@ -237,19 +265,26 @@ export function buildRegistry(resources: readonly Resource[], clusterDomain = DE
       targetPort: p.targetPort ?? null,
     }));
     const selector = spec.selector && Object.keys(spec.selector).length > 0 ? spec.selector : null;
-    const mySlices = slices.filter((s) => s.namespace === svc.namespace && s.labels['kubernetes.io/service-name'] === svc.name);
+    const mySlices = slices.filter(
+      (s) => s.namespace === svc.namespace && s.labels['kubernetes.io/service-name'] === svc.name,
+    );
     const endpoints: Endpoint[] = [];
     if (mySlices.length > 0) {
       for (const sl of mySlices) {
         const slicePorts = sl.spec.ports ?? [];
         for (const e of sl.spec.endpoints ?? []) {
           if (e.conditions?.ready === false) continue;
-          const pod = e.targetRef?.kind === 'Pod' ? pods.find((p) => p.namespace === svc.namespace && p.name === e.targetRef?.name) : undefined;
+          const pod =
+            e.targetRef?.kind === 'Pod'
+              ? pods.find((p) => p.namespace === svc.namespace && p.name === e.targetRef?.name)
+              : undefined;
           const address = e.addresses[0];
           if (!address) continue;
           const portMap = new Map<number, number>();
           for (const sp of ports) {
-            const match = slicePorts.find((x) => (x.name ?? '') === sp.name) ?? (slicePorts.length === 1 ? slicePorts[0] : undefined);
+            const match =
+              slicePorts.find((x) => (x.name ?? '') === sp.name) ??
+              (slicePorts.length === 1 ? slicePorts[0] : undefined);
             portMap.set(sp.number, match?.port ?? (typeof sp.targetPort === 'number' ? sp.targetPort : sp.number));
           }
           endpoints.push({
@@ -258,7 +293,9 @@ export function buildRegistry(resources: readonly Resource[], clusterDomain = DE
             labels: pod?.labels ?? {},
             locality: pod ? localityFromLabels(pod.labels) : e.zone ? `/${e.zone}` : '',
             weight: 1,
-            workload: pod ? { kind: 'Pod', name: pod.name, namespace: pod.namespace } : { kind: 'EndpointSlice', name: sl.name, namespace: sl.namespace },
+            workload: pod
+              ? { kind: 'Pod', name: pod.name, namespace: pod.namespace }
+              : { kind: 'EndpointSlice', name: sl.name, namespace: sl.namespace },
             serviceAccount: 'default',
           });
         }
@@ -275,7 +312,9 @@ export function buildRegistry(resources: readonly Resource[], clusterDomain = DE
           else if (typeof sp.targetPort === 'string') {
             if (/^\d+$/.test(sp.targetPort)) target = Number(sp.targetPort);
             else {
-              const named = (p.spec.spec.containers ?? []).flatMap((c) => c.ports ?? []).find((cp) => cp.name === sp.targetPort);
+              const named = (p.spec.spec.containers ?? [])
+                .flatMap((c) => c.ports ?? [])
+                .find((cp) => cp.name === sp.targetPort);
               if (!named) continue;
               target = named.containerPort;
             }

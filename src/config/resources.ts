@@ -10,7 +10,11 @@ import * as S from './istio/schemas.ts';
 import type { SourceDocument } from './load.ts';
 
 /** The Istio networking API versions weir accepts (v1 and v1beta1 are aliases of v1alpha3). */
-export const ISTIO_NETWORKING_VERSIONS = ['networking.istio.io/v1alpha3', 'networking.istio.io/v1beta1', 'networking.istio.io/v1'];
+export const ISTIO_NETWORKING_VERSIONS = [
+  'networking.istio.io/v1alpha3',
+  'networking.istio.io/v1beta1',
+  'networking.istio.io/v1',
+];
 
 /** Specs by kind. */
 export interface SpecByKind {
@@ -65,14 +69,44 @@ interface KindDef {
 
 const WORKLOAD_VERSIONS = ['apps/v1'];
 const KINDS: readonly KindDef[] = [
-  { kind: 'VirtualService', apiVersions: ISTIO_NETWORKING_VERSIONS, schema: S.VirtualServiceSpec, field: 'spec', strict: true },
-  { kind: 'DestinationRule', apiVersions: ISTIO_NETWORKING_VERSIONS, schema: S.DestinationRuleSpec, field: 'spec', strict: true },
-  { kind: 'ServiceEntry', apiVersions: ISTIO_NETWORKING_VERSIONS, schema: S.ServiceEntrySpec, field: 'spec', strict: true },
-  { kind: 'WorkloadEntry', apiVersions: ISTIO_NETWORKING_VERSIONS, schema: S.WorkloadEntrySpec, field: 'spec', strict: true },
+  {
+    kind: 'VirtualService',
+    apiVersions: ISTIO_NETWORKING_VERSIONS,
+    schema: S.VirtualServiceSpec,
+    field: 'spec',
+    strict: true,
+  },
+  {
+    kind: 'DestinationRule',
+    apiVersions: ISTIO_NETWORKING_VERSIONS,
+    schema: S.DestinationRuleSpec,
+    field: 'spec',
+    strict: true,
+  },
+  {
+    kind: 'ServiceEntry',
+    apiVersions: ISTIO_NETWORKING_VERSIONS,
+    schema: S.ServiceEntrySpec,
+    field: 'spec',
+    strict: true,
+  },
+  {
+    kind: 'WorkloadEntry',
+    apiVersions: ISTIO_NETWORKING_VERSIONS,
+    schema: S.WorkloadEntrySpec,
+    field: 'spec',
+    strict: true,
+  },
   { kind: 'Gateway', apiVersions: ISTIO_NETWORKING_VERSIONS, schema: S.GatewaySpec, field: 'spec', strict: true },
   { kind: 'Service', apiVersions: ['v1'], schema: S.K8sServiceSpec, field: 'spec', strict: false },
   { kind: 'Pod', apiVersions: ['v1'], schema: S.K8sPodSpec, field: 'pod', strict: false },
-  { kind: 'EndpointSlice', apiVersions: ['discovery.k8s.io/v1', 'discovery.k8s.io/v1beta1'], schema: S.K8sEndpointSlice, field: 'object', strict: false },
+  {
+    kind: 'EndpointSlice',
+    apiVersions: ['discovery.k8s.io/v1', 'discovery.k8s.io/v1beta1'],
+    schema: S.K8sEndpointSlice,
+    field: 'object',
+    strict: false,
+  },
   { kind: 'Deployment', apiVersions: WORKLOAD_VERSIONS, schema: S.K8sWorkloadSpec, field: 'spec', strict: false },
   { kind: 'StatefulSet', apiVersions: WORKLOAD_VERSIONS, schema: S.K8sWorkloadSpec, field: 'spec', strict: false },
   { kind: 'DaemonSet', apiVersions: WORKLOAD_VERSIONS, schema: S.K8sWorkloadSpec, field: 'spec', strict: false },
@@ -102,16 +136,21 @@ export function toResources(documents: readonly SourceDocument[], opts: Resource
   let order = 0;
   const visit = (value: unknown, base: (string | number)[], doc: SourceDocument): void => {
     if (value === null || value === undefined) return; // empty document
-    const at = (path: readonly (string | number)[], key = false): SourcePosition => doc.locate([...base, ...path], { key });
+    const at = (path: readonly (string | number)[], key = false): SourcePosition =>
+      doc.locate([...base, ...path], { key });
     if (typeof value !== 'object' || Array.isArray(value)) {
-      out.diagnostics.push(mk('error', CODES.WEIR0004.code, 'document is not an object with apiVersion and kind', null, '', at([])));
+      out.diagnostics.push(
+        mk('error', CODES.WEIR0004.code, 'document is not an object with apiVersion and kind', null, '', at([])),
+      );
       return;
     }
     const obj = value as Record<string, unknown>;
     const kind = obj.kind;
     const apiVersion = obj.apiVersion;
     if (typeof kind !== 'string' || typeof apiVersion !== 'string') {
-      out.diagnostics.push(mk('error', CODES.WEIR0004.code, 'document has no string apiVersion and kind', null, '', at([])));
+      out.diagnostics.push(
+        mk('error', CODES.WEIR0004.code, 'document has no string apiVersion and kind', null, '', at([])),
+      );
       return;
     }
     if (kind === 'List' || kind.endsWith('List')) {
@@ -127,15 +166,35 @@ export function toResources(documents: readonly SourceDocument[], opts: Resource
     if (!def) {
       const known = KINDS.find((k) => k.kind === kind);
       if (known && apiVersion.startsWith('networking.istio.io/')) {
-        out.diagnostics.push(mk('error', CODES.IST0106.code, `unknown apiVersion "${apiVersion}" for ${kind}; use one of ${known.apiVersions.join(', ')}`, ref, 'apiVersion', at(['apiVersion'])));
+        out.diagnostics.push(
+          mk(
+            'error',
+            CODES.IST0106.code,
+            `unknown apiVersion "${apiVersion}" for ${kind}; use one of ${known.apiVersions.join(', ')}`,
+            ref,
+            'apiVersion',
+            at(['apiVersion']),
+          ),
+        );
       } else if (opts.verbose) {
-        out.diagnostics.push(mk('info', CODES.WEIR0011.code, `skipped ${apiVersion} ${kind}: weir does not read this kind`, ref, '', at([])));
+        out.diagnostics.push(
+          mk(
+            'info',
+            CODES.WEIR0011.code,
+            `skipped ${apiVersion} ${kind}: weir does not read this kind`,
+            ref,
+            '',
+            at([]),
+          ),
+        );
       }
       return;
     }
     out.count++;
     if (!metaParse.success || name === '') {
-      out.diagnostics.push(mk('error', CODES.WEIR0004.code, 'metadata.name is required', ref, 'metadata.name', at(['metadata'], true)));
+      out.diagnostics.push(
+        mk('error', CODES.WEIR0004.code, 'metadata.name is required', ref, 'metadata.name', at(['metadata'], true)),
+      );
       return;
     }
     const checkedPath: (string | number)[] = def.field === 'object' ? [] : ['spec'];
@@ -156,11 +215,21 @@ export function toResources(documents: readonly SourceDocument[], opts: Resource
     const prior = seen.get(key);
     if (prior) {
       const p = prior.locate([]);
-      out.diagnostics.push(mk('error', CODES.WEIR0005.code, `${kind} ${namespace}/${name} is defined again (first at ${p.file}:${p.line}); the first definition is used`, ref, '', at([])));
+      out.diagnostics.push(
+        mk(
+          'error',
+          CODES.WEIR0005.code,
+          `${kind} ${namespace}/${name} is defined again (first at ${p.file}:${p.line}); the first definition is used`,
+          ref,
+          '',
+          at([]),
+        ),
+      );
       return;
     }
     const created = meta.creationTimestamp;
-    const createdMs = created instanceof Date ? created.getTime() : typeof created === 'string' ? Date.parse(created) : Number.NaN;
+    const createdMs =
+      created instanceof Date ? created.getTime() : typeof created === 'string' ? Date.parse(created) : Number.NaN;
     const resource: Resource = {
       kind: def.kind,
       apiVersion,
@@ -220,21 +289,33 @@ function checkSchema(
       for (const issue of unknown) {
         for (const k of (issue as { keys: string[] }).keys) {
           const path = [...prefix, ...(issue.path as (string | number)[]), k];
-          diagnostics.push(mk('warning', CODES.WEIR0002.code, `unknown field "${k}"`, ref, formatPath(path), at(path, true)));
+          diagnostics.push(
+            mk('warning', CODES.WEIR0002.code, `unknown field "${k}"`, ref, formatPath(path), at(path, true)),
+          );
         }
       }
     }
     if (others.length > 0) {
       for (const issue of others) {
         const path = [...prefix, ...(issue.path as (string | number)[])];
-        diagnostics.push(mk('error', CODES.IST0106.code, describeIssue(issue, valueAt(input, issue.path as (string | number)[])), ref, formatPath(path), at(path)));
+        diagnostics.push(
+          mk(
+            'error',
+            CODES.IST0106.code,
+            describeIssue(issue, valueAt(input, issue.path as (string | number)[])),
+            ref,
+            formatPath(path),
+            at(path),
+          ),
+        );
       }
       return { value: undefined, diagnostics };
     }
     data = structuredClone(data);
     for (const issue of unknown) {
       const parent = valueAt(data, issue.path as (string | number)[]);
-      if (parent && typeof parent === 'object') for (const k of (issue as { keys: string[] }).keys) delete (parent as Record<string, unknown>)[k];
+      if (parent && typeof parent === 'object')
+        for (const k of (issue as { keys: string[] }).keys) delete (parent as Record<string, unknown>)[k];
     }
   }
   return { value: undefined, diagnostics };
@@ -261,7 +342,14 @@ function typeName(v: unknown): string {
 function describeIssue(issue: z.core.$ZodIssue, got: unknown): string {
   switch (issue.code) {
     case 'invalid_type': {
-      const expected = issue.expected === 'int' ? 'an integer' : issue.expected === 'record' || issue.expected === 'object' ? 'an object' : issue.expected === 'array' ? 'a list' : `a ${issue.expected}`;
+      const expected =
+        issue.expected === 'int'
+          ? 'an integer'
+          : issue.expected === 'record' || issue.expected === 'object'
+            ? 'an object'
+            : issue.expected === 'array'
+              ? 'a list'
+              : `a ${issue.expected}`;
       return `expected ${expected}, got ${typeName(got)}`;
     }
     case 'invalid_value':

@@ -43,9 +43,17 @@ export interface ConfigSnapshot {
 }
 
 /** Builds a snapshot from parsed documents (plus load diagnostics). Never throws. */
-export function buildSnapshot(documents: readonly SourceDocument[], loadDiagnostics: readonly Diagnostic[], opts: SnapshotOptions = {}, files: readonly string[] = []): ConfigSnapshot {
+export function buildSnapshot(
+  documents: readonly SourceDocument[],
+  loadDiagnostics: readonly Diagnostic[],
+  opts: SnapshotOptions = {},
+  files: readonly string[] = [],
+): ConfigSnapshot {
   const clusterDomain = opts.clusterDomain ?? DEFAULT_CLUSTER_DOMAIN;
-  const typed = toResources(documents, { defaultNamespace: opts.defaultNamespace ?? 'default', verbose: opts.verbose === true });
+  const typed = toResources(documents, {
+    defaultNamespace: opts.defaultNamespace ?? 'default',
+    verbose: opts.verbose === true,
+  });
   const diagnostics: Diagnostic[] = [...loadDiagnostics, ...typed.diagnostics];
   const accepted: Resource[] = [];
   for (const r of typed.resources) {

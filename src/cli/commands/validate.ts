@@ -23,7 +23,9 @@ export async function runValidate(opts: ValidateOptions): Promise<number> {
   const diags = snap.diagnostics;
   const failing = diags.some((d) => LEVEL_RANK[d.level] >= LEVEL_RANK[opts.failOn]);
   if (opts.output === 'json') {
-    process.stdout.write(`${JSON.stringify({ resources: snap.resourceCount, diagnostics: diags.map(diagnosticJson) }, null, 2)}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ resources: snap.resourceCount, diagnostics: diags.map(diagnosticJson) }, null, 2)}\n`,
+    );
   } else {
     printDiagnostics(diags, process.stdout);
     const counts = { error: 0, warning: 0, info: 0 };

@@ -4,8 +4,9 @@
  * virtualservice/*.go`, `destinationrule/*.go`), plus weir's own checks for traps users hit (`WEIR0010`).
  * Pure: works on resources and the registry only.
  */
-import { CODES, type Diagnostic } from '../diagnostics.ts';
+
 import { byCreation, DestinationRuleIndex, isExportedTo } from '../destination-rules.ts';
+import { CODES, type Diagnostic } from '../diagnostics.ts';
 import { isWildcard, resolveHost } from '../hosts.ts';
 import type { Destination } from '../istio/schemas.ts';
 import { findService, labelsMatch, type Registry, type Service, servicesMatching } from '../registry.ts';
@@ -48,17 +49,24 @@ function destinationsOf(vs: VirtualService): DestinationRef[] {
   (vs.spec.http ?? []).forEach((rule, i) => {
     if (!rule) return;
     (rule.route ?? []).forEach((rd, j) => {
-      if (rd.destination) out.push({ path: ['spec', 'http', i, 'route', j, 'destination'], destination: rd.destination, what: 'host' });
+      if (rd.destination)
+        out.push({ path: ['spec', 'http', i, 'route', j, 'destination'], destination: rd.destination, what: 'host' });
     });
     if (rule.mirror) out.push({ path: ['spec', 'http', i, 'mirror'], destination: rule.mirror, what: 'mirror host' });
     (rule.mirrors ?? []).forEach((m, j) => {
-      if (m.destination) out.push({ path: ['spec', 'http', i, 'mirrors', j, 'destination'], destination: m.destination, what: 'mirror host' });
+      if (m.destination)
+        out.push({
+          path: ['spec', 'http', i, 'mirrors', j, 'destination'],
+          destination: m.destination,
+          what: 'mirror host',
+        });
     });
   });
   for (const proto of ['tcp', 'tls'] as const) {
     (vs.spec[proto] ?? []).forEach((rule, i) => {
       (rule.route ?? []).forEach((rd, j) => {
-        if (rd.destination) out.push({ path: ['spec', proto, i, 'route', j, 'destination'], destination: rd.destination, what: 'host' });
+        if (rd.destination)
+          out.push({ path: ['spec', proto, i, 'route', j, 'destination'], destination: rd.destination, what: 'host' });
       });
     });
   }
@@ -72,30 +80,48 @@ function visibleService(registry: Registry, host: string, clientNs: string): Ser
 }
 
 /** IST0101 (host, host:port, host+subset not found) and IST0112 (port selector required). */
-function checkDestinations(vs: VirtualService, report: Report, registry: Registry, drIndex: DestinationRuleIndex): void {
+function checkDestinations(
+  vs: VirtualService,
+  report: Report,
+  registry: Registry,
+  drIndex: DestinationRuleIndex,
+): void {
   for (const ref of destinationsOf(vs)) {
     const written = ref.destination.host ?? '';
     if (written === '') continue;
     const host = resolveHost(written, vs.namespace, registry.clusterDomain);
     const svc = visibleService(registry, host, vs.namespace);
     if (!svc) {
-      report([...ref.path, 'host'], `Referenced ${ref.what} not found: "${written}"`, { code: CODES.IST0101.code, level: 'error' });
+      report([...ref.path, 'host'], `Referenced ${ref.what} not found: "${written}"`, {
+        code: CODES.IST0101.code,
+        level: 'error',
+      });
       continue;
     }
     const port = ref.destination.port?.number;
     if (port === undefined) {
       if (svc.ports.length > 1) {
-        report([...ref.path, 'host'], `This VirtualService routes to a service "${written}" that exposes multiple ports [${svc.ports.map((p) => p.number).join(' ')}]. Specifying a port in the destination is required to disambiguate.`, { code: CODES.IST0112.code, level: 'error' });
+        report(
+          [...ref.path, 'host'],
+          `This VirtualService routes to a service "${written}" that exposes multiple ports [${svc.ports.map((p) => p.number).join(' ')}]. Specifying a port in the destination is required to disambiguate.`,
+          { code: CODES.IST0112.code, level: 'error' },
+        );
       }
     } else if (!svc.ports.some((p) => p.number === port)) {
-      report([...ref.path, 'port', 'number'], `Referenced host:port not found: "${written}:${port}"`, { code: CODES.IST0101.code, level: 'error' });
+      report([...ref.path, 'port', 'number'], `Referenced host:port not found: "${written}:${port}"`, {
+        code: CODES.IST0101.code,
+        level: 'error',
+      });
     }
     const subset = ref.destination.subset;
     if (subset) {
       const dr = drIndex.lookup(host, { namespace: vs.namespace }, svc.namespace);
-      if (!dr || !dr.subsets.has(subset)) {
+      if (!dr?.subsets.has(subset)) {
         const what = ref.what === 'host' ? 'host+subset in destinationrule' : 'mirror+subset in destinationrule';
-        report([...ref.path, 'subset'], `Referenced ${what} not found: "${written}+${subset}"`, { code: CODES.IST0101.code, level: 'error' });
+        report([...ref.path, 'subset'], `Referenced ${what} not found: "${written}+${subset}"`, {
+          code: CODES.IST0101.code,
+          level: 'error',
+        });
       }
     }
   }
@@ -112,7 +138,9 @@ function checkGateways(vs: VirtualService, report: Report, gateways: readonly Ga
   };
   (vs.spec.gateways ?? []).forEach((g, i) => check(g, ['spec', 'gateways', i]));
   (vs.spec.http ?? []).forEach((rule, i) =>
-    (rule?.match ?? []).forEach((m, j) => (m?.gateways ?? []).forEach((g, k) => check(g, ['spec', 'http', i, 'match', j, 'gateways', k]))),
+    (rule?.match ?? []).forEach((m, j) =>
+      (m?.gateways ?? []).forEach((g, k) => check(g, ['spec', 'http', i, 'match', j, 'gateways', k])),
+    ),
   );
 }
 
@@ -182,13 +210,22 @@ function scopesOverlap(a: VirtualService, b: VirtualService): boolean {
 }
 
 /** IST0174 (host matches no service) and IST0173 (subset selects no endpoint). */
-function checkDestinationRule(dr: DestinationRule, report: Report, registry: Registry, drIndex: DestinationRuleIndex): void {
+function checkDestinationRule(
+  dr: DestinationRule,
+  report: Report,
+  registry: Registry,
+  drIndex: DestinationRuleIndex,
+): void {
   const written = dr.spec.host ?? '';
   if (written === '') return;
   const host = drIndex.hostOfRule(dr);
   const services = servicesMatching(registry, host);
   if (services.length === 0) {
-    report(['spec', 'host'], `The host ${written} defined in the DestinationRule does not match any services in the mesh.`, { code: CODES.IST0174.code, level: 'warning' });
+    report(
+      ['spec', 'host'],
+      `The host ${written} defined in the DestinationRule does not match any services in the mesh.`,
+      { code: CODES.IST0174.code, level: 'warning' },
+    );
     return;
   }
   if (isWildcard(host)) return;
@@ -198,7 +235,11 @@ function checkDestinationRule(dr: DestinationRule, report: Report, registry: Reg
     if (Object.keys(labels).length === 0) return;
     const candidates = candidateLabelSets(svc, registry);
     if (!candidates.some((l) => labelsMatch(labels, l))) {
-      report(['spec', 'subsets', i, 'name'], `The Subset ${subset.name ?? ''} defined in the DestinationRule does not select any pods, which may lead to 503 UH (NoHealthyUpstream).`, { code: CODES.IST0173.code, level: 'error' });
+      report(
+        ['spec', 'subsets', i, 'name'],
+        `The Subset ${subset.name ?? ''} defined in the DestinationRule does not select any pods, which may lead to 503 UH (NoHealthyUpstream).`,
+        { code: CODES.IST0173.code, level: 'error' },
+      );
     }
   });
 }
@@ -208,7 +249,12 @@ function candidateLabelSets(svc: Service, registry: Registry): Readonly<Record<s
   const out: Readonly<Record<string, string>>[] = svc.endpoints.map((e) => e.labels);
   if (svc.selector) {
     for (const w of registry.workloads) {
-      if (w.namespace === svc.namespace && (w.kind === 'Deployment' || w.kind === 'StatefulSet' || w.kind === 'DaemonSet' || w.kind === 'Pod') && labelsMatch(svc.selector, w.labels)) out.push(w.labels);
+      if (
+        w.namespace === svc.namespace &&
+        (w.kind === 'Deployment' || w.kind === 'StatefulSet' || w.kind === 'DaemonSet' || w.kind === 'Pod') &&
+        labelsMatch(svc.selector, w.labels)
+      )
+        out.push(w.labels);
     }
   }
   return out;
@@ -219,7 +265,12 @@ function candidateLabelSets(svc: Service, registry: Registry): Readonly<Record<s
  * sets `consistentHash`. Envoy picks the subset at random per request before the hash runs inside the subset
  * (istio-semantics §9; envoyproxy/envoy#8167, istio/istio#17181), so users do not stay on one version.
  */
-function checkStickyWeightedSplit(vs: VirtualService, report: Report, registry: Registry, drIndex: DestinationRuleIndex): void {
+function checkStickyWeightedSplit(
+  vs: VirtualService,
+  report: Report,
+  registry: Registry,
+  drIndex: DestinationRuleIndex,
+): void {
   if (vs.annotations['weir.dev/sticky-split'] === 'true') return;
   (vs.spec.http ?? []).forEach((rule, i) => {
     const weighted = (rule?.route ?? []).filter((rd) => (rd.weight ?? 0) > 0);
@@ -239,7 +290,10 @@ function checkStickyWeightedSplit(vs: VirtualService, report: Report, registry: 
       const hashed = [...subsets].some((s) => {
         const sub = s ? dr.subsets.get(s) : undefined;
         const lb = sub?.trafficPolicy?.loadBalancer ?? dr.trafficPolicy?.loadBalancer;
-        return lb?.consistentHash !== undefined || (dr.trafficPolicy?.portLevelSettings ?? []).some((p) => p.loadBalancer?.consistentHash);
+        return (
+          lb?.consistentHash !== undefined ||
+          (dr.trafficPolicy?.portLevelSettings ?? []).some((p) => p.loadBalancer?.consistentHash)
+        );
       });
       if (!hashed) continue;
       const names = [...subsets].map((s) => s || '(no subset)').join(', ');
@@ -253,4 +307,3 @@ function checkStickyWeightedSplit(vs: VirtualService, report: Report, registry: 
     }
   });
 }
-
