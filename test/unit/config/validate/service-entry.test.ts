@@ -1,0 +1,318 @@
+import { describe, it } from 'vitest';
+import { type Expected, expectClean, expectDiagnostic, resource } from '../../../helpers/validate.ts';
+
+type Bad = [string, string, string, Expected?];
+type Good = [string, string];
+const WARN: Expected = { level: 'warning' };
+
+describe('validateServiceEntry', () => {
+  const se = (body: string) => resource('ServiceEntry', body);
+  const P = 'ports: [{number: 443, name: https, protocol: HTTPS}]';
+  const bad: Bad[] = [
+    ['no hosts', `${P} #^`, 'service entry must have at least one host', { field: 'spec' }],
+    ['host *', `hosts:\n- "*" #-\n${P}`, 'invalid host *'],
+    ['invalid host', `hosts:\n- bad_host.com #-\n${P}`, 'domain name "bad_host.com" invalid'],
+    [
+      'partial wildcard host (warning)',
+      `hosts:\n- "*foo.com" #-\n${P}`,
+      'partial wildcard "*foo.com" not allowed',
+      WARN,
+    ],
+    ['invalid address', `hosts: [a.com]\naddresses:\n- 10.0.0.300 #-\n${P}`, '10.0.0.300 is not a valid IP'],
+    ['invalid CIDR', `hosts: [a.com]\naddresses:\n- 10.0.0.0/40 #-\n${P}`, '10.0.0.0/40 is not a valid CIDR block'],
+    [
+      'CIDR with DNS resolution',
+      `hosts: [a.com]\naddresses: [10.0.0.0/24]\nresolution: DNS #=\n${P}`,
+      'CIDR addresses are allowed only for NONE/STATIC resolution types',
+    ],
+    [
+      'port number 0',
+      'hosts: [a.com]\nports:\n- name: http\n  number: 0 #=',
+      'port number 0 must be in the range 1..65535',
+    ],
+    [
+      'port number 65536',
+      'hosts: [a.com]\nports:\n- name: http\n  number: 65536 #=',
+      'port number 65536 must be in the range 1..65535',
+    ],
+    [
+      'targetPort out of range',
+      'hosts: [a.com]\nports:\n- name: http\n  number: 80\n  targetPort: 70000 #=',
+      'port number 70000 must be in the range 1..65535',
+    ],
+    [
+      'duplicate port number',
+      'hosts: [a.com]\nports:\n- {number: 80, name: a}\n- name: b\n  number: 80 #=',
+      'service entry port 80 already defined',
+    ],
+    [
+      'duplicate port name',
+      'hosts: [a.com]\nports:\n- {number: 80, name: a}\n- number: 81\n  name: a #=',
+      'service entry port name "a" already defined',
+    ],
+    ['invalid port name', 'hosts: [a.com]\nports:\n- number: 80\n  name: Http_1 #=', 'invalid port name: Http_1'],
+    [
+      'unknown protocol',
+      'hosts: [a.com]\nports:\n- number: 80\n  name: http\n  protocol: QUIC #=',
+      'unsupported protocol: QUIC',
+    ],
+    [
+      'endpoints with resolution NONE',
+      `hosts: [a.com]\n${P}\nendpoints: [{address: 10.0.0.1}] #=`,
+      'no endpoints should be provided for resolution type none',
+    ],
+    [
+      'workloadSelector with endpoints',
+      `hosts: [a.com]\n${P}\nresolution: STATIC\nworkloadSelector: {labels: {app: a}}\nendpoints: [{address: 10.0.0.1}] #=`,
+      'only one of WorkloadSelector or Endpoints is allowed in Service Entry',
+    ],
+    [
+      'workloadSelector with resolution NONE (warning)',
+      `hosts: [a.com]\n${P}\nworkloadSelector: {labels: {app: a}} #=`,
+      'workloadSelector should not be set when resolution mode is NONE',
+      WARN,
+    ],
+    [
+      'workloadSelector without labels (warning)',
+      `hosts: [a.com]\n${P}\nresolution: STATIC\nworkloadSelector:\n  labels: {} #=`,
+      'workload selector specified without labels',
+      WARN,
+    ],
+    [
+      'STATIC endpoint with a hostname',
+      `hosts: [a.com]\n${P}\nresolution: STATIC\nendpoints:\n- address: a.example.com #=`,
+      'endpoint address "a.example.com" is not a valid IP address',
+    ],
+    [
+      'STATIC endpoint without address',
+      `hosts: [a.com]\n${P}\nresolution: STATIC\nendpoints:\n- labels: {app: a} #-`,
+      'address is required',
+    ],
+    [
+      'STATIC endpoint port not declared',
+      `hosts: [a.com]\n${P}\nresolution: STATIC\nendpoints:\n- address: 10.0.0.1\n  ports:\n    http: 8080 #^`,
+      'endpoint port 8080 is not defined by the service entry',
+    ],
+    [
+      'endpoint port out of range',
+      `hosts: [a.com]\n${P}\nresolution: STATIC\nendpoints:\n- address: 10.0.0.1\n  ports:\n    https: 0 #=`,
+      'port number 0 must be in the range 1..65535',
+    ],
+    [
+      'endpoint label value',
+      `hosts: [a.com]\n${P}\nresolution: STATIC\nendpoints:\n- address: 10.0.0.1\n  labels:\n    app: "a b" #=`,
+      'invalid tag value: "a b"',
+    ],
+    [
+      'unix endpoint with ports',
+      `hosts: [a.com]\n${P}\nresolution: STATIC\nendpoints:\n- address: unix:///var/run/a.sock\n  ports: {https: 1} #=`,
+      'unix endpoint unix:///var/run/a.sock must not include ports',
+    ],
+    [
+      'DNS without endpoints and a wildcard host',
+      `hosts:\n- "*.a.com" #-\n${P}\nresolution: DNS`,
+      'hosts must be FQDN if no endpoints are provided for resolution mode DNS',
+    ],
+    [
+      'DNS endpoint address',
+      `hosts: [a.com]\n${P}\nresolution: DNS\nendpoints:\n- address: bad_host #=`,
+      'endpoint address "bad_host" is not a valid FQDN or an IP address',
+    ],
+    [
+      'DNS_ROUND_ROBIN with two endpoints',
+      `hosts: [a.com]\n${P}\nresolution: DNS_ROUND_ROBIN\nendpoints: [{address: b.com}, {address: c.com}] #=`,
+      'there must only be 0 or 1 endpoint for resolution mode DNS_ROUND_ROBIN',
+    ],
+    [
+      'multiple hosts with a TCP port',
+      'hosts: [a.com, b.com]\nresolution: DNS\nports:\n- {number: 5432, name: tcp, protocol: TCP} #-',
+      'multiple hosts provided with non-HTTP, non-TLS ports',
+    ],
+    [
+      'exportTo ~ with others',
+      `hosts: [a.com]\n${P}\nexportTo: ["~", other] #=`,
+      'cannot export service entry to no one (~) and someone',
+    ],
+  ];
+  it.each(bad)('rejects: %s', (_t, body, msg, opts) => {
+    expectDiagnostic(se(body), msg, opts);
+  });
+
+  const good: Good[] = [
+    ['one host, resolution NONE', `hosts: [a.com]\n${P}`],
+    ['wildcard host', `hosts: ["*.a.com"]\n${P}`],
+    [
+      'addresses and CIDR with STATIC',
+      `hosts: [a.com]\naddresses: [10.0.0.1, 10.1.0.0/16, "2001:db8::/32"]\n${P}\nresolution: STATIC\nendpoints: [{address: 10.0.0.1, ports: {https: 8443}, labels: {app: a}}]`,
+    ],
+    [
+      'ports with targetPort',
+      'hosts: [a.com]\nports: [{number: 80, name: http, protocol: HTTP, targetPort: 8080}, {number: 443, name: https}]',
+    ],
+    ['workloadSelector with STATIC', `hosts: [a.com]\n${P}\nresolution: STATIC\nworkloadSelector: {labels: {app: a}}`],
+    ['unix endpoint', `hosts: [a.com]\n${P}\nresolution: STATIC\nendpoints: [{address: "unix:///var/run/a.sock"}]`],
+    ['DNS with FQDN host', `hosts: [a.com]\n${P}\nresolution: DNS`],
+    [
+      'DNS endpoints by name',
+      `hosts: ["*.a.com"]\n${P}\nresolution: DNS\nendpoints: [{address: b.a.com}, {address: 10.0.0.2}]`,
+    ],
+    [
+      'multiple hosts with HTTP ports',
+      'hosts: [a.com, b.com]\nresolution: DNS\nports: [{number: 80, name: http, protocol: HTTP}, {number: 443, name: tls, protocol: TLS}]',
+    ],
+    ['exportTo ~ alone', `hosts: [a.com]\n${P}\nexportTo: ["~"]`],
+  ];
+  it.each(good)('accepts: %s', (_t, body) => {
+    expectClean(se(body));
+  });
+});
+
+describe('validateWorkloadEntry', () => {
+  const we = (body: string) => resource('WorkloadEntry', body);
+  const bad: Bad[] = [
+    ['no address and no network', 'labels: {app: a} #^', 'address is required', { field: 'spec' }],
+    ['no address with a network (warning)', 'network: n1 #^', 'address is unset with network "n1"', WARN],
+    [
+      'address neither IP nor FQDN',
+      'address: bad_host #=',
+      'endpoint address "bad_host" is not a valid FQDN or an IP address',
+    ],
+    ['relative unix address', 'address: unix://a.sock #=', 'a.sock is not an absolute path to a file'],
+    [
+      'port out of range',
+      'address: 10.0.0.1\nports:\n  http: 70000 #=',
+      'port number 70000 must be in the range 1..65535',
+    ],
+    ['invalid port name', 'address: 10.0.0.1\nports:\n  Http_1: 80 #^', 'invalid port name: Http_1'],
+    ['invalid label key', 'address: 10.0.0.1\nlabels:\n  "-app": a #^', 'invalid tag key: "-app"'],
+  ];
+  it.each(bad)('rejects: %s', (_t, body, msg, opts) => {
+    expectDiagnostic(we(body), msg, opts);
+  });
+  const good: Good[] = [
+    ['IP address with ports and labels', 'address: 10.0.0.1\nports: {http: 8080}\nlabels: {app: a, version: v1}'],
+    ['FQDN address', 'address: vm1.example.com'],
+    ['IPv6 address', 'address: "2001:db8::1"'],
+    ['unix address', 'address: unix:///var/run/a.sock'],
+  ];
+  it.each(good)('accepts: %s', (_t, body) => {
+    expectClean(we(body));
+  });
+});
+
+describe('validateGateway', () => {
+  const gw = (body: string, meta?: string) => resource('Gateway', body, meta);
+  const S = (server: string) => `servers:\n- ${server.split('\n').join('\n  ')}`;
+  const bad: Bad[] = [
+    ['no servers', 'selector: {istio: ingressgateway} #^', 'gateway must have at least one server', { field: 'spec' }],
+    [
+      'server without hosts',
+      S('port: {number: 80, name: http, protocol: HTTP} #-'),
+      'server config must contain at least one host',
+      { field: 'spec.servers[0]' },
+    ],
+    [
+      'short host name',
+      S('port: {number: 80, name: http, protocol: HTTP}\nhosts:\n- reviews #-'),
+      'short names (non FQDN) are not allowed',
+    ],
+    [
+      'partial wildcard host',
+      S('port: {number: 80, name: http, protocol: HTTP}\nhosts:\n- "*a.com" #-'),
+      'partial wildcard "*a.com" not allowed',
+    ],
+    [
+      'invalid host namespace',
+      S('port: {number: 80, name: http, protocol: HTTP}\nhosts:\n- Bad_NS/a.com #-'),
+      'invalid namespace value "Bad_NS" in gateway',
+    ],
+    [
+      'host with empty dnsName',
+      S('port: {number: 80, name: http, protocol: HTTP}\nhosts:\n- "ns/" #-'),
+      'config namespace and dnsName in host entry cannot be empty',
+    ],
+    ['server without port', S('hosts: ["*"] #-'), 'port is required'],
+    [
+      'port number out of range',
+      S('hosts: ["*"]\nport:\n  number: 70000 #=\n  name: http\n  protocol: HTTP'),
+      'port number 70000 must be in the range 1..65535',
+    ],
+    [
+      'unknown protocol',
+      S('hosts: ["*"]\nport:\n  number: 80\n  name: http\n  protocol: QUIC #='),
+      'invalid protocol "QUIC", supported protocols are HTTP, HTTP2, GRPC, GRPC-WEB, MONGO, REDIS, MYSQL, TCP',
+    ],
+    ['port without name', S('hosts: ["*"]\nport:\n  number: 80 #^\n  protocol: HTTP'), 'port name must be set'],
+    [
+      'targetPort on a gateway',
+      S('hosts: ["*"]\nport:\n  number: 80\n  name: http\n  protocol: HTTP\n  targetPort: 8080 #='),
+      'targetPort has no impact on Gateways',
+    ],
+    [
+      'duplicate port names',
+      `servers:\n- {port: {number: 80, name: http, protocol: HTTP}, hosts: ["*"]}\n- hosts: ["*"]\n  port:\n    number: 8080\n    name: http #=\n    protocol: HTTP`,
+      'port names in servers must be unique: duplicate name http',
+    ],
+    [
+      'HTTPS without TLS settings',
+      S('port: {number: 443, name: https, protocol: HTTPS} #-\nhosts: ["*"]'),
+      'server must have TLS settings for HTTPS/TLS protocols',
+      { field: 'spec.servers[0]' },
+    ],
+    [
+      'TLS settings on a TCP port',
+      S('port: {number: 5432, name: tcp, protocol: TCP}\nhosts: ["*"]\ntls: {mode: SIMPLE, credentialName: c} #='),
+      'server cannot have TLS settings for non HTTPS/TLS ports',
+    ],
+    [
+      'certificates on a plain HTTP port',
+      S('port: {number: 80, name: http, protocol: HTTP}\nhosts: ["*"]\ntls: {mode: SIMPLE, credentialName: c} #='),
+      'server cannot have TLS settings for plain text HTTP ports',
+    ],
+    [
+      'invalid bind address',
+      S('port: {number: 80, name: http, protocol: HTTP}\nhosts: ["*"]\nbind: 10.0.0.300 #='),
+      '10.0.0.300 is not a valid IP',
+    ],
+  ];
+  it.each(bad)('rejects: %s', (_t, body, msg, opts) => {
+    expectDiagnostic(gw(body), msg, opts);
+  });
+  const server = 'servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: ["*"]}]';
+  it('rejects: gateway name not a DNS-1123 label', () => {
+    expectDiagnostic(gw(server, '\n  namespace: ns\n  name: my.gw #='), 'invalid gateway name: "my.gw"', {
+      field: 'metadata.name',
+    });
+  });
+  it('accepts: gateway name that is a DNS-1123 label', () => {
+    expectClean(gw(server, '{name: my-gw, namespace: ns}'));
+  });
+
+  const good: Good[] = [
+    [
+      'HTTP server',
+      S(
+        'port: {number: 80, name: http, protocol: HTTP}\nhosts: ["*", "ns/a.com", "./b.com", "*/c.com", "*.d.com", 10.0.0.1]',
+      ),
+    ],
+    [
+      'HTTPS server with credentials',
+      S('port: {number: 443, name: https, protocol: HTTPS}\nhosts: [a.com]\ntls: {mode: SIMPLE, credentialName: c}'),
+    ],
+    [
+      'HTTP server with httpsRedirect',
+      S('port: {number: 80, name: http, protocol: HTTP}\nhosts: [a.com]\ntls: {httpsRedirect: true}'),
+    ],
+    [
+      'unix socket bind with port 0',
+      S('port: {number: 0, name: uds, protocol: HTTP}\nhosts: [a.com]\nbind: "unix:///var/run/gw.sock"'),
+    ],
+    [
+      'two servers with distinct port names',
+      `servers:\n- {port: {number: 80, name: http, protocol: HTTP}, hosts: ["*"]}\n- {port: {number: 8080, name: http-alt, protocol: HTTP2}, hosts: ["*"]}`,
+    ],
+  ];
+  it.each(good)('accepts: %s', (_t, body) => {
+    expectClean(gw(body));
+  });
+});
