@@ -3,7 +3,7 @@
  * the end-to-end tests and the benchmarks. It reports its identity, counts what it receives and fails on demand
  * (status errors, latency, stalls, mid-response closes, resets). It knows nothing about Istio config or routing.
  */
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
@@ -50,6 +50,9 @@ export interface Backend {
   /** Stops listening, cancels pending delays and destroys every open connection (stalled ones too). Idempotent. */
   close(): Promise<void>;
 }
+
+/** SHA-256 of the empty body (most requests), so bodyless requests skip creating a hash. */
+const EMPTY_SHA256 = createHash('sha256').digest('hex');
 
 /** Trailing-space padding shared by all backends; grown on demand, sliced without copying. */
 let padding = Buffer.alloc(0);
@@ -219,14 +222,14 @@ export async function startBackend(opts: BackendOptions = {}): Promise<Backend> 
         timers.delete(timer);
       }
     });
-    const hash = c.hashBodies ? createHash('sha256') : undefined;
+    let hash: Hash | undefined;
     req.on('data', (chunk: Buffer) => {
       entry.bodyBytes += chunk.length;
-      hash?.update(chunk);
+      if (c.hashBodies) (hash ??= createHash('sha256')).update(chunk);
     });
     req.on('error', () => {});
     req.on('end', () => {
-      if (hash !== undefined) entry.bodySha256 = hash.digest('hex');
+      if (c.hashBodies) entry.bodySha256 = hash === undefined ? EMPTY_SHA256 : hash.digest('hex');
       if (p.fault === 'stall') {
         recorder.stall(entry);
         return;

@@ -68,6 +68,7 @@ describe('startBackend: identity and body', () => {
       bodyBytes: 0,
     });
     expect(r.json.headers).toEqual({ 'x-canary-user': 'true', traceparent: '00-abc-def-01' });
+    expect(r.json.bodySha256).toBe(createHash('sha256').digest('hex'));
   });
 
   it('pads the body to responseBytes with trailing spaces, still valid JSON', async () => {
