@@ -5,6 +5,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import type { Level } from '../config/diagnostics.ts';
 import { PathNotFoundError } from '../config/load.ts';
+import { runExplain } from './commands/explain.ts';
 import { runValidate } from './commands/validate.ts';
 import { CliError, EXIT } from './exit-codes.ts';
 
@@ -48,6 +49,36 @@ function buildProgram(result: { code: number }): Command {
         });
       },
     );
+
+  program
+    .command('explain')
+    .description('show how the routing engine decides one request: routes tried, route taken, destinations, policies')
+    .argument('<url>', 'request URL, e.g. http://checkout-service.prod.svc.cluster.local/cart')
+    .option('-f, --filename <path>', 'configuration file or directory (repeatable)', collect, [] as string[])
+    .option('-X, --request <method>', 'HTTP method', 'GET')
+    .option('-H, --header <header>', "request header 'Name: value' (repeatable; Host sets the authority)", collect, [])
+    .option('--source-labels <labels>', 'labels of the source workload, k=v,k2=v2')
+    .option('--source-namespace <ns>', 'namespace of the source workload')
+    .option('--source-ip <ip>', 'source address; alone, resolves the workload from the registry')
+    .option('--port <n>', "service port the request was sent to (default: the URL's port, else 80)")
+    .option('--gateway <ns/name>', 'decide as this ingress Gateway instead of a sidecar')
+    .option('--namespace <ns>', "the proxy's namespace (default: the source namespace, else default)")
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text'))
+    .action(async (url: string, o: Record<string, string | string[] | undefined>) => {
+      result.code = await runExplain({
+        url,
+        files: o.filename as string[],
+        method: o.request as string,
+        headers: o.header as string[],
+        sourceLabels: o.sourceLabels as string | undefined,
+        sourceNamespace: o.sourceNamespace as string | undefined,
+        sourceIp: o.sourceIp as string | undefined,
+        port: o.port as string | undefined,
+        gateway: o.gateway as string | undefined,
+        namespace: o.namespace as string | undefined,
+        output: o.output as 'text' | 'json',
+      });
+    });
 
   return program;
 }
