@@ -5,7 +5,17 @@
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type Document, isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseAllDocuments } from 'yaml';
+import {
+  type Document,
+  isMap,
+  isPair,
+  isScalar,
+  isSeq,
+  LineCounter,
+  type Node,
+  parseAllDocuments,
+  type Tags,
+} from 'yaml';
 import { CODES, type Diagnostic, type SourcePosition } from './diagnostics.ts';
 
 /** Largest file weir reads, in bytes (16 MiB). Kubernetes objects are limited to ~1.5 MB by etcd. */
@@ -193,6 +203,7 @@ export function parseText(input: TextInput): { documents: SourceDocument[]; diag
       lineCounter,
       version: '1.1',
       uniqueKeys: true,
+      customTags: fixYaml11Floats,
       prettyErrors: false,
     }) as Document.Parsed[];
     if (!Array.isArray(docs)) docs = [docs as unknown as Document.Parsed];
@@ -232,6 +243,26 @@ export function parseText(input: TextInput): { documents: SourceDocument[]; diag
     });
   });
   return { documents, diagnostics };
+}
+
+/**
+ * The YAML 1.1 float pattern of the `yaml` library also matches a lone `.` (read as NaN); go-yaml, which kubectl
+ * uses, reads it as the string "." (e.g. `exportTo: [.]`). Require a digit on one side of the point.
+ */
+function fixYaml11Floats(tags: Tags): Tags {
+  return tags.map((t) => {
+    if (
+      typeof t === 'object' &&
+      t !== null &&
+      'tag' in t &&
+      t.tag === 'tag:yaml.org,2002:float' &&
+      t.test instanceof RegExp &&
+      t.test.test('.')
+    ) {
+      return { ...t, test: /^[-+]?(?:[0-9][0-9_]*\.[0-9_]*|\.[0-9][0-9_]*)$/ };
+    }
+    return t;
+  }) as Tags;
 }
 
 function firstLine(msg: string): string {
