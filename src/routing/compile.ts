@@ -195,6 +195,8 @@ export function compileRouteTable(snapshot: ConfigSnapshot, mode: ProxyMode): Ro
     const used = gatewayMode ? list : list.slice(0, 1);
     let routes = used.flatMap(routesOf);
     if (gatewayMode && used.length > 1) {
+      // Istio sorts per Envoy route (one per match block): split off a trailing catch-all block first.
+      routes = routes.flatMap(splitTrailingCatchAll);
       const catchAll = routes.filter(isCatchAll);
       routes = [...routes.filter((r) => !isCatchAll(r)), ...catchAll];
     }
@@ -247,7 +249,35 @@ export function compileRouteTable(snapshot: ConfigSnapshot, mode: ProxyMode): Ro
 }
 
 function isCatchAll(r: CompiledRoute): boolean {
-  return r.matches.length === 1 && r.matches[0]!.index === -1;
+  return r.matches.length === 1 && r.matches[0]!.catchAll === true;
+}
+
+/** A route whose last block is a catch-all, with other blocks before it, as two routes (Envoy has one per block). */
+function splitTrailingCatchAll(r: CompiledRoute): CompiledRoute[] {
+  const last = r.matches[r.matches.length - 1];
+  if (r.matches.length < 2 || !last?.catchAll) return [r];
+  return [
+    { ...r, matches: r.matches.slice(0, -1) },
+    { ...r, matches: [last] },
+  ];
+}
+
+/**
+ * Istio's `BuildHTTPRoutesForVirtualService` stops at the first catch-all block: later blocks of that route and
+ * later routes of the VirtualService are never emitted.
+ */
+function truncateAfterCatchAll(routes: CompiledRoute[]): CompiledRoute[] {
+  const out: CompiledRoute[] = [];
+  for (const r of routes) {
+    const i = r.matches.findIndex((m) => m.catchAll === true);
+    if (i < 0) {
+      out.push(r);
+      continue;
+    }
+    out.push(i === r.matches.length - 1 ? r : { ...r, matches: r.matches.slice(0, i + 1) });
+    break;
+  }
+  return out;
 }
 
 /** Istio's default route for a service with no VirtualService: one destination, default retries, no timeout. */
@@ -290,7 +320,7 @@ function defaultRoute(svc: Service, snapshot: ConfigSnapshot): CompiledRoute {
 }
 
 function catchAllMatch(): CompiledMatch {
-  return { index: -1, name: null, test: () => null, uriPrefix: null, uriWhole: false };
+  return { index: -1, name: null, catchAll: true, test: () => null, uriPrefix: null, uriWhole: false };
 }
 
 /** Istio's default retry policy (no `retries` block). */
@@ -334,7 +364,7 @@ function compileVirtualServiceRoutes(
     const c = compileRoute(rule, index, null, vs, ctx, snapshot, mode);
     if (c) out.push(c);
   });
-  return out;
+  return truncateAfterCatchAll(out);
 }
 
 function compileRoute(

@@ -104,9 +104,21 @@ export function compileMatch(match: HTTPMatchRequest | null, index: number, ctx:
     }
     return null;
   };
+  const catchAll =
+    (uri === null || (uri.kind === 'prefix' && uri.value === '/') || (uri.kind === 'regex' && uri.value === '.*')) &&
+    scheme === null &&
+    method === null &&
+    authority === null &&
+    headers.length === 0 &&
+    without.length === 0 &&
+    query.length === 0 &&
+    port === null &&
+    sourceLabels === null &&
+    sourceNamespace === null;
   return {
     index,
     name: m.name ?? null,
+    catchAll,
     test,
     uriPrefix: uri?.kind === 'prefix' ? uri.value : null,
     uriWhole: uri !== null && (uri.kind === 'exact' || uri.kind === 'regex'),

@@ -240,6 +240,12 @@ export interface CompiledMatch {
   uriPrefix: string | null;
   /** True when the uri match is exact or regex (rewrite.uri then replaces the whole path). */
   uriWhole: boolean;
+  /**
+   * True when the block matches every request that reaches it (Istio `IsCatchAllRoute`: path prefix `/` or regex
+   * `.*` or none, and no header, query, method, scheme or authority condition). Istio stops emitting a
+   * VirtualService's routes after a catch-all, and gateways move catch-alls after the other VirtualServices' routes.
+   */
+  catchAll?: boolean;
 }
 
 /** The request path split once per request. */
