@@ -573,7 +573,12 @@ function compileFault(rule: HTTPRoute): FaultPolicy | null {
 function compileMirrors(rule: HTTPRoute, namespace: string, domain: string): MirrorPolicy[] {
   const out: MirrorPolicy[] = [];
   if (rule.mirror) {
-    const percent = rule.mirrorPercentage?.value ?? rule.mirrorPercent ?? 100;
+    // Istio `MirrorPercent`: a mirrorPercentage block (even `{}`, value 0) decides; else mirrorPercent; else 100 %.
+    const percent = rule.mirrorPercentage
+      ? (rule.mirrorPercentage.value ?? 0)
+      : rule.mirrorPercent !== undefined
+        ? rule.mirrorPercent
+        : 100;
     if (percent > 0)
       out.push({
         host: resolveHost(rule.mirror.host ?? '', namespace, domain),
@@ -583,7 +588,8 @@ function compileMirrors(rule: HTTPRoute, namespace: string, domain: string): Mir
       });
   }
   for (const m of rule.mirrors ?? []) {
-    const percent = m.percentage?.value ?? 100;
+    // Istio `MirrorPercentByPolicy`: no percentage → 100 %; a percentage with value 0 (or `{}`) → no mirror.
+    const percent = m.percentage ? (m.percentage.value ?? 0) : 100;
     if (percent > 0 && m.destination)
       out.push({
         host: resolveHost(m.destination.host ?? '', namespace, domain),
@@ -605,11 +611,36 @@ function compileRewrite(rule: HTTPRoute): RewritePolicy | null {
   let replace: ((path: string) => string) | null = null;
   if (rx) {
     const re = RE2JS.compile(rx.match);
-    // Envoy's substitution uses \N for groups; re2js uses $N (and a literal $ must be escaped).
-    const replacement = rx.rewrite.replace(/\$/g, '\\$').replace(/\\(\d)/g, '$$$1');
+    const replacement = toRe2jsReplacement(rx.rewrite);
     replace = (path) => re.matcher(path).replaceAll(replacement);
   }
   return { uri: r.uri ?? null, uriRegex: rx, replace, authority: r.authority ?? null };
+}
+
+/**
+ * Converts an Envoy/RE2 rewrite string (`\1`…`\9` group references, `\\` a literal backslash) to re2js's
+ * replacement syntax (`$1`, `$$` a literal dollar).
+ */
+export function toRe2jsReplacement(envoy: string): string {
+  let out = '';
+  for (let i = 0; i < envoy.length; i++) {
+    const c = envoy[i]!;
+    if (c === '\\' && i + 1 < envoy.length) {
+      const n = envoy[i + 1]!;
+      if (n >= '0' && n <= '9') {
+        out += `$${n}`;
+        i++;
+        continue;
+      }
+      if (n === '\\') {
+        out += '\\';
+        i++;
+        continue;
+      }
+    }
+    out += c === '$' ? '$$' : c;
+  }
+  return out;
 }
 
 function compileCors(c: CorsPolicy): CorsPolicyCompiled {

@@ -206,15 +206,22 @@ export function redirectTarget(
   const original = splitAuthority(facts.authority);
   let host = original.host;
   let port: number | null = original.port;
+  // Istio sets Envoy's port_redirect for `port` and for FROM_REQUEST_PORT (the listener port), leaving it out when
+  // it is the default port of the final scheme; FROM_PROTOCOL_DEFAULT sets nothing.
+  let portRedirect = r.port ?? (r.derivePort === 'FROM_REQUEST_PORT' ? facts.port : null);
+  if ((scheme === 'http' && portRedirect === 80) || (scheme === 'https' && portRedirect === 443)) portRedirect = null;
   if (r.authority !== null) {
+    // host_redirect replaces the whole authority.
     const a = splitAuthority(r.authority);
     host = a.host;
     port = a.port;
+  } else if (port !== null) {
+    // Envoy processRequestHost: the request's port is removed when a port redirect is set, or when the scheme
+    // changes away from a request on its default port (http :80, https :443); otherwise it is kept.
+    const defaultOfRequest = (facts.scheme === 'http' && port === 80) || (facts.scheme === 'https' && port === 443);
+    if (portRedirect !== null || r.port !== null || (scheme !== facts.scheme && defaultOfRequest)) port = null;
   }
-  if (r.port !== null) port = r.port;
-  else if (r.derivePort === 'FROM_REQUEST_PORT') port = facts.port;
-  else if (r.derivePort === 'FROM_PROTOCOL_DEFAULT' || (r.scheme !== null && r.scheme !== facts.scheme)) port = null;
-  if ((scheme === 'http' && port === 80) || (scheme === 'https' && port === 443)) port = null;
+  if (portRedirect !== null) port = portRedirect;
   let path = parts.path;
   let query = parts.query;
   if (r.uri !== null) {
