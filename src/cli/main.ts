@@ -5,7 +5,9 @@
 import { Command, CommanderError, Option } from 'commander';
 import type { Level } from '../config/diagnostics.ts';
 import { PathNotFoundError } from '../config/load.ts';
+import { parseFraction, parseHttpStatus, parseNonNegativeInt, runBackend } from './commands/backend.ts';
 import { runExplain } from './commands/explain.ts';
+import { parseLabels, runServe } from './commands/serve.ts';
 import { runValidate } from './commands/validate.ts';
 import { CliError, EXIT } from './exit-codes.ts';
 
@@ -18,6 +20,7 @@ function buildProgram(result: { code: number }): Command {
       "Istio's traffic management for canary releases: validate, explain and serve VirtualServices and DestinationRules",
     )
     .version('0.1.0')
+    .enablePositionalOptions()
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => process.stdout.write(s) });
@@ -79,6 +82,88 @@ function buildProgram(result: { code: number }): Command {
         output: o.output as 'text' | 'json',
       });
     });
+
+  program
+    .command('serve')
+    .description('run the proxy: route real HTTP traffic by the VirtualServices and DestinationRules given')
+    .option(
+      '-f, --filename <path>',
+      'configuration file or directory (repeatable; watched for changes)',
+      collect,
+      [] as string[],
+    )
+    .option('--listen <host:port>', 'proxy listener', '127.0.0.1:15001')
+    .option(
+      '--admin <host:port>',
+      'admin listener (/ready, /config_dump, /clusters, /stats/prometheus)',
+      '127.0.0.1:15000',
+    )
+    .option('-n, --namespace <ns>', "the proxy's namespace (short names, DestinationRule lookup)", 'default')
+    .option('--workload <name>', "sidecar mode: the proxy's own workload name (source of every request)")
+    .option('--labels <k=v,...>', "sidecar mode: the proxy's own workload labels (sourceLabels matching)")
+    .option('--gateway <ns/name>', 'act as this ingress Gateway instead of a sidecar')
+    .addOption(
+      new Option('--log-format <format>', 'access log format').choices(['text', 'json', 'off']).default('text'),
+    )
+    .option('--shadow-suffix', "append -shadow to mirrored requests' Host (default; Envoy and Istio < 1.28)", true)
+    .option('--no-shadow-suffix', 'keep the Host of mirrored requests unchanged (Istio >= 1.28)')
+    .argument('[paths...]', 'configuration files or directories (same as -f)')
+    .action(
+      async (
+        paths: string[],
+        o: {
+          filename: string[];
+          listen: string;
+          admin: string;
+          namespace: string;
+          workload?: string;
+          labels?: string;
+          gateway?: string;
+          logFormat: 'text' | 'json' | 'off';
+          shadowSuffix: boolean;
+        },
+      ) => {
+        result.code = await runServe({
+          paths: [...paths, ...o.filename],
+          listen: o.listen,
+          admin: o.admin,
+          namespace: o.namespace,
+          workload: o.workload ?? null,
+          labels: o.labels ? parseLabels(o.labels, '--labels') : null,
+          gateway: o.gateway ?? null,
+          logFormat: o.logFormat,
+          shadowSuffix: o.shadowSuffix,
+        });
+      },
+    );
+
+  program
+    .command('backend')
+    .description('run a test upstream that reports its name/version and injects errors, latency and faults')
+    .option('--listen <host:port>', 'address to listen on (port 0 = ephemeral)', '127.0.0.1:0')
+    .option('--name <name>', 'service name reported in responses', 'checkout-service')
+    .option('--version <version>', 'version reported in responses and x-backend-version', 'v1')
+    .option('--latency-ms <ms>', 'fixed latency added to every response (ms)', parseNonNegativeInt)
+    .option('--error-rate <fraction>', 'fraction 0..1 of requests answered with --error-status', parseFraction)
+    .option('--error-status <status>', 'status of injected errors (200..599)', parseHttpStatus)
+    .option('--seed <n>', 'RNG seed for reproducible error draws', parseNonNegativeInt)
+    .option('--response-bytes <bytes>', 'pad response bodies to this size (bytes)', parseNonNegativeInt)
+    .option('--allow-control-headers', 'honour x-backend-delay-ms / x-backend-status request headers', false)
+    .action(
+      async (o: {
+        listen: string;
+        name: string;
+        version: string;
+        latencyMs?: number;
+        errorRate?: number;
+        errorStatus?: number;
+        seed?: number;
+        responseBytes?: number;
+        allowControlHeaders: boolean;
+      }) => {
+        result.code = await runBackend(o);
+      },
+    );
 
   return program;
 }

@@ -1,0 +1,201 @@
+/**
+ * `weir serve`: the proxy with its admin port, hot reload (file watching and SIGHUP) and graceful shutdown
+ * (SIGTERM/SIGINT drain in-flight requests, then exit 0). A reload that does not validate is logged with its
+ * diagnostics and the last good configuration keeps serving.
+ */
+import { watch } from 'chokidar';
+import { type MetricsSource, startAdmin } from '../../admin/server.ts';
+import { sortDiagnostics } from '../../config/diagnostics.ts';
+import { type ConfigSnapshot, loadSnapshot } from '../../config/snapshot.ts';
+import { initHashing } from '../../dataplane/cluster/lb/index.ts';
+import { type MirrorRecord, ProxyServer, type RequestRecord } from '../../dataplane/proxy.ts';
+import { type AccessLogFormat, AccessLogWriter } from '../../telemetry/access-log.ts';
+import { CliError, EXIT } from '../exit-codes.ts';
+import { formatDiagnosticLine } from '../output.ts';
+
+/** Options of `weir serve` (and of the programmatic {@link startServe}). */
+export interface ServeOptions {
+  paths: string[];
+  listen: string;
+  admin: string | null;
+  namespace: string;
+  workload: string | null;
+  labels: Record<string, string> | null;
+  gateway: string | null;
+  logFormat: AccessLogFormat | 'off';
+  shadowSuffix: boolean;
+  /** Watch the paths for changes (default true). */
+  watch?: boolean;
+  /** Where logs go (default stderr for weir's own lines, stdout for the access log). */
+  log?: (line: string) => void;
+  accessLogStream?: NodeJS.WritableStream;
+  rng?: () => number;
+  drainTimeoutMs?: number;
+  metrics?: (hooks: { onRequest(r: RequestRecord): void; onMirror(r: MirrorRecord): void }) => MetricsSource;
+}
+
+/** A running `weir serve`. */
+export interface ServeHandle {
+  proxy: ProxyServer;
+  /** `http://host:port` of the listener. */
+  url: string;
+  adminUrl: string | null;
+  /** Reloads from the paths now; resolves true when the new config was applied. */
+  reload(): Promise<boolean>;
+  /** Graceful shutdown. */
+  close(): Promise<void>;
+}
+
+/** Parses `host:port` (IPv6 in brackets). @throws CliError (exit 64). */
+export function parseHostPort(value: string, flag: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(value);
+  if (!m) throw new CliError(`${flag}: expected host:port, got "${value}"`, EXIT.USAGE);
+  const port = Number(m[3]);
+  if (port > 65535) throw new CliError(`${flag}: port out of range in "${value}"`, EXIT.USAGE);
+  return { host: m[1] ?? m[2]!, port };
+}
+
+/** Parses `k=v,k2=v2`. @throws CliError (exit 64). */
+export function parseLabels(value: string, flag: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const part of value.split(',')) {
+    if (part.trim() === '') continue;
+    const eq = part.indexOf('=');
+    if (eq <= 0) throw new CliError(`${flag}: expected k=v[,k=v…], got "${value}"`, EXIT.USAGE);
+    out[part.slice(0, eq).trim()] = part.slice(eq + 1).trim();
+  }
+  return out;
+}
+
+function errorsOf(s: ConfigSnapshot): string[] {
+  return sortDiagnostics(s.diagnostics.filter((d) => d.level === 'error')).map((d) => formatDiagnosticLine(d));
+}
+
+/**
+ * Starts the proxy and admin server. @throws CliError with exit 79 when the initial config has errors, 64 for
+ * bad addresses.
+ */
+export async function startServe(opts: ServeOptions): Promise<ServeHandle> {
+  const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const listen = parseHostPort(opts.listen, '--listen');
+  const admin = opts.admin ? parseHostPort(opts.admin, '--admin') : null;
+  if (opts.paths.length === 0) throw new CliError('no configuration: give -f PATH (files or directories)', EXIT.USAGE);
+  const snapshotOpts = { defaultNamespace: opts.namespace };
+  const first = await loadSnapshot(opts.paths, snapshotOpts);
+  const errs = errorsOf(first);
+  if (errs.length > 0) {
+    for (const e of errs) log(e);
+    throw new CliError(`configuration has ${errs.length} error(s); not starting`, EXIT.ANALYSIS);
+  }
+  await initHashing();
+  const hooks = { onRequest: (_r: RequestRecord) => {}, onMirror: (_r: MirrorRecord) => {} };
+  const metrics = opts.metrics?.(hooks) ?? null;
+  const accessLog =
+    opts.logFormat === 'off' ? null : new AccessLogWriter(opts.accessLogStream ?? process.stdout, opts.logFormat);
+  const sidecar =
+    opts.workload || opts.labels
+      ? { labels: opts.labels ?? {}, namespace: opts.namespace, workload: opts.workload }
+      : null;
+  const proxy = new ProxyServer(first, {
+    host: listen.host,
+    port: listen.port,
+    mode: { gateway: opts.gateway, namespace: opts.namespace, labels: sidecar?.labels ?? null },
+    sidecar,
+    shadowSuffix: opts.shadowSuffix,
+    accessLog,
+    ...(opts.rng ? { rng: opts.rng } : {}),
+    ...(opts.drainTimeoutMs !== undefined ? { drainTimeoutMs: opts.drainTimeoutMs } : {}),
+    onRequest: (r) => hooks.onRequest(r),
+    onMirror: (r) => hooks.onMirror(r),
+  });
+  const addr = await proxy.listen();
+  const url = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
+  let lastReload: { ok: boolean; at: string; errors: string[] } = {
+    ok: true,
+    at: new Date().toISOString(),
+    errors: [],
+  };
+  const adminServer = admin
+    ? await startAdmin({ host: admin.host, port: admin.port, proxy, metrics, status: () => ({ lastReload }) })
+    : null;
+  const adminUrl = adminServer ? `http://${adminServer.address.address}:${adminServer.address.port}` : null;
+
+  let reloading: Promise<boolean> | null = null;
+  const reload = async (): Promise<boolean> => {
+    if (reloading) return reloading;
+    reloading = (async () => {
+      try {
+        const next = await loadSnapshot(opts.paths, snapshotOpts);
+        const bad = errorsOf(next);
+        if (bad.length > 0) {
+          lastReload = { ok: false, at: new Date().toISOString(), errors: bad };
+          log(`weir: reload rejected, keeping the last good configuration (${bad.length} error(s)):`);
+          for (const e of bad) log(`  ${e}`);
+          return false;
+        }
+        proxy.setSnapshot(next);
+        lastReload = { ok: true, at: new Date().toISOString(), errors: [] };
+        log(`weir: configuration reloaded (version ${proxy.configVersion}, ${next.resourceCount} resources)`);
+        return true;
+      } catch (err) {
+        lastReload = { ok: false, at: new Date().toISOString(), errors: [String((err as Error).message)] };
+        log(`weir: reload failed, keeping the last good configuration: ${(err as Error).message}`);
+        return false;
+      } finally {
+        reloading = null;
+      }
+    })();
+    return reloading;
+  };
+
+  let watcher: ReturnType<typeof watch> | null = null;
+  if (opts.watch !== false) {
+    let timer: NodeJS.Timeout | null = null;
+    watcher = watch(
+      opts.paths.filter((p) => p !== '-'),
+      { ignoreInitial: true, awaitWriteFinish: { stabilityThreshold: 50, pollInterval: 10 } },
+    );
+    watcher.on('all', () => {
+      if (timer) clearTimeout(timer);
+      timer = setTimeout(() => void reload(), 100);
+    });
+    watcher.on('error', (err) => log(`weir: watch error: ${(err as Error).message}`));
+  }
+  let closing: Promise<void> | null = null;
+  return {
+    proxy,
+    url,
+    adminUrl,
+    reload,
+    close: () => {
+      closing ??= (async () => {
+        await watcher?.close();
+        await proxy.close();
+        await adminServer?.close();
+      })();
+      return closing;
+    },
+  };
+}
+
+/** Runs `weir serve` until SIGTERM/SIGINT; returns the exit code. */
+export async function runServe(opts: ServeOptions): Promise<number> {
+  const handle = await startServe(opts);
+  process.stderr.write(
+    `weir: proxy listening on ${handle.url}${handle.adminUrl ? `, admin on ${handle.adminUrl}` : ''}\n`,
+  );
+  return new Promise<number>((resolve) => {
+    const onHup = (): void => void handle.reload();
+    const stop = (signal: string): void => {
+      process.stderr.write(`weir: ${signal} received, draining\n`);
+      process.off('SIGHUP', onHup);
+      handle.close().then(
+        () => resolve(EXIT.OK),
+        () => resolve(EXIT.INTERNAL),
+      );
+    };
+    process.on('SIGHUP', onHup);
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+}

@@ -1,0 +1,1085 @@
+/**
+ * The L7 proxy: an HTTP/1.1 listener whose every request is decided by the routing engine and executed as Envoy
+ * would — local replies with response flags, redirects, direct responses, faults, CORS, mirrors, and forwarding to
+ * a cluster endpoint picked by the cluster's load balancer, with Istio's retry and timeout semantics. Config changes
+ * swap one reference to a new route table; requests in flight finish on the table they started with. The data
+ * plane never throws across a request: every failure becomes a local reply and an access-log line.
+ */
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { type Dispatcher, errors as undiciErrors } from 'undici';
+import { splitAuthority } from '../config/hosts.ts';
+import type { ConfigSnapshot } from '../config/snapshot.ts';
+import { compileRouteTable, type RouteTable } from '../routing/compile.ts';
+import { decide, redirectTarget, rewritePath } from '../routing/decide.ts';
+import type {
+  CompiledDestination,
+  CompiledRoute,
+  HashPolicy,
+  HeaderOps,
+  MirrorPolicy,
+  ProxyMode,
+  RequestFacts,
+  RouteDecision,
+} from '../routing/types.ts';
+import type { AccessLogWriter } from '../telemetry/access-log.ts';
+import { type AttemptOutcome, backoffMs, isRetriable } from './attempts/retry-policy.ts';
+import { computeRequestHash, type HashPolicy as LbHashPolicy, makeSetCookieValue } from './cluster/lb/index.ts';
+import { formatFlags, LOCAL_REPLIES, type LocalReply } from './local-reply.ts';
+import {
+  applyHeaderOps,
+  connectionTokens,
+  type FormatContext,
+  flatten,
+  type HeaderList,
+  isHopByHop,
+  renderValue,
+} from './pipeline/header-ops.ts';
+import {
+  normalizeIp,
+  registrySourceResolver,
+  type SourceResolver,
+  sidecarSourceResolver,
+} from './server/source-identity.ts';
+import { ClusterManager, type ClusterRuntime } from './upstream/cluster-manager.ts';
+
+/** Envoy's default per-request buffer limit for retries and shadows: 1 MiB. */
+export const DEFAULT_REPLAY_BUFFER_BYTES = 1024 * 1024;
+/** Envoy's default `max_request_headers_kb` (60 KiB). */
+export const MAX_REQUEST_HEADER_BYTES = 60 * 1024;
+
+/** What the proxy reports about each finished request (for metrics; the access log is written separately). */
+export interface RequestRecord {
+  decision: RouteDecision | null;
+  /** The destination chosen (for a routed request). */
+  destination: CompiledDestination | null;
+  /** Labels of the upstream endpoint that answered (or was last tried), or null. */
+  upstreamLabels: Readonly<Record<string, string>> | null;
+  upstreamHost: string | null;
+  source: RequestFacts['source'] | null;
+  method: string;
+  authority: string;
+  protocol: string;
+  /** 0 when no response was sent (client went away first). */
+  status: number;
+  /** Envoy response flags, comma-separated, or '-'. */
+  responseFlags: string;
+  durationMs: number;
+  requestBytes: number;
+  responseBytes: number;
+  attempts: number;
+  grpcStatus: string | null;
+}
+
+/** A mirror (shadow) request outcome, for metrics. */
+export interface MirrorRecord {
+  cluster: string;
+  /** Upstream status, or 0 when it failed; -1 when skipped for lack of capacity or body. */
+  status: number;
+  outcome: 'sent' | 'failed' | 'dropped-overload' | 'dropped-no-endpoint' | 'dropped-body-too-large';
+  durationMs: number;
+}
+
+/** Options of the proxy. */
+export interface ProxyOptions {
+  host: string;
+  /** 0 = ephemeral. */
+  port: number;
+  mode: ProxyMode;
+  /** Sidecar mode: the proxy's own workload is the source of every request. Null: identify clients by IP. */
+  sidecar: { labels: Readonly<Record<string, string>>; namespace: string; workload: string | null } | null;
+  /** Append `-shadow` to the mirror's Host (Envoy default, Istio < 1.28). Default true. */
+  shadowSuffix?: boolean;
+  accessLog?: AccessLogWriter | null;
+  /** Uniform random numbers in [0, 1); default Math.random. */
+  rng?: () => number;
+  /** Per-request body replay buffer (retries, mirrors), bytes; default 1 MiB. */
+  replayBufferBytes?: number;
+  /** Concurrent mirror requests at most; further mirrors are dropped (counted). Default 256. */
+  maxConcurrentMirrors?: number;
+  /** Upper bound on a mirror request's duration in ms when the route has no timeout. Default 60 000. */
+  mirrorTimeoutMs?: number;
+  /** Graceful drain limit on close, ms. Default 10 000. */
+  drainTimeoutMs?: number;
+  onRequest?: (r: RequestRecord) => void;
+  onMirror?: (r: MirrorRecord) => void;
+}
+
+class RequestState {
+  readonly startMs = performance.now();
+  readonly startTime = new Date();
+  flags: string[] = [];
+  details = '';
+  status = 0;
+  bytesSent = 0;
+  bytesReceived = 0;
+  attempts = 0;
+  upstreamHost: string | null = null;
+  upstreamCluster: string | null = null;
+  upstreamLabels: Readonly<Record<string, string>> | null = null;
+  upstreamServiceTimeMs: number | null = null;
+  decision: RouteDecision | null = null;
+  destination: CompiledDestination | null = null;
+  facts: RequestFacts | null = null;
+  routeName: string | null = null;
+  originalPath: string | null = null;
+  requestId: string | null = null;
+  bodyNotReplayable = false;
+  grpcStatus: string | null = null;
+  done = false;
+  addFlag(f: string): void {
+    if (!this.flags.includes(f)) this.flags.push(f);
+  }
+}
+
+interface BodyRead {
+  /** The whole body when it fit in the replay buffer. */
+  buffer: Buffer | null;
+  /** The body as a stream of chunks when it did not fit (single attempt, no mirror), else null. */
+  stream: AsyncIterable<Buffer> | null;
+  bytes: number;
+}
+
+const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
+  new Promise((resolve) => {
+    if (ms <= 0) return resolve();
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(t);
+        resolve();
+      },
+      { once: true },
+    );
+  });
+
+/** The proxy. Create with a snapshot, `listen()`, swap config with `setSnapshot()`, stop with `close()`. */
+export class ProxyServer {
+  private table: RouteTable;
+  private resolveSource: SourceResolver;
+  private readonly server: Server;
+  private readonly clusters = new ClusterManager();
+  private readonly opts: Required<Omit<ProxyOptions, 'accessLog' | 'onRequest' | 'onMirror'>> &
+    Pick<ProxyOptions, 'accessLog' | 'onRequest' | 'onMirror'>;
+  private readonly sockets = new Set<Socket>();
+  private draining = false;
+  private mirrorsInFlight = 0;
+  private inFlight = 0;
+  private drainWaiters: (() => void)[] = [];
+  /** Count of config versions applied. */
+  configVersion = 1;
+
+  constructor(snapshot: ConfigSnapshot, options: ProxyOptions) {
+    this.opts = {
+      shadowSuffix: true,
+      rng: Math.random,
+      replayBufferBytes: DEFAULT_REPLAY_BUFFER_BYTES,
+      maxConcurrentMirrors: 256,
+      mirrorTimeoutMs: 60_000,
+      drainTimeoutMs: 10_000,
+      accessLog: null,
+      ...options,
+    };
+    this.table = compileRouteTable(snapshot, options.mode);
+    this.resolveSource = this.makeResolver(snapshot);
+    this.server = createServer(
+      { maxHeaderSize: MAX_REQUEST_HEADER_BYTES, requestTimeout: 0, keepAliveTimeout: 60_000 },
+      (req, res) => {
+        this.handle(req, res).catch((err: unknown) => this.internalError(res, err));
+      },
+    );
+    this.server.on('connection', (s: Socket) => {
+      this.sockets.add(s);
+      s.on('close', () => this.sockets.delete(s));
+    });
+    this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.onClientError(err, socket));
+  }
+
+  private makeResolver(snapshot: ConfigSnapshot): SourceResolver {
+    return this.opts.sidecar ? sidecarSourceResolver(this.opts.sidecar) : registrySourceResolver(snapshot.registry);
+  }
+
+  /** Starts listening. Resolves with the bound address. */
+  listen(): Promise<AddressInfo> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.opts.port, this.opts.host, () => {
+        this.server.off('error', reject);
+        resolve(this.server.address() as AddressInfo);
+      });
+    });
+  }
+
+  /** The bound address (after `listen`). */
+  address(): AddressInfo {
+    return this.server.address() as AddressInfo;
+  }
+
+  /** The current route table. */
+  routeTable(): RouteTable {
+    return this.table;
+  }
+
+  /** Cluster runtimes (admin `/clusters`). */
+  clusterRuntimes(): ClusterRuntime[] {
+    return this.clusters.all();
+  }
+
+  /** Requests being served now. */
+  activeRequests(): number {
+    return this.inFlight;
+  }
+
+  /**
+   * Applies a new configuration: builds a new route table and swaps it in. In-flight requests keep the old one;
+   * cluster runtimes whose definition is unchanged keep their pools.
+   */
+  setSnapshot(snapshot: ConfigSnapshot): void {
+    const table = compileRouteTable(snapshot, this.opts.mode);
+    this.table = table;
+    this.resolveSource = this.makeResolver(snapshot);
+    this.configVersion++;
+    // Pre-build the clusters referenced by routes so unchanged runtimes are matched, then drop the rest.
+    const keep = new Set<string>();
+    for (const vh of table.virtualHosts()) {
+      for (const r of vh.routes) {
+        if (r.action.type !== 'route') continue;
+        for (const d of r.action.destinations) {
+          const ports =
+            d.port !== null ? [d.port] : (table.snapshot.registry.byHost.get(d.host)?.ports.map((p) => p.number) ?? []);
+          for (const p of ports) {
+            const c = table.cluster(d.host, d.subset, d.port ?? p, p);
+            if (c) {
+              keep.add(c.name);
+              this.clusters.get(c);
+            }
+          }
+        }
+        for (const m of r.mirrors) {
+          const svc = table.snapshot.registry.byHost.get(m.host);
+          for (const p of m.port !== null ? [m.port] : (svc?.ports.map((x) => x.number) ?? [])) {
+            const c = table.cluster(m.host, m.subset, m.port ?? p, p);
+            if (c) keep.add(c.name);
+          }
+        }
+      }
+    }
+    this.clusters.retain(keep);
+  }
+
+  /**
+   * Graceful shutdown: stop accepting, let in-flight requests finish (up to the drain limit), close keep-alive
+   * connections and upstream pools.
+   */
+  async close(): Promise<void> {
+    this.draining = true;
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.server.closeIdleConnections();
+    const deadline = setTimeout(() => {
+      this.server.closeAllConnections();
+      for (const s of this.sockets) s.destroy();
+    }, this.opts.drainTimeoutMs);
+    deadline.unref();
+    if (this.inFlight > 0) {
+      await Promise.race([new Promise<void>((r) => this.drainWaiters.push(r)), sleep(this.opts.drainTimeoutMs)]);
+    }
+    this.server.closeIdleConnections();
+    for (const s of this.sockets) if (!(s as Socket & { _httpMessage?: unknown })._httpMessage) s.destroy();
+    await closed;
+    clearTimeout(deadline);
+    this.opts.accessLog?.flush();
+    await this.clusters.close();
+  }
+
+  // ------------------------------------------------------------------------------------------ request path
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const st = new RequestState();
+    const table = this.table;
+    this.inFlight++;
+    if (this.draining) res.setHeader('connection', 'close');
+    let finished = false;
+    const finish = (): void => {
+      if (finished) return;
+      finished = true;
+      this.inFlight--;
+      if (this.inFlight === 0 && this.drainWaiters.length > 0) for (const w of this.drainWaiters.splice(0)) w();
+      this.complete(req, st);
+    };
+    res.on('close', () => {
+      if (!res.writableFinished) {
+        st.addFlag('DC');
+        if (!res.headersSent) st.status = 0;
+      }
+      finish();
+    });
+    req.on('data', (c: Buffer) => {
+      st.bytesReceived += c.length;
+    });
+
+    // Request target: origin-form uses Host; absolute-form (HTTP_PROXY clients) carries the authority itself.
+    const url = req.url ?? '/';
+    let authority: string;
+    let path: string;
+    if (url.startsWith('http://') || url.startsWith('https://')) {
+      const start = url.indexOf('://') + 3;
+      const slash = url.indexOf('/', start);
+      const q = url.indexOf('?', start);
+      const end = slash >= 0 ? slash : q >= 0 ? q : url.length;
+      authority = url.slice(start, end);
+      path = slash >= 0 ? url.slice(slash) : `/${url.slice(end)}`;
+    } else {
+      authority = req.headers.host ?? '';
+      path = url;
+    }
+    if (authority === '' || !path.startsWith('/')) {
+      this.localReply(res, st, LOCAL_REPLIES.badRequest, null);
+      return;
+    }
+    const remoteIp = normalizeIp(req.socket.remoteAddress);
+    const headers = req.headers;
+    const facts: RequestFacts = {
+      authority,
+      method: req.method ?? 'GET',
+      path,
+      scheme: 'http',
+      port: splitAuthority(authority).port ?? 80,
+      header: (name) => {
+        const v = headers[name];
+        return Array.isArray(v) ? v.join(',') : v;
+      },
+      source: this.resolveSource(remoteIp),
+    };
+    st.facts = facts;
+    st.requestId = typeof headers['x-request-id'] === 'string' ? headers['x-request-id'] : randomUUID();
+
+    const decision = decide(table, facts, { rng: this.opts.rng });
+    st.decision = decision;
+    switch (decision.action) {
+      case 'notFound':
+        this.localReply(res, st, LOCAL_REPLIES.routeNotFound, null);
+        return;
+      case 'clusterNotFound':
+        st.routeName = decision.route.name;
+        this.localReply(res, st, LOCAL_REPLIES.clusterNotFound, decision.route);
+        return;
+      case 'redirect': {
+        st.routeName = decision.route.name;
+        const { status, location } = redirectTarget(decision.route, decision.matchIndex, facts);
+        this.respondLocal(res, st, status, '', decision.route, [['location', location]]);
+        return;
+      }
+      case 'directResponse':
+        st.routeName = decision.route.name;
+        await this.drainRequest(req);
+        this.respondLocal(
+          res,
+          st,
+          decision.status,
+          decision.body ?? '',
+          decision.route,
+          decision.body ? [['content-type', 'text/plain']] : [],
+        );
+        return;
+      case 'route':
+        break;
+    }
+    await this.forward(req, res, st, table, decision, facts);
+  }
+
+  private async forward(
+    req: IncomingMessage,
+    res: ServerResponse,
+    st: RequestState,
+    table: RouteTable,
+    decision: Extract<RouteDecision, { action: 'route' }>,
+    facts: RequestFacts,
+  ): Promise<void> {
+    const route = decision.route;
+    const action = route.action;
+    if (action.type !== 'route') return;
+    const dest = action.destinations[decision.destinationIndex]!;
+    st.destination = dest;
+    st.routeName = route.name;
+    st.upstreamCluster = decision.cluster.name;
+    const rng = this.opts.rng;
+    const clientGone = new AbortController();
+    res.on('close', () => {
+      if (!res.writableFinished) clientGone.abort();
+    });
+
+    // CORS (Envoy's cors filter runs before the fault filter).
+    let corsHeaders: [string, string][] = [];
+    if (route.cors) {
+      const origin = facts.header('origin');
+      if (origin !== undefined) {
+        const allowed = route.cors.allowOrigin.some((m) => m(origin));
+        const isPreflight = facts.method === 'OPTIONS' && facts.header('access-control-request-method') !== undefined;
+        if (allowed) {
+          corsHeaders = this.corsHeaders(route, origin, isPreflight);
+          if (isPreflight) {
+            await this.drainRequest(req);
+            this.respondLocal(res, st, 200, '', route, corsHeaders);
+            return;
+          }
+        } else if (isPreflight && route.cors.unmatchedPreflights === 'IGNORE') {
+          await this.drainRequest(req);
+          this.respondLocal(res, st, 200, '', route, []);
+          return;
+        }
+      }
+    }
+
+    // Fault injection: delay (DI) then abort (FI), independent samples, before any upstream work.
+    if (route.fault) {
+      const f = route.fault;
+      if (f.delay && rng() * 100 < f.delay.percent) {
+        st.addFlag('DI');
+        await sleep(f.delay.fixedDelayMs, clientGone.signal);
+        if (clientGone.signal.aborted) return;
+      }
+      if (f.abort && rng() * 100 < f.abort.percent) {
+        await this.drainRequest(req);
+        if (f.abort.grpcStatus !== null) {
+          st.grpcStatus = String(grpcCode(f.abort.grpcStatus));
+          this.respondLocal(
+            res,
+            st,
+            200,
+            '',
+            route,
+            [
+              ['content-type', 'application/grpc'],
+              ['grpc-status', st.grpcStatus],
+              ['grpc-message', 'fault filter abort'],
+            ],
+            'FI',
+          );
+        } else {
+          this.localReply(res, st, { ...LOCAL_REPLIES.faultAbort, status: f.abort.httpStatus ?? 503 }, route);
+        }
+        return;
+      }
+    }
+
+    // Request body: buffered for replay up to the limit (retries, mirrors), else streamed once.
+    const body = await this.readBody(req, clientGone.signal);
+    if (clientGone.signal.aborted) return;
+    if (body.stream) st.bodyNotReplayable = true;
+
+    // Upstream request headers.
+    const upstreamPath = route.rewrite ? rewritePath(route, decision.matchIndex, facts.path) : facts.path;
+    if (upstreamPath !== facts.path) st.originalPath = facts.path;
+    const authorityOut = dest.authority ?? facts.authority;
+    const fmt: FormatContext = {
+      downstreamRemoteAddress: `${req.socket.remoteAddress ?? ''}:${req.socket.remotePort ?? 0}`,
+      downstreamLocalAddress: `${req.socket.localAddress ?? ''}:${req.socket.localPort ?? 0}`,
+      protocol: `HTTP/${req.httpVersion}`,
+      requestHeader: facts.header,
+    };
+    const hdrs = this.upstreamHeaders(req, st, facts, authorityOut, dest.requestHeaders, fmt);
+    if (st.originalPath !== null) hdrs.set('x-envoy-original-path', [st.originalPath]);
+
+    // Mirrors: fire and forget, never wait, never fail the primary.
+    if (route.mirrors.length > 0) this.sendMirrors(route, table, facts, req.method ?? 'GET', upstreamPath, hdrs, body);
+
+    // Consistent hash for the host LB (route hash_policy list).
+    const runtime = this.clusters.get(decision.cluster);
+    let hash: bigint | null = null;
+    const setCookies: string[] = [];
+    if (
+      route.hashPolicies.length > 0 &&
+      (decision.cluster.policy.lb.type === 'RING_HASH' || decision.cluster.policy.lb.type === 'MAGLEV')
+    ) {
+      const h = computeRequestHash(route.hashPolicies.map(toLbHashPolicy), {
+        header: (n) => headers(req, n),
+        path: facts.path,
+        sourceIp: facts.source.ip ?? undefined,
+        remoteAddress: { ip: normalizeIp(req.socket.remoteAddress), port: req.socket.remotePort ?? 0 },
+        localAddress: { ip: normalizeIp(req.socket.localAddress), port: req.socket.localPort ?? 0 },
+      });
+      hash = h.hash;
+      setCookies.push(...h.setCookies);
+    }
+    if (decision.setCookie) {
+      const c = decision.setCookie;
+      setCookies.push(makeSetCookieValue(c.name, c.value, c.path ?? '', Math.floor(c.ttlMs / 1000), c.attributes));
+    }
+
+    // Attempts: retries with Envoy's conditions, per-try timeout, route timeout over all attempts.
+    const policy = route.retries;
+    const maxAttempts = 1 + (policy && !body.stream ? policy.attempts : 0);
+    const routeDeadline = route.timeoutMs !== null ? performance.now() + route.timeoutMs : Number.POSITIVE_INFINITY;
+    const tried = new Set<number>();
+    const exclude = policy?.retryIgnorePreviousHosts ? (i: number) => tried.has(i) : undefined;
+    let lastOutcome: AttemptOutcome | null = null;
+    let lastReply: LocalReply = LOCAL_REPLIES.connectFailure;
+    for (let attempt = 1; attempt <= maxAttempts; attempt++) {
+      if (clientGone.signal.aborted) return;
+      const idx = runtime.pick(hash, rng, attempt > 1 ? exclude : undefined);
+      if (idx < 0) {
+        this.localReply(res, st, LOCAL_REPLIES.noHealthyUpstream, route, setCookies);
+        return;
+      }
+      const ep = runtime.endpoints[idx]!;
+      tried.add(idx);
+      st.attempts = attempt;
+      st.upstreamHost = ep.key;
+      st.upstreamLabels = ep.labels;
+      hdrs.set('x-envoy-attempt-count', [String(attempt)]);
+      const remaining = routeDeadline - performance.now();
+      if (remaining <= 0) break;
+      const perTry = policy?.perTryTimeoutMs ?? null;
+      const tryTimeout = perTry !== null && perTry < remaining ? perTry : remaining;
+      const perTryFires = perTry !== null && perTry < remaining;
+      const ac = new AbortController();
+      const onClientGone = (): void => ac.abort();
+      clientGone.signal.addEventListener('abort', onClientGone, { once: true });
+      let timedOut = false;
+      const timer = Number.isFinite(tryTimeout)
+        ? setTimeout(
+            () => {
+              timedOut = true;
+              ac.abort();
+            },
+            Math.max(1, tryTimeout),
+          )
+        : null;
+      ep.active++;
+      runtime.active++;
+      const t0 = performance.now();
+      let response: Dispatcher.ResponseData;
+      try {
+        response = await ep.pool.request({
+          path: upstreamPath,
+          method: (req.method ?? 'GET') as 'GET',
+          headers: flatten(hdrs),
+          body: body.buffer ?? (body.stream ? Readable.from(streamOnce(body)) : null),
+          signal: ac.signal,
+        });
+      } catch (err) {
+        ep.active--;
+        runtime.active--;
+        if (timer) clearTimeout(timer);
+        clientGone.signal.removeEventListener('abort', onClientGone);
+        if (clientGone.signal.aborted) return;
+        if (timedOut) {
+          lastOutcome = { kind: 'per-try-timeout' };
+          lastReply = LOCAL_REPLIES.timeout;
+          st.addFlag('UT');
+          if (!perTryFires) break; // the route timeout: no retry
+        } else {
+          const kind = classifyError(err);
+          lastOutcome =
+            kind === 'connect-failure' ? { kind } : { kind: 'reset', requestSent: kind !== 'reset-before-request' };
+          lastReply = kind === 'connect-failure' ? LOCAL_REPLIES.connectFailure : LOCAL_REPLIES.connectionTermination;
+        }
+        if (attempt < maxAttempts && policy && isRetriable(policy, lastOutcome)) {
+          await sleep(backoffMs(attempt, policy.backoffBaseMs, rng), clientGone.signal);
+          continue;
+        }
+        break;
+      }
+      st.upstreamServiceTimeMs = performance.now() - t0;
+      const status = response.statusCode;
+      const outcome: AttemptOutcome = {
+        kind: 'response',
+        status,
+        headers: response.headers as Record<string, string | string[] | undefined>,
+      };
+      if (attempt < maxAttempts && policy && isRetriable(policy, outcome) && performance.now() < routeDeadline) {
+        ep.active--;
+        runtime.active--;
+        if (timer) clearTimeout(timer);
+        clientGone.signal.removeEventListener('abort', onClientGone);
+        response.body.resume();
+        response.body.on('error', () => {});
+        lastOutcome = outcome;
+        await sleep(backoffMs(attempt, policy.backoffBaseMs, rng), clientGone.signal);
+        continue;
+      }
+      // Relay the response: headers, then the body streamed. The route timeout still covers the body.
+      if (perTryFires && timer) {
+        // The per-try timeout applies only until the response starts; keep the route timeout.
+        clearTimeout(timer);
+      }
+      if (
+        attempt > 1 &&
+        isRetriable(policy ?? ({ retryOn: [], retriableStatusCodes: [] } as never), outcome) &&
+        attempt === maxAttempts
+      )
+        st.addFlag('URX');
+      const routeTimer =
+        perTryFires && Number.isFinite(routeDeadline)
+          ? setTimeout(
+              () => {
+                timedOut = true;
+                ac.abort();
+              },
+              Math.max(1, routeDeadline - performance.now()),
+            )
+          : null;
+      try {
+        await this.relay(res, st, response, dest.responseHeaders, setCookies, fmt, ep.key);
+      } catch {
+        if (!clientGone.signal.aborted) {
+          if (timedOut) st.addFlag('UT');
+          else st.addFlag('UC');
+          res.destroy();
+        }
+      } finally {
+        ep.active--;
+        runtime.active--;
+        if (timer) clearTimeout(timer);
+        if (routeTimer) clearTimeout(routeTimer);
+        clientGone.signal.removeEventListener('abort', onClientGone);
+      }
+      return;
+    }
+    // All attempts failed without a response to relay.
+    if (lastOutcome?.kind === 'per-try-timeout' || performance.now() >= routeDeadline) {
+      lastReply = LOCAL_REPLIES.timeout;
+    }
+    if (st.attempts > 1 && lastOutcome && policy && isRetriable(policy, lastOutcome)) st.addFlag('URX');
+    this.localReply(res, st, lastReply, route, setCookies);
+  }
+
+  private async relay(
+    res: ServerResponse,
+    st: RequestState,
+    response: Dispatcher.ResponseData,
+    destResponseOps: readonly HeaderOps[],
+    setCookies: readonly string[],
+    fmt: FormatContext,
+    upstreamHost: string,
+  ): Promise<void> {
+    const out: HeaderList = new Map();
+    const conn = connectionTokens(response.headers.connection);
+    for (const [name, value] of Object.entries(response.headers)) {
+      if (value === undefined || isHopByHop(name, conn)) continue;
+      out.set(name, Array.isArray(value) ? [...value] : [value]);
+    }
+    out.set('x-envoy-upstream-service-time', [String(Math.round(st.upstreamServiceTimeMs ?? 0))]);
+    if (setCookies.length > 0) out.set('set-cookie', [...(out.get('set-cookie') ?? []), ...setCookies]);
+    if (destResponseOps.length > 0) applyHeaderOps(out, destResponseOps, { ...fmt, upstreamHost });
+    if (this.draining) out.set('connection', ['close']);
+    const grpc = out.get('grpc-status');
+    if (grpc) st.grpcStatus = grpc[0] ?? null;
+    st.status = response.statusCode;
+    res.writeHead(response.statusCode, flatten(out));
+    response.body.on('data', (c: Buffer) => {
+      st.bytesSent += c.length;
+    });
+    await pipeline(response.body, res);
+  }
+
+  private corsHeaders(route: CompiledRoute, origin: string, preflight: boolean): [string, string][] {
+    const c = route.cors!;
+    const out: [string, string][] = [['access-control-allow-origin', origin]];
+    if (c.allowCredentials) out.push(['access-control-allow-credentials', 'true']);
+    if (preflight) {
+      if (c.allowMethods) out.push(['access-control-allow-methods', c.allowMethods]);
+      if (c.allowHeaders) out.push(['access-control-allow-headers', c.allowHeaders]);
+      if (c.maxAgeSeconds !== null) out.push(['access-control-max-age', String(c.maxAgeSeconds)]);
+    } else if (c.exposeHeaders) out.push(['access-control-expose-headers', c.exposeHeaders]);
+    return out;
+  }
+
+  private upstreamHeaders(
+    req: IncomingMessage,
+    st: RequestState,
+    facts: RequestFacts,
+    authority: string,
+    ops: readonly HeaderOps[],
+    fmt: FormatContext,
+  ): HeaderList {
+    const out: HeaderList = new Map();
+    const raw = req.rawHeaders;
+    const conn = connectionTokens(req.headers.connection);
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i]!.toLowerCase();
+      if (name === 'host' || name === 'expect' || isHopByHop(name, conn)) {
+        if (name === 'te' && raw[i + 1]!.toLowerCase().includes('trailers')) out.set('te', ['trailers']);
+        continue;
+      }
+      const prior = out.get(name);
+      if (prior) prior.push(raw[i + 1]!);
+      else out.set(name, [raw[i + 1]!]);
+    }
+    // Envoy: append the client address to x-forwarded-for; set x-forwarded-proto; generate x-request-id.
+    const xff = out.get('x-forwarded-for');
+    const clientIp = normalizeIp(req.socket.remoteAddress);
+    if (xff) out.set('x-forwarded-for', [`${xff.join(', ')}, ${clientIp}`]);
+    else out.set('x-forwarded-for', [clientIp]);
+    if (!out.has('x-forwarded-proto')) out.set('x-forwarded-proto', [facts.scheme]);
+    if (!out.has('x-request-id')) out.set('x-request-id', [st.requestId!]);
+    if (ops.length > 0) applyHeaderOps(out, ops, fmt);
+    // The authority goes first, as :authority would.
+    const final: HeaderList = new Map([['host', [authority]]]);
+    for (const [k, v] of out) final.set(k, v);
+    return final;
+  }
+
+  private async readBody(req: IncomingMessage, signal: AbortSignal): Promise<BodyRead> {
+    const cl = req.headers['content-length'];
+    const hasBody = (cl !== undefined && cl !== '0') || req.headers['transfer-encoding'] !== undefined;
+    if (!hasBody) {
+      if (!req.complete) req.resume();
+      return { buffer: null, stream: null, bytes: 0 };
+    }
+    const limit = this.opts.replayBufferBytes;
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const it = req[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+    try {
+      for (;;) {
+        if (signal.aborted) return { buffer: null, stream: null, bytes: size };
+        const { value, done } = await it.next();
+        if (done) break;
+        chunks.push(value);
+        size += value.length;
+        if (size > limit) {
+          const prefix = chunks;
+          const rest = it;
+          return {
+            buffer: null,
+            bytes: size,
+            stream: (async function* () {
+              yield* prefix;
+              for (;;) {
+                const n = await rest.next();
+                if (n.done) return;
+                yield n.value;
+              }
+            })(),
+          };
+        }
+      }
+    } catch {
+      return { buffer: null, stream: null, bytes: size };
+    }
+    return { buffer: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size), stream: null, bytes: size };
+  }
+
+  private async drainRequest(req: IncomingMessage): Promise<void> {
+    if (req.complete) return;
+    req.resume();
+    await new Promise<void>((resolve) => {
+      req.once('end', resolve);
+      req.once('close', resolve);
+      req.once('error', () => resolve());
+    });
+  }
+
+  private sendMirrors(
+    route: CompiledRoute,
+    table: RouteTable,
+    facts: RequestFacts,
+    method: string,
+    path: string,
+    hdrs: HeaderList,
+    body: BodyRead,
+  ): void {
+    for (const m of route.mirrors) {
+      if (this.opts.rng() * 100 >= m.percent) continue;
+      this.sendMirror(m, route, table, facts, method, path, hdrs, body);
+    }
+  }
+
+  private sendMirror(
+    m: MirrorPolicy,
+    route: CompiledRoute,
+    table: RouteTable,
+    facts: RequestFacts,
+    method: string,
+    path: string,
+    hdrs: HeaderList,
+    body: BodyRead,
+  ): void {
+    const cluster = table.cluster(m.host, m.subset, m.port, facts.port);
+    const report = (r: MirrorRecord): void => this.opts.onMirror?.(r);
+    if (!cluster) return; // Envoy shadows only to clusters that exist
+    if (body.stream) {
+      report({ cluster: cluster.name, status: -1, outcome: 'dropped-body-too-large', durationMs: 0 });
+      return;
+    }
+    if (this.mirrorsInFlight >= this.opts.maxConcurrentMirrors) {
+      report({ cluster: cluster.name, status: -1, outcome: 'dropped-overload', durationMs: 0 });
+      return;
+    }
+    const runtime = this.clusters.get(cluster);
+    const idx = runtime.pick(null, this.opts.rng);
+    if (idx < 0) {
+      report({ cluster: cluster.name, status: -1, outcome: 'dropped-no-endpoint', durationMs: 0 });
+      return;
+    }
+    const ep = runtime.endpoints[idx]!;
+    const shadowHeaders: HeaderList = new Map(hdrs);
+    const authority = hdrs.get('host')?.[0] ?? facts.authority;
+    shadowHeaders.set('host', [this.opts.shadowSuffix ? shadowHost(authority) : authority]);
+    shadowHeaders.delete('x-envoy-attempt-count');
+    const timeoutMs = Math.min(route.timeoutMs ?? this.opts.mirrorTimeoutMs, this.opts.mirrorTimeoutMs);
+    this.mirrorsInFlight++;
+    ep.active++;
+    const t0 = performance.now();
+    const signal = AbortSignal.timeout(timeoutMs);
+    ep.pool
+      .request({ path, method: method as 'GET', headers: flatten(shadowHeaders), body: body.buffer, signal })
+      .then(
+        async (r) => {
+          await r.body.dump({ limit: Number.MAX_SAFE_INTEGER }).catch(() => {});
+          report({ cluster: cluster.name, status: r.statusCode, outcome: 'sent', durationMs: performance.now() - t0 });
+        },
+        () => report({ cluster: cluster.name, status: 0, outcome: 'failed', durationMs: performance.now() - t0 }),
+      )
+      .finally(() => {
+        this.mirrorsInFlight--;
+        ep.active--;
+      });
+  }
+
+  /** A local reply with Envoy's status, flag and body, plus the route's response header operations. */
+  private localReply(
+    res: ServerResponse,
+    st: RequestState,
+    reply: LocalReply,
+    route: CompiledRoute | null,
+    setCookies: readonly string[] = [],
+  ): void {
+    if (reply.flag) st.addFlag(reply.flag);
+    st.details = reply.details;
+    const extra: [string, string][] = reply.flag === 'UO' ? [['x-envoy-overloaded', 'true']] : [];
+    for (const c of setCookies) extra.push(['set-cookie', c]);
+    if (reply.body) extra.push(['content-type', 'text/plain']);
+    this.respondLocal(res, st, reply.status, reply.body, route, extra);
+  }
+
+  private respondLocal(
+    res: ServerResponse,
+    st: RequestState,
+    status: number,
+    body: string,
+    route: CompiledRoute | null,
+    extra: [string, string][],
+    flag?: string,
+  ): void {
+    if (flag) st.addFlag(flag);
+    if (res.headersSent || res.destroyed) {
+      res.destroy();
+      return;
+    }
+    const out: HeaderList = new Map();
+    for (const [k, v] of extra) {
+      const prior = out.get(k);
+      if (prior) prior.push(v);
+      else out.set(k, [v]);
+    }
+    // Response header operations apply to local replies too (route level, e.g. content-type for directResponse).
+    if (
+      route?.headers &&
+      route.headers.response.set.length + route.headers.response.add.length + route.headers.response.remove.length > 0
+    ) {
+      applyHeaderOps(out, [route.headers.response], null);
+    }
+    const buf = Buffer.from(body, 'latin1');
+    out.set('content-length', [String(buf.length)]);
+    if (this.draining) out.set('connection', ['close']);
+    st.status = status;
+    st.bytesSent = buf.length;
+    res.writeHead(status, flatten(out));
+    res.end(buf);
+  }
+
+  private internalError(res: ServerResponse, err: unknown): void {
+    process.stderr.write(`weir: internal error while serving a request: ${(err as Error)?.stack ?? String(err)}\n`);
+    if (!res.headersSent && !res.destroyed) {
+      res.writeHead(500, { 'content-type': 'text/plain', 'content-length': '14' });
+      res.end('internal error');
+    } else res.destroy();
+  }
+
+  private onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
+    const code = err.code ?? '';
+    if (code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const reply = code === 'HPE_HEADER_OVERFLOW' ? LOCAL_REPLIES.headersTooLarge : LOCAL_REPLIES.badRequest;
+    const reason = reply.status === 431 ? 'Request Header Fields Too Large' : 'Bad Request';
+    const body = Buffer.from(reply.body);
+    socket.end(
+      `HTTP/1.1 ${reply.status} ${reason}\r\ncontent-length: ${body.length}\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\n${reply.body}`,
+    );
+    this.opts.accessLog?.write({
+      startTime: new Date(),
+      method: '-',
+      path: '-',
+      protocol: 'HTTP/1.1',
+      responseCode: reply.status,
+      responseFlags: reply.flag ?? '-',
+      responseCodeDetails: `${reply.details}${code ? `{${code}}` : ''}`,
+      connectionTerminationDetails: '',
+      upstreamTransportFailureReason: '',
+      bytesReceived: 0,
+      bytesSent: body.length,
+      durationMs: 0,
+      upstreamServiceTimeMs: null,
+      xForwardedFor: null,
+      userAgent: null,
+      requestId: null,
+      authority: null,
+      upstreamHost: null,
+      upstreamCluster: null,
+      upstreamLocalAddress: null,
+      downstreamLocalAddress: socket.localAddress ? `${socket.localAddress}:${socket.localPort}` : null,
+      downstreamRemoteAddress: socket.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : null,
+      routeName: null,
+      attempts: 0,
+      bodyNotReplayable: false,
+    });
+  }
+
+  private complete(req: IncomingMessage, st: RequestState): void {
+    if (st.done) return;
+    st.done = true;
+    const durationMs = performance.now() - st.startMs;
+    const flags = formatFlags(st.flags);
+    const facts = st.facts;
+    this.opts.accessLog?.write({
+      startTime: st.startTime,
+      method: req.method ?? '-',
+      path: st.originalPath ?? facts?.path ?? req.url ?? '-',
+      protocol: `HTTP/${req.httpVersion}`,
+      responseCode: st.status,
+      responseFlags: flags,
+      responseCodeDetails: st.details || (st.status > 0 && st.upstreamHost ? 'via_upstream' : ''),
+      connectionTerminationDetails: '',
+      upstreamTransportFailureReason: '',
+      bytesReceived: st.bytesReceived,
+      bytesSent: st.bytesSent,
+      durationMs,
+      upstreamServiceTimeMs: st.upstreamServiceTimeMs,
+      xForwardedFor: (req.headers['x-forwarded-for'] as string | undefined) ?? null,
+      userAgent: req.headers['user-agent'] ?? null,
+      requestId: st.requestId,
+      authority: facts?.authority ?? req.headers.host ?? null,
+      upstreamHost: st.upstreamHost,
+      upstreamCluster: st.upstreamCluster,
+      upstreamLocalAddress: null,
+      downstreamLocalAddress: `${req.socket.localAddress ?? ''}:${req.socket.localPort ?? 0}`,
+      downstreamRemoteAddress: `${req.socket.remoteAddress ?? ''}:${req.socket.remotePort ?? 0}`,
+      routeName: st.routeName,
+      attempts: st.attempts,
+      bodyNotReplayable: st.bodyNotReplayable,
+    });
+    if (this.opts.onRequest) {
+      try {
+        this.opts.onRequest({
+          decision: st.decision,
+          destination: st.destination,
+          upstreamLabels: st.upstreamLabels,
+          upstreamHost: st.upstreamHost,
+          source: facts?.source ?? null,
+          method: req.method ?? '-',
+          authority: facts?.authority ?? '',
+          protocol: `HTTP/${req.httpVersion}`,
+          status: st.status,
+          responseFlags: flags,
+          durationMs,
+          requestBytes: st.bytesReceived,
+          responseBytes: st.bytesSent,
+          attempts: st.attempts,
+          grpcStatus: st.grpcStatus,
+        });
+      } catch {
+        // metrics must never fail a request
+      }
+    }
+  }
+}
+
+function headers(req: IncomingMessage, name: string): string | readonly string[] | undefined {
+  const v = req.headers[name];
+  return v;
+}
+
+function streamOnce(body: BodyRead): AsyncIterable<Buffer> {
+  const s = body.stream!;
+  body.stream = null;
+  return s;
+}
+
+/** Envoy's shadow Host: `-shadow` appended to the host, before any port (`foo:8080` → `foo-shadow:8080`). */
+export function shadowHost(authority: string): string {
+  const { host, port } = splitAuthority(authority);
+  return port === null ? `${authority}-shadow` : `${host}-shadow:${port}`;
+}
+
+function toLbHashPolicy(p: HashPolicy): LbHashPolicy {
+  switch (p.type) {
+    case 'header':
+      return { type: 'header', headerName: p.name };
+    case 'cookie':
+      return {
+        type: 'cookie',
+        name: p.name,
+        path: p.path ?? '',
+        ...(p.ttlMs !== null ? { ttlSeconds: Math.trunc(p.ttlMs / 1000) } : {}),
+        attributes: p.attributes,
+      };
+    case 'sourceIp':
+      return { type: 'sourceIp' };
+    case 'queryParameter':
+      return { type: 'queryParameter', name: p.name };
+  }
+}
+
+const GRPC_STATUS: Readonly<Record<string, number>> = {
+  OK: 0,
+  CANCELLED: 1,
+  UNKNOWN: 2,
+  INVALID_ARGUMENT: 3,
+  DEADLINE_EXCEEDED: 4,
+  NOT_FOUND: 5,
+  ALREADY_EXISTS: 6,
+  PERMISSION_DENIED: 7,
+  RESOURCE_EXHAUSTED: 8,
+  FAILED_PRECONDITION: 9,
+  ABORTED: 10,
+  OUT_OF_RANGE: 11,
+  UNIMPLEMENTED: 12,
+  INTERNAL: 13,
+  UNAVAILABLE: 14,
+  DATA_LOSS: 15,
+  UNAUTHENTICATED: 16,
+};
+
+function grpcCode(name: string): number {
+  return GRPC_STATUS[name] ?? 2;
+}
+
+/** Classifies an undici error: a failed connect, a reset before any request byte was sent, or a later reset. */
+function classifyError(err: unknown): 'connect-failure' | 'reset-before-request' | 'reset' {
+  const e = err as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException };
+  const code = e?.code ?? '';
+  const causeCode = e?.cause?.code ?? '';
+  if (err instanceof undiciErrors.ConnectTimeoutError) return 'connect-failure';
+  const connectCodes = [
+    'ECONNREFUSED',
+    'EHOSTUNREACH',
+    'ENETUNREACH',
+    'ENOTFOUND',
+    'EAI_AGAIN',
+    'EADDRNOTAVAIL',
+    'UND_ERR_CONNECT_TIMEOUT',
+  ];
+  if (connectCodes.includes(code) || connectCodes.includes(causeCode)) return 'connect-failure';
+  return 'reset';
+}
+
+export { renderValue };
