@@ -1,0 +1,131 @@
+/**
+ * `weir explain` end to end: spawns `node bin/weir.js explain …` on the article's configurations and checks the
+ * JSON contract of docs/explain.md and the exit codes (0 decided, 64 bad usage, 79 config errors).
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { SEED_DIR } from '../helpers/config.ts';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+const URL = 'http://checkout-service.prod.svc.cluster.local/cart';
+const f = (...names: string[]) => names.flatMap((n) => ['-f', join(SEED_DIR, n)]);
+const COMPOSITE = f('00-mesh.yaml', '01-destination-rule-subsets.yaml', '02-composite-routing.yaml');
+
+function weir(...args: string[]): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [join(ROOT, 'bin', 'weir.js'), ...args], { cwd: ROOT, encoding: 'utf8' });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+function json(...args: string[]) {
+  const r = weir('explain', ...args, '-o', 'json');
+  expect(r.code, r.stderr).toBe(0);
+  return JSON.parse(r.stdout);
+}
+
+describe('weir explain on the article configurations', () => {
+  it('x-canary-user: true → v2 (route internal-canary-route)', () => {
+    const j = json(URL, ...COMPOSITE, '-H', 'x-canary-user: true');
+    expect(j).toMatchObject({
+      host: 'checkout-service.prod.svc.cluster.local',
+      virtualService: { name: 'checkout-service-vs', namespace: 'prod' },
+      delegate: null,
+      action: 'route',
+      status: null,
+      responseFlags: null,
+      route: { name: 'internal-canary-route', index: 0, matchIndex: 0 },
+    });
+    expect(j.destinations).toEqual([
+      expect.objectContaining({ subset: 'v2', percent: 100, clusterExists: true, endpoints: ['127.0.0.1:18082'] }),
+    ]);
+    expect(j.retries).toMatchObject({ attempts: 2, isDefault: true });
+    expect(j.timeout).toBeNull();
+  });
+
+  it('no header → v1 95 % / v2 5 %, both listed, with the reason route 0 did not match', () => {
+    const j = json(URL, ...COMPOSITE);
+    expect(j.route).toMatchObject({ name: 'public-traffic-split', index: 1, matchIndex: null });
+    expect(
+      j.destinations.map((d: { subset: string; percent: number; port: number }) => [d.subset, d.percent, d.port]),
+    ).toEqual([
+      ['v1', 95, 80],
+      ['v2', 5, 80],
+    ]);
+    expect(j.destinations.filter((d: { picked: boolean }) => d.picked)).toHaveLength(1);
+    const miss = j.trace.find((t: { step: string; matched?: boolean }) => t.step === 'match' && t.matched === false);
+    expect(miss.message).toContain('x-canary-user is absent');
+  });
+
+  it('source app=qa-tools (by labels, or resolved from --source-ip 127.0.0.5) → v2', () => {
+    const files = f('00-mesh.yaml', '01-destination-rule-subsets.yaml', '03-source-labels.yaml');
+    const byLabels = json(URL, ...files, '--source-labels', 'app=qa-tools');
+    const byIp = json(URL, ...files, '--source-ip', '127.0.0.5');
+    for (const j of [byLabels, byIp]) {
+      expect(j.route.name).toBe('internal-service-canary');
+      expect(j.destinations[0].subset).toBe('v2');
+    }
+    expect(byIp.request.source).toMatchObject({ labels: { app: 'qa-tools' }, namespace: 'prod', ip: '127.0.0.5' });
+    expect(json(URL, ...files, '--source-ip', '10.9.9.9').destinations[0].subset).toBe('v1');
+  });
+
+  it('user-group: beta-testers → v2 with timeout 2s and 1 attempt', () => {
+    const files = f('00-mesh.yaml', '01-destination-rule-subsets.yaml', '08-per-group-policy.yaml');
+    const j = json(URL, ...files, '-H', 'User-Group: beta-testers');
+    expect(j.destinations[0].subset).toBe('v2');
+    expect(j.timeout).toBe('2s');
+    expect(j.retries).toMatchObject({ attempts: 1, perTryTimeout: '1s', isDefault: false });
+    const other = json(URL, ...files);
+    expect([other.timeout, other.retries.attempts, other.retries.perTryTimeout]).toEqual(['10s', 3, '3s']);
+  });
+
+  it('mirroring: mirror 10 % to v2, and the consistent-hash policy shows per destination', () => {
+    const m = json(URL, ...f('00-mesh.yaml', '01-destination-rule-subsets.yaml', '04-mirroring.yaml'));
+    expect(m.mirrors).toEqual([
+      {
+        host: 'checkout-service.prod.svc.cluster.local',
+        subset: 'v2',
+        port: 80,
+        percent: 10,
+        cluster: 'outbound|80|v2|checkout-service.prod.svc.cluster.local',
+      },
+    ]);
+    const h = json(URL, ...f('00-mesh.yaml', '05-destination-rule-consistent-hash.yaml', '06-fifty-fifty.yaml'));
+    expect(h.destinations.map((d: { percent: number }) => d.percent)).toEqual([50, 50]);
+    expect(h.destinations[0].trafficPolicy).toEqual({
+      loadBalancer: { consistentHash: { httpHeaderName: 'session-id' } },
+    });
+  });
+
+  it('Host header keeps case and port; unknown host → 404 NR with exit 0', () => {
+    const j = json(URL, ...COMPOSITE, '-H', 'Host: Checkout-Service.prod:80');
+    expect(j.request.authority).toBe('Checkout-Service.prod:80');
+    expect(j.action).toBe('route');
+    const nf = json('http://nope.example.com/', ...COMPOSITE);
+    expect(nf).toMatchObject({ action: 'notFound', status: 404, responseFlags: 'NR', route: null });
+  });
+
+  it('text output names the VS, the routes tried and the policies', () => {
+    const r = weir('explain', URL, ...COMPOSITE);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('VirtualService prod/checkout-service-vs');
+    expect(r.stdout).toContain('✘ route[0] internal-canary-route');
+    expect(r.stdout).toMatch(/95% checkout-service\.prod\.svc\.cluster\.local subset v1/);
+    expect(r.stdout).toContain("Istio's default policy");
+  });
+
+  it('exit 64 for a bad URL or a bad -H; 79 with config errors printed to stderr', () => {
+    expect(weir('explain', 'not a url', ...COMPOSITE).code).toBe(64);
+    expect(weir('explain', URL, ...COMPOSITE, '-H', 'no-colon').code).toBe(64);
+    const dir = mkdtempSync(join(tmpdir(), 'weir-explain-'));
+    const bad = join(dir, 'bad.yaml');
+    writeFileSync(
+      bad,
+      'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: bad}\nspec:\n  hosts: [a.test]\n  http:\n  - route:\n    - destination: {host: a.test}\n      weight: -1\n',
+    );
+    const r = weir('explain', 'http://a.test/', '-f', bad);
+    expect(r.code).toBe(79);
+    expect(r.stderr).toMatch(/error/);
+  });
+});
