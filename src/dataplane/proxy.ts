@@ -496,8 +496,11 @@ export class ProxyServer {
       route.hashPolicies.length > 0 &&
       (decision.cluster.policy.lb.type === 'RING_HASH' || decision.cluster.policy.lb.type === 'MAGLEV')
     ) {
+      // A cookie the sticky split generated for this request is the cookie the host hash uses too.
+      const generated = decision.setCookie;
       const h = computeRequestHash(route.hashPolicies.map(toLbHashPolicy), {
-        header: (n) => headers(req, n),
+        header: (n) =>
+          generated && n === 'cookie' ? withCookie(headers(req, n), generated.name, generated.value) : headers(req, n),
         path: facts.path,
         sourceIp: facts.source.ip ?? undefined,
         remoteAddress: { ip: normalizeIp(req.socket.remoteAddress), port: req.socket.remotePort ?? 0 },
@@ -1006,6 +1009,11 @@ export class ProxyServer {
 function headers(req: IncomingMessage, name: string): string | readonly string[] | undefined {
   const v = req.headers[name];
   return v;
+}
+
+function withCookie(existing: string | readonly string[] | undefined, name: string, value: string): string {
+  const prior = existing === undefined ? '' : Array.isArray(existing) ? existing.join('; ') : (existing as string);
+  return prior ? `${prior}; ${name}=${value}` : `${name}=${value}`;
 }
 
 function streamOnce(body: BodyRead): AsyncIterable<Buffer> {
