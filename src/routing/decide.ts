@@ -9,6 +9,7 @@ import type { RouteTable } from './compile.ts';
 import { splitPath } from './request-match.ts';
 import { destinationSeed, pickSticky, readCookie, stickyKey } from './sticky.ts';
 import type {
+  Cluster,
   CompiledDestination,
   CompiledRoute,
   GeneratedCookie,
@@ -28,12 +29,51 @@ export interface DecideOptions {
 }
 
 const seedCache = new WeakMap<CompiledRoute, number[]>();
+/** Authority as sent → virtual host (or null), per table: the host split and lower-cased once per distinct value. */
+const vhostCache = new WeakMap<RouteTable, Map<string, { host: string; vhost: VirtualHost | null }>>();
+const VHOST_CACHE_MAX = 4096;
+/** Destination → cluster per request port, so that no cluster name is built per request. */
+const clusterCache = new WeakMap<RouteTable, WeakMap<CompiledDestination, Map<number, Cluster | null>>>();
+
+function lookupVhost(table: RouteTable, authority: string): { host: string; vhost: VirtualHost | null } {
+  let cache = vhostCache.get(table);
+  if (!cache) {
+    cache = new Map();
+    vhostCache.set(table, cache);
+  }
+  const hit = cache.get(authority);
+  if (hit) return hit;
+  const lower = splitAuthority(authority).host.toLowerCase();
+  const host = lower.endsWith('.') ? lower.slice(0, -1) : lower;
+  const entry = { host, vhost: table.virtualHost(host) };
+  if (cache.size >= VHOST_CACHE_MAX) cache.clear();
+  cache.set(authority, entry);
+  return entry;
+}
+
+function clusterFor(table: RouteTable, dest: CompiledDestination, port: number): Cluster | null {
+  let byDest = clusterCache.get(table);
+  if (!byDest) {
+    byDest = new WeakMap();
+    clusterCache.set(table, byDest);
+  }
+  let byPort = byDest.get(dest);
+  if (!byPort) {
+    byPort = new Map();
+    byDest.set(dest, byPort);
+  }
+  let c = byPort.get(port);
+  if (c === undefined) {
+    c = table.cluster(dest.host, dest.subset, dest.port, port);
+    byPort.set(port, c);
+  }
+  return c;
+}
 
 /** Decides what to do with a request. Never throws. */
 export function decide(table: RouteTable, facts: RequestFacts, opts: DecideOptions): RouteDecision {
   const trace = opts.trace;
-  const host = splitAuthority(facts.authority).host.toLowerCase();
-  const vhost = table.virtualHost(host.endsWith('.') ? host.slice(0, -1) : host);
+  const { host, vhost } = lookupVhost(table, facts.authority);
   if (!vhost || (vhost.port80Only && facts.port !== 80)) {
     trace?.push({
       step: 'host',
@@ -159,7 +199,7 @@ function act(
       responseFlags: 'NC',
     };
   }
-  const cluster = table.cluster(dest.host, dest.subset, dest.port, facts.port);
+  const cluster = clusterFor(table, dest, facts.port);
   if (!cluster) {
     const name = `outbound|${dest.port ?? facts.port}|${dest.subset ?? ''}|${dest.host}`;
     opts.trace?.push({

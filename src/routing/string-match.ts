@@ -10,7 +10,27 @@ import type { ValueMatcher } from './types.ts';
 /** Compiles an RE2 pattern for full-string matching. @throws RE2JS syntax errors (validation rejects those first). */
 export function compileRegex(pattern: string): ValueMatcher {
   const re = RE2JS.compile(pattern);
+  const prefix = literalPrefix(pattern);
+  // A full match must start with the pattern's literal prefix: a cheap test that rejects most values before RE2.
+  if (prefix.length > 0) return (value) => value.startsWith(prefix) && re.matches(value);
   return (value) => re.matches(value);
+}
+
+/**
+ * The literal text every full match of `pattern` starts with (conservative: '' when the pattern has flags,
+ * alternation, or starts with a group, class or escape). A literal followed by a quantifier is not included.
+ */
+export function literalPrefix(pattern: string): string {
+  if (pattern.includes('|')) return '';
+  let out = '';
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i]!;
+    if (!/[A-Za-z0-9/_-]/.test(c) || c === '\\') break;
+    const next = pattern[i + 1];
+    if (next === '*' || next === '?' || next === '+' || next === '{') break;
+    out += c;
+  }
+  return out;
 }
 
 /** A compiled StringMatch plus a human description for explain. */
