@@ -177,3 +177,21 @@ export function formatPath(path: readonly (string | number)[]): string {
   }
   return out;
 }
+
+/**
+ * Codes whose errors mean a resource (or file) would be refused outright — by the YAML parser, the API server's
+ * schema or istiod's admission webhook — as opposed to analyzer findings that Istio accepts and serves anyway.
+ * `weir serve` refuses to start (and a reload is rejected) when any of these is an error.
+ */
+export const REJECTING_CODES: ReadonlySet<string> = new Set([
+  'IST0106',
+  'WEIR0001',
+  'WEIR0003',
+  'WEIR0004',
+  'WEIR0005',
+]);
+
+/** True when the diagnostic means the configuration would be refused (see {@link REJECTING_CODES}). */
+export function isRejection(d: Diagnostic): boolean {
+  return d.level === 'error' && REJECTING_CODES.has(d.code);
+}

@@ -628,7 +628,7 @@ export class ProxyServer {
             )
           : null;
       try {
-        await this.relay(res, st, response, dest.responseHeaders, setCookies, fmt, ep.key);
+        await this.relay(res, st, response, dest.responseHeaders, setCookies, corsHeaders, fmt, ep.key);
       } catch {
         if (!clientGone.signal.aborted) {
           if (timedOut) st.addFlag('UT');
@@ -658,6 +658,7 @@ export class ProxyServer {
     response: Dispatcher.ResponseData,
     destResponseOps: readonly HeaderOps[],
     setCookies: readonly string[],
+    corsHeaders: readonly [string, string][],
     fmt: FormatContext,
     upstreamHost: string,
   ): Promise<void> {
@@ -669,6 +670,7 @@ export class ProxyServer {
     }
     out.set('x-envoy-upstream-service-time', [String(Math.round(st.upstreamServiceTimeMs ?? 0))]);
     if (setCookies.length > 0) out.set('set-cookie', [...(out.get('set-cookie') ?? []), ...setCookies]);
+    for (const [k, v] of corsHeaders) out.set(k, [v]);
     if (destResponseOps.length > 0) applyHeaderOps(out, destResponseOps, { ...fmt, upstreamHost });
     if (this.draining) out.set('connection', ['close']);
     const grpc = out.get('grpc-status');

@@ -123,21 +123,14 @@ function agentFor(localAddress: string | undefined): Agent {
   let a = agents.get(key);
   if (!a) {
     // undici's built-in connector does not pass localAddress on; connect the socket ourselves.
-    a = new Agent({
-      keepAliveTimeout: 10_000,
-      ...(localAddress
-        ? {
-            connect: (
-              o: { hostname: string; port: string },
-              cb: (err: Error | null, socket: Socket | null) => void,
-            ) => {
-              const s = connect({ host: o.hostname, port: Number(o.port), localAddress });
-              s.once('connect', () => cb(null, s));
-              s.once('error', (e) => cb(e, null));
-            },
-          }
-        : {}),
-    });
+    const connector = (o: { hostname: string; port: string }, cb: (err: Error | null, socket: Socket | null) => void): void => {
+      const s = connect({ host: o.hostname, port: Number(o.port), localAddress });
+      s.once('connect', () => cb(null, s));
+      s.once('error', (e) => cb(e, null));
+    };
+    a = localAddress
+      ? new Agent({ keepAliveTimeout: 10_000, connect: connector as unknown as Agent.Options['connect'] & object })
+      : new Agent({ keepAliveTimeout: 10_000 });
     agents.set(key, a);
   }
   return a;

@@ -5,11 +5,12 @@
  */
 import { watch } from 'chokidar';
 import { type MetricsSource, startAdmin } from '../../admin/server.ts';
-import { sortDiagnostics } from '../../config/diagnostics.ts';
+import { isRejection, sortDiagnostics } from '../../config/diagnostics.ts';
 import { type ConfigSnapshot, loadSnapshot } from '../../config/snapshot.ts';
 import { initHashing } from '../../dataplane/cluster/lb/index.ts';
 import { type MirrorRecord, ProxyServer, type RequestRecord } from '../../dataplane/proxy.ts';
 import { type AccessLogFormat, AccessLogWriter } from '../../telemetry/access-log.ts';
+import { attachProxyMetrics, createProxyMetrics, recordConfigReload } from '../../telemetry/metrics.ts';
 import { CliError, EXIT } from '../exit-codes.ts';
 import { formatDiagnosticLine } from '../output.ts';
 
@@ -67,8 +68,16 @@ export function parseLabels(value: string, flag: string): Record<string, string>
   return out;
 }
 
+/** Diagnostics that make a configuration unusable (syntax, schema, webhook rejections), as text lines. */
 function errorsOf(s: ConfigSnapshot): string[] {
-  return sortDiagnostics(s.diagnostics.filter((d) => d.level === 'error')).map((d) => formatDiagnosticLine(d));
+  return sortDiagnostics(s.diagnostics.filter(isRejection)).map((d) => formatDiagnosticLine(d));
+}
+
+/** Analyzer findings (Istio would still serve the config): logged, not fatal. */
+function findingsOf(s: ConfigSnapshot): string[] {
+  return sortDiagnostics(s.diagnostics.filter((d) => !isRejection(d) && d.level !== 'info')).map((d) =>
+    formatDiagnosticLine(d),
+  );
 }
 
 /**
@@ -87,6 +96,7 @@ export async function startServe(opts: ServeOptions): Promise<ServeHandle> {
     for (const e of errs) log(e);
     throw new CliError(`configuration has ${errs.length} error(s); not starting`, EXIT.ANALYSIS);
   }
+  for (const f of findingsOf(first)) log(f);
   await initHashing();
   const hooks = { onRequest: (_r: RequestRecord) => {}, onMirror: (_r: MirrorRecord) => {} };
   const metrics = opts.metrics?.(hooks) ?? null;
@@ -108,6 +118,7 @@ export async function startServe(opts: ServeOptions): Promise<ServeHandle> {
     onRequest: (r) => hooks.onRequest(r),
     onMirror: (r) => hooks.onMirror(r),
   });
+  attachProxyMetrics(metrics, proxy);
   const addr = await proxy.listen();
   const url = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
   let lastReload: { ok: boolean; at: string; errors: string[] } = {
@@ -129,16 +140,20 @@ export async function startServe(opts: ServeOptions): Promise<ServeHandle> {
         const bad = errorsOf(next);
         if (bad.length > 0) {
           lastReload = { ok: false, at: new Date().toISOString(), errors: bad };
+          recordConfigReload(metrics, false);
           log(`weir: reload rejected, keeping the last good configuration (${bad.length} error(s)):`);
           for (const e of bad) log(`  ${e}`);
           return false;
         }
+        for (const f of findingsOf(next)) log(f);
         proxy.setSnapshot(next);
         lastReload = { ok: true, at: new Date().toISOString(), errors: [] };
+        recordConfigReload(metrics, true, proxy.configVersion);
         log(`weir: configuration reloaded (version ${proxy.configVersion}, ${next.resourceCount} resources)`);
         return true;
       } catch (err) {
         lastReload = { ok: false, at: new Date().toISOString(), errors: [String((err as Error).message)] };
+        recordConfigReload(metrics, false);
         log(`weir: reload failed, keeping the last good configuration: ${(err as Error).message}`);
         return false;
       } finally {
@@ -180,7 +195,7 @@ export async function startServe(opts: ServeOptions): Promise<ServeHandle> {
 
 /** Runs `weir serve` until SIGTERM/SIGINT; returns the exit code. */
 export async function runServe(opts: ServeOptions): Promise<number> {
-  const handle = await startServe(opts);
+  const handle = await startServe({ metrics: createProxyMetrics, ...opts });
   process.stderr.write(
     `weir: proxy listening on ${handle.url}${handle.adminUrl ? `, admin on ${handle.adminUrl}` : ''}\n`,
   );
