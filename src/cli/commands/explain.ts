@@ -10,7 +10,7 @@ import { splitAuthority } from '../../config/hosts.ts';
 import { findService, type Registry } from '../../config/registry.ts';
 import { type ConfigSnapshot, loadSnapshot } from '../../config/snapshot.ts';
 import { compileRouteTable, type RouteTable } from '../../routing/compile.ts';
-import { decide, redirectTarget, rewritePath } from '../../routing/decide.ts';
+import { decide, rewritePath } from '../../routing/decide.ts';
 import { createFacts } from '../../routing/facts.ts';
 import type {
   CompiledRoute,
