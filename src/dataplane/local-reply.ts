@@ -80,7 +80,36 @@ export const LOCAL_REPLIES = {
 } as const satisfies Record<string, LocalReply>;
 
 /** Envoy's order of response flags in `%RESPONSE_FLAGS%` (the bit order of `CoreResponseFlag`). */
-const FLAG_ORDER = ['LH', 'UH', 'UT', 'LR', 'UR', 'UF', 'UC', 'UO', 'URX', 'NR', 'DI', 'FI', 'RL', 'UAEX', 'RLSE', 'DC', 'IH', 'SI', 'DPE', 'UMSDR', 'RFCF', 'NFCF', 'DT', 'UPE', 'NC', 'OM', 'DF', 'DO'];
+const FLAG_ORDER = [
+  'LH',
+  'UH',
+  'UT',
+  'LR',
+  'UR',
+  'UF',
+  'UC',
+  'UO',
+  'URX',
+  'NR',
+  'DI',
+  'FI',
+  'RL',
+  'UAEX',
+  'RLSE',
+  'DC',
+  'IH',
+  'SI',
+  'DPE',
+  'UMSDR',
+  'RFCF',
+  'NFCF',
+  'DT',
+  'UPE',
+  'NC',
+  'OM',
+  'DF',
+  'DO',
+];
 
 /** Joins flags in Envoy's order (`UF,URX`), or `-` when there are none. */
 export function formatFlags(flags: readonly string[]): string {

@@ -30,10 +30,18 @@ export type Percent = z.infer<typeof Percent>;
 export const PortSelector = z.strictObject({ number: int.optional() });
 
 /** istio `Destination`: a service host, an optional DestinationRule subset and port. */
-export const Destination = z.strictObject({ host: str.optional(), subset: str.optional(), port: PortSelector.optional() });
+export const Destination = z.strictObject({
+  host: str.optional(),
+  subset: str.optional(),
+  port: PortSelector.optional(),
+});
 export type Destination = z.infer<typeof Destination>;
 
-const HeaderOperations = z.strictObject({ set: strMap.optional(), add: strMap.optional(), remove: z.array(str).optional() });
+const HeaderOperations = z.strictObject({
+  set: strMap.optional(),
+  add: strMap.optional(),
+  remove: z.array(str).optional(),
+});
 /** istio `Headers`: request and response header operations. */
 export const Headers = z.strictObject({ request: HeaderOperations.optional(), response: HeaderOperations.optional() });
 export type Headers = z.infer<typeof Headers>;
@@ -331,10 +339,16 @@ export const TrafficPolicy = z.strictObject({
   outlierDetection: OutlierDetection.optional(),
   tls: ClientTLSSettings.optional(),
   portLevelSettings: z.array(PortTrafficPolicy).optional(),
-  tunnel: z.strictObject({ protocol: str.optional(), targetHost: str.optional(), targetPort: int.optional() }).optional(),
+  tunnel: z
+    .strictObject({ protocol: str.optional(), targetHost: str.optional(), targetPort: int.optional() })
+    .optional(),
   proxyProtocol: z.strictObject({ version: z.enum(['V1', 'V2']).optional() }).optional(),
   retryBudget: z
-    .strictObject({ percent: Percent.optional(), minRetryConcurrency: int.optional(), budgetInterval: duration.optional() })
+    .strictObject({
+      percent: Percent.optional(),
+      minRetryConcurrency: int.optional(),
+      budgetInterval: duration.optional(),
+    })
     .optional(),
 });
 export type TrafficPolicy = z.infer<typeof TrafficPolicy>;
@@ -399,7 +413,14 @@ export const GatewaySpec = z.strictObject({
   servers: z
     .array(
       z.strictObject({
-        port: z.strictObject({ number: int.optional(), protocol: str.optional(), name: str.optional(), targetPort: int.optional() }).optional(),
+        port: z
+          .strictObject({
+            number: int.optional(),
+            protocol: str.optional(),
+            name: str.optional(),
+            targetPort: int.optional(),
+          })
+          .optional(),
         bind: str.optional(),
         hosts: z.array(str).optional(),
         tls: z.record(z.string(), z.unknown()).optional(),
@@ -441,7 +462,10 @@ export const K8sPodSpec = z.looseObject({
     .optional(),
   nodeName: str.optional(),
 });
-export const K8sPodStatus = z.looseObject({ podIP: str.optional(), podIPs: z.array(z.looseObject({ ip: str })).optional() });
+export const K8sPodStatus = z.looseObject({
+  podIP: str.optional(),
+  podIPs: z.array(z.looseObject({ ip: str })).optional(),
+});
 
 /** Kubernetes `EndpointSlice` (discovery.k8s.io/v1). */
 export const K8sEndpointSlice = z.looseObject({
@@ -450,14 +474,25 @@ export const K8sEndpointSlice = z.looseObject({
     .array(
       z.looseObject({
         addresses: z.array(str),
-        conditions: z.looseObject({ ready: bool.nullable().optional(), serving: bool.nullable().optional(), terminating: bool.nullable().optional() }).optional(),
+        conditions: z
+          .looseObject({
+            ready: bool.nullable().optional(),
+            serving: bool.nullable().optional(),
+            terminating: bool.nullable().optional(),
+          })
+          .optional(),
         targetRef: z.looseObject({ kind: str.optional(), name: str.optional(), namespace: str.optional() }).optional(),
         zone: str.optional(),
       }),
     )
     .nullable()
     .optional(),
-  ports: z.array(z.looseObject({ name: str.nullable().optional(), port: int.nullable().optional(), protocol: str.optional() })).nullable().optional(),
+  ports: z
+    .array(
+      z.looseObject({ name: str.nullable().optional(), port: int.nullable().optional(), protocol: str.optional() }),
+    )
+    .nullable()
+    .optional(),
 });
 
 /** The pod template of a Deployment, StatefulSet or DaemonSet (labels only, for analysis). */

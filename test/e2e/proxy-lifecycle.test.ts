@@ -1,0 +1,159 @@
+/**
+ * End to end: hot reload under continuous load (no failed request, pools of unchanged clusters kept, a bad change
+ * rejected while the last good config keeps serving) and graceful drain on SIGTERM of a real `weir serve` process.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startBackends, type BackendSet, freePort } from '../helpers/backends.ts';
+import { closeClients, type Reply, send, serviceEntryYaml, startWeir, subsetsYaml, type Weir } from '../helpers/proxy.ts';
+
+const NS = 'prod';
+const HOST = `checkout-service.${NS}.svc.cluster.local`;
+const ROOT = join(import.meta.dirname, '..', '..');
+
+const split = (w1: number, w2: number) => `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: checkout-service-vs
+  namespace: ${NS}
+spec:
+  hosts:
+  - ${HOST}
+  http:
+  - route:
+    - destination:
+        host: ${HOST}
+        subset: v1
+      weight: ${w1}
+    - destination:
+        host: ${HOST}
+        subset: v2
+      weight: ${w2}
+`;
+
+let backends: BackendSet<'v1' | 'v2'>;
+beforeAll(async () => {
+  backends = await startBackends({ v1: {}, v2: {} });
+});
+afterAll(async () => {
+  await backends.closeAll();
+  await closeClients();
+});
+
+function mesh(): string {
+  return serviceEntryYaml(NS, [
+    { port: backends.v1.port, labels: { app: 'checkout-service', version: 'v1' } },
+    { port: backends.v2.port, labels: { app: 'checkout-service', version: 'v2' } },
+  ]);
+}
+
+describe('hot reload', () => {
+  let weir: Weir;
+  beforeAll(async () => {
+    weir = await startWeir({ 'mesh.yaml': mesh(), 'dr.yaml': subsetsYaml(NS), 'vs.yaml': split(100, 0) }, { watch: true });
+  });
+  afterAll(() => weir.close());
+
+  it('shifts traffic under continuous load with zero failed requests', async () => {
+    const replies: Reply[] = [];
+    const errors: unknown[] = [];
+    let stop = false;
+    const deadline = Date.now() + 20_000;
+    const workers = Array.from({ length: 8 }, async () => {
+      while (!stop && Date.now() < deadline) {
+        try {
+          replies.push(await send(weir.url, { host: HOST }));
+        } catch (e) {
+          errors.push(e);
+        }
+      }
+    });
+    // Walk the canary 0 → 100 in steps, each a real file change picked up by the watcher.
+    for (const w2 of [10, 50, 100]) {
+      await new Promise((r) => setTimeout(r, 300));
+      const before = weir.handle.proxy.configVersion;
+      await weir.write('vs.yaml', split(100 - w2, w2));
+      const until = Date.now() + 5000;
+      while (weir.handle.proxy.configVersion === before && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      expect(weir.handle.proxy.configVersion).toBeGreaterThan(before);
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    stop = true;
+    await Promise.all(workers);
+    expect(errors).toEqual([]);
+    expect(replies.length).toBeGreaterThan(100);
+    expect(replies.filter((r) => r.status !== 200)).toEqual([]);
+    // After the last step everything goes to v2.
+    const last = await send(weir.url, { host: HOST });
+    expect(last.json().version).toBe('v2');
+  });
+
+  it('keeps the pools of unchanged clusters across a reload', async () => {
+    await send(weir.url, { host: HOST });
+    const before = new Map(weir.handle.proxy.clusterRuntimes().map((c) => [c.name, c]));
+    await weir.write('vs.yaml', split(50, 50));
+    expect(await weir.handle.reload()).toBe(true);
+    const after = weir.handle.proxy.clusterRuntimes();
+    expect(after.length).toBeGreaterThan(0);
+    for (const c of after) if (before.has(c.name)) expect(before.get(c.name)).toBe(c);
+  });
+
+  it('rejects a bad change and keeps serving the last good config', async () => {
+    await weir.write('vs.yaml', split(0, 100));
+    expect(await weir.handle.reload()).toBe(true);
+    await weir.write('vs.yaml', `${split(100, 0)}    timeout: "five seconds"\n`);
+    expect(await weir.handle.reload()).toBe(false);
+    await weir.write('broken.yaml', 'kind: [unclosed\n');
+    expect(await weir.handle.reload()).toBe(false);
+    const r = await send(weir.url, { host: HOST });
+    expect(r.status).toBe(200);
+    expect(r.json().version).toBe('v2');
+  });
+});
+
+describe('graceful shutdown', () => {
+  it('drains in-flight requests on SIGTERM and exits 0', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'weir-drain-'));
+    await writeFile(join(dir, 'mesh.yaml'), mesh());
+    const port = await freePort();
+    const admin = await freePort();
+    // No VirtualService: Istio's default route to every endpoint of the service.
+    backends.v1.configure({ latencyMs: 800 });
+    backends.v2.configure({ latencyMs: 800 });
+    const child = spawn(process.execPath, ['bin/weir.js', 'serve', '-f', dir, '--listen', `127.0.0.1:${port}`, '--admin', `127.0.0.1:${admin}`, '--log-format', 'off'], {
+      cwd: ROOT,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    try {
+      let stderr = '';
+      await new Promise<void>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`weir serve did not start: ${stderr}`)), 20_000);
+        child.stderr.on('data', (d: Buffer) => {
+          stderr += d.toString();
+          if (stderr.includes('proxy listening')) {
+            clearTimeout(t);
+            resolve();
+          }
+        });
+        child.once('exit', (code) => reject(new Error(`exited early with ${code}: ${stderr}`)));
+      });
+      const url = `http://127.0.0.1:${port}`;
+      const inflight = Array.from({ length: 10 }, () => send(url, { host: HOST }));
+      await new Promise((r) => setTimeout(r, 300));
+      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+      child.kill('SIGTERM');
+      const replies = await Promise.all(inflight);
+      expect(replies.map((r) => r.status)).toEqual(Array(10).fill(200));
+      expect(await exited).toBe(0);
+      await expect(send(url, { host: HOST })).rejects.toThrow();
+    } finally {
+      backends.v1.configure({ latencyMs: 0 });
+      backends.v2.configure({ latencyMs: 0 });
+      child.kill('SIGKILL');
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
