@@ -17,7 +17,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -374,6 +374,26 @@ scrape_configs:
     ).toBe(v2.length);
     process.stderr.write(`prometheus e2e: ${JSON.stringify(report)}\n`);
   }, 240_000);
+
+  it('every query of deploy/grafana/weir-canary.json is accepted by Prometheus and the canary panels have data', async () => {
+    const dash = JSON.parse(
+      await readFile(join(import.meta.dirname, '..', '..', 'deploy', 'grafana', 'weir-canary.json'), 'utf8'),
+    ) as { panels: { title: string; targets?: { expr: string }[] }[] };
+    for (const p of dash.panels) {
+      for (const t of p.targets ?? []) {
+        const query = t.expr.replaceAll('$__rate_interval', '1m').replaceAll('$service', HOST);
+        const r = await api('/api/v1/query', { query });
+        expect(r.status, `${p.title}: ${query}: ${r.error ?? ''}`).toBe('success');
+        if (/^(Request rate|Success rate|Latency)/.test(p.title)) {
+          // Both versions appear side by side.
+          const versions = (r.data.result as { metric: Record<string, string> }[]).map(
+            (x) => x.metric.destination_version,
+          );
+          expect(new Set(versions), `${p.title}: ${query}`).toEqual(new Set(['v1', 'v2']));
+        }
+      }
+    }
+  });
 
   /** Polls `check` every 250 ms until true; fails after a generous deadline (loaded 2-core CI machines). */
   async function waitFor(check: () => Promise<boolean>, what: string, timeoutMs = 60_000): Promise<void> {
