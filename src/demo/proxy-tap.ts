@@ -1,11 +1,12 @@
 /**
  * The proxy-side view of the demo: counts what the proxy itself reports for each request (route taken, subset,
- * status, Envoy response flags, source workload) and for each mirror, through `startServe`'s `metrics` hooks.
- * Also serves these counters on the admin port's `/stats/prometheus` as `weir_demo_*` (demo-only names, not
- * Istio's `istio_requests_total`).
+ * status, Envoy response flags, source workload) and for each mirror, through `startServe`'s `metrics` hooks. The
+ * same hooks still feed weir's Istio metrics (`createProxyMetrics`), so the admin port's `/stats/prometheus`
+ * shows `istio_requests_total` & co. as `weir serve` does.
  */
 import type { MetricsSource } from '../admin/server.ts';
 import type { MirrorRecord, RequestRecord } from '../dataplane/proxy.ts';
+import { createProxyMetrics } from '../telemetry/metrics.ts';
 
 /** Counters for one route (`http[index]`) of one host. */
 export interface RouteCounts {
@@ -33,20 +34,24 @@ function bump<K>(m: Map<K, number>, k: K): void {
   if (m.has(k) || m.size < MAX_KEYS) m.set(k, (m.get(k) ?? 0) + 1);
 }
 
-function escapeLabel(v: string): string {
-  return v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
-}
-
 /** Aggregates proxy records by authority host and route. Bounded (at most 1000 keys per map). */
 export class ProxyTap {
   private readonly byHost = new Map<string, Map<string, RouteCounts>>();
   private readonly mirrors = new Map<string, MirrorCounts>();
 
-  /** The hooks to hand to `startServe({ metrics })`. */
+  /** The factory to hand to `startServe({ metrics })`: the tap first, then weir's Istio metrics. */
   readonly metrics = (hooks: { onRequest(r: RequestRecord): void; onMirror(r: MirrorRecord): void }): MetricsSource => {
-    hooks.onRequest = (r) => this.onRequest(r);
-    hooks.onMirror = (r) => this.onMirror(r);
-    return { contentType: 'text/plain; version=0.0.4; charset=utf-8', render: async () => this.render() };
+    const inner = { onRequest: (_r: RequestRecord): void => {}, onMirror: (_r: MirrorRecord): void => {} };
+    const istio = createProxyMetrics(inner);
+    hooks.onRequest = (r) => {
+      this.onRequest(r);
+      inner.onRequest(r);
+    };
+    hooks.onMirror = (r) => {
+      this.onMirror(r);
+      inner.onMirror(r);
+    };
+    return istio;
   };
 
   /** Records a finished request. */
@@ -124,30 +129,5 @@ export class ProxyTap {
   resetHost(host: string): void {
     this.byHost.delete(host);
     for (const k of [...this.mirrors.keys()]) if (k.includes(host)) this.mirrors.delete(k);
-  }
-
-  /** Prometheus text of the counters. */
-  render(): string {
-    const lines = [
-      '# HELP weir_demo_requests_total Requests the proxy finished during the demo, by host, route, subset, code and flags.',
-      '# TYPE weir_demo_requests_total counter',
-    ];
-    for (const [host, routes] of this.byHost) {
-      for (const c of routes.values()) {
-        for (const [outcome, n] of c.byOutcome) {
-          const [code, flags] = outcome.split(' ');
-          lines.push(
-            `weir_demo_requests_total{host="${escapeLabel(host)}",route="${c.index ?? ''}",route_name="${escapeLabel(c.name ?? '')}",response_code="${code}",response_flags="${flags}"} ${n}`,
-          );
-        }
-      }
-    }
-    lines.push('# HELP weir_demo_mirrors_total Mirror (shadow) requests, by cluster and outcome.');
-    lines.push('# TYPE weir_demo_mirrors_total counter');
-    for (const [cluster, m] of this.mirrors) {
-      for (const [outcome, n] of m.byOutcome)
-        lines.push(`weir_demo_mirrors_total{cluster="${escapeLabel(cluster)}",outcome="${outcome}"} ${n}`);
-    }
-    return `${lines.join('\n')}\n`;
   }
 }

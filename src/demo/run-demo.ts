@@ -76,9 +76,9 @@ export function curlCommands(env: DemoEnvironment): string[] {
   ];
   if (env.adminUrl) {
     lines.push(
-      `# the proxy's admin port`,
-      `curl -s ${env.adminUrl}/clusters | head -40`,
-      `curl -s ${env.adminUrl}/stats/prometheus`,
+      `# the proxy's admin port: Istio's metrics (the article's dashboards query these)`,
+      `curl -s ${env.adminUrl}/stats/prometheus | grep '^istio_requests_total'`,
+      `curl -s ${env.adminUrl}/clusters`,
     );
   }
   return lines;

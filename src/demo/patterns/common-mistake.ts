@@ -52,9 +52,9 @@ export const commonMistakePattern: PatternSpec = {
     };
     const render = (): string[] => [
       ...formatTable(
-        ['route (proxy view)', 'requests', 'v1', 'v2', 'expected', ''],
-        [routeRow(0, '95/5 split, timeout 30s, 3 retries'), routeRow(1, 'v2 only,  timeout 5s,  1 retry')],
-        ['left', 'right', 'right', 'right', 'left', 'left'],
+        ['', 'route', 'as written', 'requests (proxy)', 'v1', 'v2', 'expected'],
+        [routeRow(0, 'v1 95 % / v2 5 %, timeout 30s, 3 retries'), routeRow(1, 'v2 100 %, timeout 5s, 1 retry')],
+        ['left', 'left', 'left', 'right', 'right', 'right', 'left'],
       ).map((l) => `  ${l}`),
       '',
       ctx.view.dim(
