@@ -35,6 +35,7 @@ export class PhaseProgress {
   private t0 = 0;
   private durationMs = 0;
   private running = false;
+  private endedAt = 0;
   private label = '';
   private sent: () => number = () => 0;
 
@@ -47,15 +48,16 @@ export class PhaseProgress {
     this.running = true;
   }
 
-  /** Marks the phase done (the bar shows full). */
+  /** Marks the phase done (the bar stops where it was: full unless interrupted). */
   end(): void {
     this.running = false;
+    this.endedAt = performance.now();
   }
 
   /** The line to show under the table. */
   line(): string {
     const since = performance.now() - this.t0;
-    const elapsed = this.running ? Math.min(this.durationMs, since) : this.durationMs;
+    const elapsed = Math.min(this.durationMs, this.running ? since : this.endedAt - this.t0);
     const extra = this.running && since > this.durationMs ? '  waiting for the requests in flight' : '';
     const label = this.label ? `${this.label}  ` : '';
     return `  ${label}${progressBar(elapsed, this.durationMs)}  ${this.sent()} requests${extra}`;

@@ -183,8 +183,14 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
       `  traffic   ${opts.rps} req/s for ${(opts.durationMs / 1000).toFixed(1)} s per pattern; ✓ = as the article says (shares within 5σ)`,
     );
     if (env.portsSubstituted) {
+      const busy = [
+        v1.port !== EXAMPLE_PORTS.v1 ? EXAMPLE_PORTS.v1 : null,
+        v2.port !== EXAMPLE_PORTS.v2 ? EXAMPLE_PORTS.v2 : null,
+      ]
+        .filter((p) => p !== null)
+        .join(' and ');
       view.print(
-        `  ⚠ port ${EXAMPLE_PORTS.v1}/${EXAMPLE_PORTS.v2} busy: backends on ephemeral ports; the proxy reads a copy with them: ${env.configDir}`,
+        `  ⚠ port ${busy} taken: the proxy reads a copy of the examples with the ports above (${env.configDir})`,
       );
     }
     const ctx: DemoContext = {

@@ -95,7 +95,7 @@ export const affinityPattern: PatternSpec = {
   name: 'affinity',
   title: 'Session affinity',
   folder: '04-session-affinity',
-  summary: 'route v1 50 % / v2 50 %; DestinationRule consistentHash httpHeaderName: session-id',
+  summary: 'v1 50 % / v2 50 %; DestinationRule consistentHash on header session-id',
   async run(ctx) {
     const phaseMs = Math.max(1000, ctx.load.durationMs / 2);
     const sessions = Math.min(200, Math.max(4, Math.round((ctx.load.rps * phaseMs) / 1000 / REQUESTS_PER_SESSION)));
@@ -165,7 +165,7 @@ export const affinityPattern: PatternSpec = {
     const stillWarned = snap.diagnostics.some((d) => d.code === 'WEIR0010' && d.resource?.namespace === 'affinity');
     ctx.view.print(
       '',
-      `  ↻ hot-reloaded a temporary copy with ${STICKY_SPLIT_ANNOTATION}: "true" on affinity/checkout-service-vs (config version ${ctx.env.serve.proxy.configVersion})`,
+      `  ↻ hot-reloaded a copy with ${STICKY_SPLIT_ANNOTATION}: "true" on the VirtualService (config v${ctx.env.serve.proxy.configVersion})`,
       '',
     );
     try {
@@ -174,7 +174,7 @@ export const affinityPattern: PatternSpec = {
       const restored = await ctx.env.serve.reload();
       ctx.view.print(
         '',
-        `  ↻ ${restored ? 'restored' : 'could NOT restore'} the original examples (config version ${ctx.env.serve.proxy.configVersion})`,
+        `  ↻ ${restored ? 'reloaded' : 'could NOT reload'} the original examples (config v${ctx.env.serve.proxy.configVersion})`,
       );
     }
 

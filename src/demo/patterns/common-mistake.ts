@@ -18,7 +18,7 @@ export const commonMistakePattern: PatternSpec = {
   name: 'common-mistake',
   title: 'The common mistake',
   folder: '05-common-mistake',
-  summary: 'route[0] v1 95 % / v2 5 % (timeout 30s, 3 retries); route[1] v2 (timeout 5s, 1 retry) after it',
+  summary: 'http[0] 95/5 split, lenient; http[1] v2 with a strict policy, after it',
   async run(ctx) {
     const host = serviceHost('common-mistake');
     const found = ctx.diagnostics.filter((d) => d.code === 'IST0130' && d.resource?.namespace === 'common-mistake');

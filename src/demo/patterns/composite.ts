@@ -15,7 +15,7 @@ export const compositePattern: PatternSpec = {
   name: 'composite',
   title: 'Composite routing',
   folder: '01-composite-routing',
-  summary: 'route[0] x-canary-user: true → v2 100 %; route[1] (no match) → v1 95 % / v2 5 %',
+  summary: 'http[0] x-canary-user: true → v2; http[1] → v1 95 % / v2 5 %',
   async run(ctx) {
     const host = serviceHost('composite');
     const canary = new ClassTally('x-canary-user: true');

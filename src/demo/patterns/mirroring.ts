@@ -33,7 +33,7 @@ export const mirroringPattern: PatternSpec = {
   name: 'mirroring',
   title: 'Traffic mirroring',
   folder: '03-mirroring',
-  summary: 'route → v1 100 %; mirror → v2 with mirrorPercentage 10 % (Host gets -shadow, response discarded)',
+  summary: 'v1 100 %; mirror 10 % to v2 (Host + -shadow, response discarded)',
   async run(ctx) {
     const host = serviceHost('mirroring');
     const shadowHost = `${host}-shadow`;

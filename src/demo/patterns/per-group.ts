@@ -147,7 +147,7 @@ export const perGroupPattern: PatternSpec = {
   name: 'per-group',
   title: 'Per-group timeouts',
   folder: '06-per-group-policy',
-  summary: 'user-group: beta-testers → v2 (timeout 2s, perTryTimeout 1s); others → v1 (timeout 10s, perTryTimeout 3s)',
+  summary: 'beta-testers → v2 (timeout 2s, perTryTimeout 1s); others → v1 (10s, 3s)',
   async run(ctx) {
     const stepMs = Math.max(1000, ctx.load.durationMs / LATENCY_STEPS_MS.length);
     ctx.view.print(

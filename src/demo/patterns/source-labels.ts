@@ -15,7 +15,7 @@ export const sourceLabelsPattern: PatternSpec = {
   name: 'source-labels',
   title: 'Source labels',
   folder: '02-source-labels',
-  summary: 'route[0] sourceLabels app=qa-tools → v2; route[1] default → v1',
+  summary: 'http[0] sourceLabels app: qa-tools → v2; http[1] → v1',
   async run(ctx) {
     const qa = ctx.env.clients.qa;
     if (qa === null) {
