@@ -10,8 +10,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { type Dispatcher, errors as undiciErrors } from 'undici';
+import { errors as undiciErrors } from 'undici';
 import { splitAuthority } from '../config/hosts.ts';
 import type { ConfigSnapshot } from '../config/snapshot.ts';
 import { compileRouteTable, type RouteTable } from '../routing/compile.ts';
@@ -45,6 +44,7 @@ import {
   type SourceResolver,
   sidecarSourceResolver,
 } from './server/source-identity.ts';
+import { runAttempt } from './upstream/attempt.ts';
 import { ClusterManager, type ClusterRuntime } from './upstream/cluster-manager.ts';
 
 /** Envoy's default per-request buffer limit for retries and shadows: 1 MiB. */
@@ -134,6 +134,38 @@ class RequestState {
   addFlag(f: string): void {
     if (!this.flags.includes(f)) this.flags.push(f);
   }
+}
+
+/** Whether the downstream client went away, and who to tell when it does. */
+interface ClientWatch {
+  gone: boolean;
+  listeners: Set<() => void>;
+}
+
+/** Sleeps `ms`, waking early when the client goes away. */
+function sleepUnless(ms: number, watch: ClientWatch): Promise<void> {
+  if (ms <= 0 || watch.gone) return Promise.resolve();
+  return new Promise<void>((resolve) => {
+    const done = (): void => {
+      clearTimeout(t);
+      watch.listeners.delete(done);
+      resolve();
+    };
+    const t = setTimeout(done, ms);
+    watch.listeners.add(done);
+  });
+}
+
+/** A view of response headers for the retry decision (only the few it reads). */
+function retryHeaderView(raw: Buffer[]): Record<string, string | undefined> {
+  const out: Record<string, string | undefined> = {};
+  for (let i = 0; i < raw.length; i += 2) {
+    const b = raw[i]!;
+    if (b.length !== 11 && b.length !== 20) continue; // grpc-status, x-envoy-ratelimited
+    const name = b.toString('latin1').toLowerCase();
+    if (name === 'grpc-status' || name === 'x-envoy-ratelimited') out[name] = raw[i + 1]!.toString('latin1');
+  }
+  return out;
 }
 
 interface BodyRead {
@@ -408,9 +440,11 @@ export class ProxyServer {
     st.routeName = route.name;
     st.upstreamCluster = decision.cluster.name;
     const rng = this.opts.rng;
-    const clientGone = new AbortController();
+    const watch: ClientWatch = { gone: false, listeners: new Set() };
     res.on('close', () => {
-      if (!res.writableFinished) clientGone.abort();
+      if (res.writableFinished) return;
+      watch.gone = true;
+      for (const l of watch.listeners) l();
     });
 
     // CORS (Envoy's cors filter runs before the fault filter).
@@ -440,8 +474,8 @@ export class ProxyServer {
       const f = route.fault;
       if (f.delay && rng() * 100 < f.delay.percent) {
         st.addFlag('DI');
-        await sleep(f.delay.fixedDelayMs, clientGone.signal);
-        if (clientGone.signal.aborted) return;
+        await sleepUnless(f.delay.fixedDelayMs, watch);
+        if (watch.gone) return;
       }
       if (f.abort && rng() * 100 < f.abort.percent) {
         await this.drainRequest(req);
@@ -468,219 +502,243 @@ export class ProxyServer {
     }
 
     // Request body: buffered for replay up to the limit (retries, mirrors), else streamed once.
-    const body = await this.readBody(req, clientGone.signal);
-    if (clientGone.signal.aborted) return;
+    const body = await this.readBody(req, watch);
+    if (watch.gone) return;
     if (body.stream) st.bodyNotReplayable = true;
 
     // Upstream request headers.
     const upstreamPath = route.rewrite ? rewritePath(route, decision.matchIndex, facts.path) : facts.path;
     if (upstreamPath !== facts.path) st.originalPath = facts.path;
     const authorityOut = dest.authority ?? facts.authority;
-    const fmt: FormatContext = {
-      downstreamRemoteAddress: `${req.socket.remoteAddress ?? ''}:${req.socket.remotePort ?? 0}`,
-      downstreamLocalAddress: `${req.socket.localAddress ?? ''}:${req.socket.localPort ?? 0}`,
-      protocol: `HTTP/${req.httpVersion}`,
-      requestHeader: facts.header,
-    };
+    const fmt: FormatContext | null =
+      dest.requestHeaders.length > 0 || dest.responseHeaders.length > 0 ? this.formatContext(req, facts) : null;
     const hdrs = this.upstreamHeaders(req, st, facts, authorityOut, dest.requestHeaders, fmt);
-    if (st.originalPath !== null) hdrs.set('x-envoy-original-path', [st.originalPath]);
+    if (st.originalPath !== null) hdrs.push('x-envoy-original-path', st.originalPath);
 
     // Mirrors: fire and forget, never wait, never fail the primary.
     if (route.mirrors.length > 0) this.sendMirrors(route, table, facts, req.method ?? 'GET', upstreamPath, hdrs, body);
 
-    // Consistent hash for the host LB (route hash_policy list).
+    // Consistent hash for the host LB (the route's hash_policy list).
     const runtime = this.clusters.get(decision.cluster);
     let hash: bigint | null = null;
-    const setCookies: string[] = [];
-    if (
-      route.hashPolicies.length > 0 &&
-      (decision.cluster.policy.lb.type === 'RING_HASH' || decision.cluster.policy.lb.type === 'MAGLEV')
-    ) {
+    let setCookies: string[] | null = null;
+    const lbType = decision.cluster.policy.lb.type;
+    if (route.hashPolicies.length > 0 && (lbType === 'RING_HASH' || lbType === 'MAGLEV')) {
       // A cookie the sticky split generated for this request is the cookie the host hash uses too.
       const generated = decision.setCookie;
       const h = computeRequestHash(route.hashPolicies.map(toLbHashPolicy), {
         header: (n) =>
-          generated && n === 'cookie' ? withCookie(headers(req, n), generated.name, generated.value) : headers(req, n),
+          generated && n === 'cookie' ? withCookie(req.headers[n], generated.name, generated.value) : req.headers[n],
         path: facts.path,
         sourceIp: facts.source.ip ?? undefined,
         remoteAddress: { ip: normalizeIp(req.socket.remoteAddress), port: req.socket.remotePort ?? 0 },
         localAddress: { ip: normalizeIp(req.socket.localAddress), port: req.socket.localPort ?? 0 },
       });
       hash = h.hash;
-      setCookies.push(...h.setCookies);
+      if (h.setCookies.length > 0) setCookies = [...h.setCookies];
     }
     if (decision.setCookie) {
       const c = decision.setCookie;
-      setCookies.push(makeSetCookieValue(c.name, c.value, c.path ?? '', Math.floor(c.ttlMs / 1000), c.attributes));
+      (setCookies ??= []).push(
+        makeSetCookieValue(c.name, c.value, c.path ?? '', Math.floor(c.ttlMs / 1000), c.attributes),
+      );
     }
 
-    // Attempts: retries with Envoy's conditions, per-try timeout, route timeout over all attempts.
+    // Attempts: Envoy's retry conditions, per-try timeout, route timeout over all attempts and backoffs.
     const policy = route.retries;
     const maxAttempts = 1 + (policy && !body.stream ? policy.attempts : 0);
     const routeDeadline = route.timeoutMs !== null ? performance.now() + route.timeoutMs : Number.POSITIVE_INFINITY;
-    const tried = new Set<number>();
-    const exclude = policy?.retryIgnorePreviousHosts ? (i: number) => tried.has(i) : undefined;
+    let tried: Set<number> | null = null;
+    const exclude = policy?.retryIgnorePreviousHosts ? (i: number) => tried?.has(i) === true : undefined;
+    const attemptIdx = hdrs.length;
+    hdrs.push('x-envoy-attempt-count', '1');
     let lastOutcome: AttemptOutcome | null = null;
     let lastReply: LocalReply = LOCAL_REPLIES.connectFailure;
+    const method = req.method ?? 'GET';
     for (let attempt = 1; attempt <= maxAttempts; attempt++) {
-      if (clientGone.signal.aborted) return;
+      if (watch.gone) return;
       const idx = runtime.pick(hash, rng, attempt > 1 ? exclude : undefined);
       if (idx < 0) {
-        this.localReply(res, st, LOCAL_REPLIES.noHealthyUpstream, route, setCookies);
+        this.localReply(res, st, LOCAL_REPLIES.noHealthyUpstream, route, setCookies ?? []);
         return;
       }
       const ep = runtime.endpoints[idx]!;
-      tried.add(idx);
+      if (maxAttempts > 1) (tried ??= new Set()).add(idx);
       st.attempts = attempt;
       st.upstreamHost = ep.key;
       st.upstreamLabels = ep.labels;
-      hdrs.set('x-envoy-attempt-count', [String(attempt)]);
+      hdrs[attemptIdx + 1] = String(attempt);
       const remaining = routeDeadline - performance.now();
-      if (remaining <= 0) break;
-      const perTry = policy?.perTryTimeoutMs ?? null;
-      const tryTimeout = perTry !== null && perTry < remaining ? perTry : remaining;
-      const perTryFires = perTry !== null && perTry < remaining;
-      const ac = new AbortController();
-      const onClientGone = (): void => ac.abort();
-      clientGone.signal.addEventListener('abort', onClientGone, { once: true });
-      let timedOut = false;
-      const timer = Number.isFinite(tryTimeout)
-        ? setTimeout(
-            () => {
-              timedOut = true;
-              ac.abort();
-            },
-            Math.max(1, tryTimeout),
-          )
-        : null;
-      ep.active++;
-      runtime.active++;
-      const t0 = performance.now();
-      let response: Dispatcher.ResponseData;
-      try {
-        response = await ep.pool.request({
-          path: upstreamPath,
-          method: (req.method ?? 'GET') as 'GET',
-          headers: flatten(hdrs),
-          body: body.buffer ?? (body.stream ? Readable.from(streamOnce(body)) : null),
-          signal: ac.signal,
-        });
-      } catch (err) {
-        ep.active--;
-        runtime.active--;
-        if (timer) clearTimeout(timer);
-        clientGone.signal.removeEventListener('abort', onClientGone);
-        if (clientGone.signal.aborted) return;
-        if (timedOut) {
-          lastOutcome = { kind: 'per-try-timeout' };
-          lastReply = LOCAL_REPLIES.timeout;
-          st.addFlag('UT');
-          if (!perTryFires) break; // the route timeout: no retry
-        } else {
-          const kind = classifyError(err);
-          lastOutcome =
-            kind === 'connect-failure' ? { kind } : { kind: 'reset', requestSent: kind !== 'reset-before-request' };
-          lastReply = kind === 'connect-failure' ? LOCAL_REPLIES.connectFailure : LOCAL_REPLIES.connectionTermination;
-        }
-        if (attempt < maxAttempts && policy && isRetriable(policy, lastOutcome)) {
-          await sleep(backoffMs(attempt, policy.backoffBaseMs, rng), clientGone.signal);
-          continue;
-        }
+      if (remaining <= 0) {
+        lastOutcome = { kind: 'per-try-timeout' };
         break;
       }
-      st.upstreamServiceTimeMs = performance.now() - t0;
-      const status = response.statusCode;
-      const outcome: AttemptOutcome = {
-        kind: 'response',
-        status,
-        headers: response.headers as Record<string, string | string[] | undefined>,
+      const perTry = policy?.perTryTimeoutMs ?? null;
+      const perTryFires = perTry !== null && perTry < remaining;
+      const isLast = attempt === maxAttempts;
+      const t0 = performance.now();
+      ep.active++;
+      runtime.active++;
+      let timedOutBy: 'per-try' | 'route' | null = null;
+      let timer: NodeJS.Timeout | null = null;
+      const onTimeout = (which: 'per-try' | 'route') => () => {
+        timedOutBy = which;
+        run.cancel('timeout');
       };
-      if (attempt < maxAttempts && policy && isRetriable(policy, outcome) && performance.now() < routeDeadline) {
-        ep.active--;
-        runtime.active--;
-        if (timer) clearTimeout(timer);
-        clientGone.signal.removeEventListener('abort', onClientGone);
-        response.body.resume();
-        response.body.on('error', () => {});
-        lastOutcome = outcome;
-        await sleep(backoffMs(attempt, policy.backoffBaseMs, rng), clientGone.signal);
-        continue;
-      }
-      // Relay the response: headers, then the body streamed. The route timeout still covers the body.
-      if (perTryFires && timer) {
-        // The per-try timeout applies only until the response starts; keep the route timeout.
-        clearTimeout(timer);
-      }
-      if (
-        attempt > 1 &&
-        isRetriable(policy ?? ({ retryOn: [], retriableStatusCodes: [] } as never), outcome) &&
-        attempt === maxAttempts
-      )
-        st.addFlag('URX');
-      const routeTimer =
-        perTryFires && Number.isFinite(routeDeadline)
-          ? setTimeout(
-              () => {
-                timedOut = true;
-                ac.abort();
-              },
-              Math.max(1, routeDeadline - performance.now()),
-            )
-          : null;
-      try {
-        await this.relay(res, st, response, dest.responseHeaders, setCookies, corsHeaders, fmt, ep.key);
-      } catch {
-        if (!clientGone.signal.aborted) {
-          if (timedOut) st.addFlag('UT');
-          else st.addFlag('UC');
+      const run = runAttempt({
+        pool: ep.pool,
+        path: upstreamPath,
+        method,
+        headers: hdrs,
+        body: body.buffer ?? (body.stream ? Readable.from(streamOnce(body)) : null),
+        res,
+        onBytes: (n) => {
+          st.bytesSent += n;
+        },
+        onHead: (status, rawHeaders) => {
+          st.upstreamServiceTimeMs = performance.now() - t0;
+          if (!isLast && policy && performance.now() < routeDeadline) {
+            const outcome: AttemptOutcome = { kind: 'response', status, headers: retryHeaderView(rawHeaders) };
+            if (isRetriable(policy, outcome)) {
+              lastOutcome = outcome;
+              return 'retry';
+            }
+          }
+          // The per-try timeout covers only the wait for the response head; the route timeout goes on.
+          if (perTryFires) {
+            if (timer) clearTimeout(timer);
+            timer = Number.isFinite(routeDeadline)
+              ? setTimeout(onTimeout('route'), Math.max(1, routeDeadline - performance.now()))
+              : null;
+          }
+          if (
+            attempt > 1 &&
+            policy &&
+            isRetriable(policy, { kind: 'response', status, headers: retryHeaderView(rawHeaders) })
+          )
+            st.addFlag('URX');
+          this.writeUpstreamHead(
+            res,
+            st,
+            status,
+            rawHeaders,
+            dest.responseHeaders,
+            setCookies,
+            corsHeaders,
+            fmt,
+            ep.key,
+          );
+          return 'relay';
+        },
+      });
+      const timeoutMs = perTryFires ? perTry! : remaining;
+      if (Number.isFinite(timeoutMs))
+        timer = setTimeout(onTimeout(perTryFires ? 'per-try' : 'route'), Math.max(1, timeoutMs));
+      const onGone = (): void => run.cancel('client');
+      watch.listeners.add(onGone);
+      const result = await run.result;
+      watch.listeners.delete(onGone);
+      if (timer) clearTimeout(timer);
+      ep.active--;
+      runtime.active--;
+      if (result.kind === 'relayed') {
+        if (!result.complete && !watch.gone) {
+          st.addFlag(timedOutBy ? 'UT' : 'UC');
           res.destroy();
         }
-      } finally {
-        ep.active--;
-        runtime.active--;
-        if (timer) clearTimeout(timer);
-        if (routeTimer) clearTimeout(routeTimer);
-        clientGone.signal.removeEventListener('abort', onClientGone);
+        return;
       }
-      return;
+      if (watch.gone) return;
+      if (result.kind === 'retry') {
+        await sleepUnless(backoffMs(attempt, policy!.backoffBaseMs, rng), watch);
+        continue;
+      }
+      // No response head.
+      if (timedOutBy !== null) {
+        lastOutcome = { kind: 'per-try-timeout' };
+        lastReply = LOCAL_REPLIES.timeout;
+        st.addFlag('UT');
+        if (timedOutBy === 'route') break; // the route timeout is never retried
+      } else {
+        const kind = classifyError(result.error);
+        lastOutcome = kind === 'connect-failure' ? { kind } : { kind: 'reset', requestSent: result.requestSent };
+        lastReply = kind === 'connect-failure' ? LOCAL_REPLIES.connectFailure : LOCAL_REPLIES.connectionTermination;
+      }
+      if (!isLast && policy && isRetriable(policy, lastOutcome)) {
+        await sleepUnless(backoffMs(attempt, policy.backoffBaseMs, rng), watch);
+        continue;
+      }
+      break;
     }
-    // All attempts failed without a response to relay.
-    if (lastOutcome?.kind === 'per-try-timeout' || performance.now() >= routeDeadline) {
-      lastReply = LOCAL_REPLIES.timeout;
-    }
+    // Every attempt failed without a response to relay.
+    if (performance.now() >= routeDeadline) lastReply = LOCAL_REPLIES.timeout;
     if (st.attempts > 1 && lastOutcome && policy && isRetriable(policy, lastOutcome)) st.addFlag('URX');
-    this.localReply(res, st, lastReply, route, setCookies);
+    this.localReply(res, st, lastReply, route, setCookies ?? []);
   }
 
-  private async relay(
+  private formatContext(req: IncomingMessage, facts: RequestFacts): FormatContext {
+    return {
+      downstreamRemoteAddress: `${req.socket.remoteAddress ?? ''}:${req.socket.remotePort ?? 0}`,
+      downstreamLocalAddress: `${req.socket.localAddress ?? ''}:${req.socket.localPort ?? 0}`,
+      protocol: `HTTP/${req.httpVersion}`,
+      requestHeader: facts.header,
+    };
+  }
+
+  /** Writes the downstream response head from an upstream head: hop-by-hop removed, weir's and the route's headers added. */
+  private writeUpstreamHead(
     res: ServerResponse,
     st: RequestState,
-    response: Dispatcher.ResponseData,
+    status: number,
+    raw: Buffer[],
     destResponseOps: readonly HeaderOps[],
-    setCookies: readonly string[],
-    corsHeaders: readonly [string, string][],
-    fmt: FormatContext,
+    setCookies: readonly string[] | null,
+    corsHeaders: readonly [string, string][] | null,
+    fmt: FormatContext | null,
     upstreamHost: string,
-  ): Promise<void> {
-    const out: HeaderList = new Map();
-    const conn = connectionTokens(response.headers.connection);
-    for (const [name, value] of Object.entries(response.headers)) {
-      if (value === undefined || isHopByHop(name, conn)) continue;
-      out.set(name, Array.isArray(value) ? [...value] : [value]);
+  ): void {
+    st.status = status;
+    const serviceTime = String(Math.round(st.upstreamServiceTimeMs ?? 0));
+    let conn: Set<string> | null = null;
+    const names: string[] = new Array(raw.length >> 1);
+    for (let i = 0; i < raw.length; i += 2) {
+      const lower = raw[i]!.toString('latin1').toLowerCase();
+      names[i >> 1] = lower;
+      if (lower === 'connection') conn = connectionTokens(raw[i + 1]!.toString('latin1'));
     }
-    out.set('x-envoy-upstream-service-time', [String(Math.round(st.upstreamServiceTimeMs ?? 0))]);
-    if (setCookies.length > 0) out.set('set-cookie', [...(out.get('set-cookie') ?? []), ...setCookies]);
-    for (const [k, v] of corsHeaders) out.set(k, [v]);
-    if (destResponseOps.length > 0) applyHeaderOps(out, destResponseOps, { ...fmt, upstreamHost });
+    if (destResponseOps.length === 0) {
+      // Fast path: copy the head as received, minus hop-by-hop headers.
+      const out: string[] = [];
+      for (let i = 0; i < raw.length; i += 2) {
+        const lower = names[i >> 1]!;
+        if (isHopByHop(lower, conn)) continue;
+        const value = raw[i + 1]!.toString('latin1');
+        if (lower === 'grpc-status') st.grpcStatus = value;
+        out.push(lower, value);
+      }
+      out.push('x-envoy-upstream-service-time', serviceTime);
+      if (setCookies) for (const c of setCookies) out.push('set-cookie', c);
+      if (corsHeaders) for (const [k, v] of corsHeaders) out.push(k, v);
+      if (this.draining) out.push('connection', 'close');
+      res.writeHead(status, out);
+      return;
+    }
+    const out: HeaderList = new Map();
+    for (let i = 0; i < raw.length; i += 2) {
+      const lower = names[i >> 1]!;
+      if (isHopByHop(lower, conn)) continue;
+      const value = raw[i + 1]!.toString('latin1');
+      const prior = out.get(lower);
+      if (prior) prior.push(value);
+      else out.set(lower, [value]);
+    }
+    out.set('x-envoy-upstream-service-time', [serviceTime]);
+    if (setCookies) out.set('set-cookie', [...(out.get('set-cookie') ?? []), ...setCookies]);
+    if (corsHeaders) for (const [k, v] of corsHeaders) out.set(k, [v]);
+    applyHeaderOps(out, destResponseOps, fmt ? { ...fmt, upstreamHost } : null);
     if (this.draining) out.set('connection', ['close']);
-    const grpc = out.get('grpc-status');
-    if (grpc) st.grpcStatus = grpc[0] ?? null;
-    st.status = response.statusCode;
-    res.writeHead(response.statusCode, flatten(out));
-    response.body.on('data', (c: Buffer) => {
-      st.bytesSent += c.length;
-    });
-    await pipeline(response.body, res);
+    st.grpcStatus = out.get('grpc-status')?.[0] ?? st.grpcStatus;
+    res.writeHead(status, flatten(out));
   }
 
   private corsHeaders(route: CompiledRoute, origin: string, preflight: boolean): [string, string][] {
@@ -695,42 +753,58 @@ export class ProxyServer {
     return out;
   }
 
+  /**
+   * The upstream request head as a flat `[name, value, …]` list: `host` first (the authority, as `:authority`),
+   * the client's headers minus hop-by-hop ones and `expect`, Envoy's `x-forwarded-for` (client IP appended),
+   * `x-forwarded-proto` and `x-request-id` (generated when absent), then the route's header operations.
+   */
   private upstreamHeaders(
     req: IncomingMessage,
     st: RequestState,
     facts: RequestFacts,
     authority: string,
     ops: readonly HeaderOps[],
-    fmt: FormatContext,
-  ): HeaderList {
-    const out: HeaderList = new Map();
+    fmt: FormatContext | null,
+  ): string[] {
     const raw = req.rawHeaders;
-    const conn = connectionTokens(req.headers.connection);
+    const conn = req.headers.connection === undefined ? null : connectionTokens(req.headers.connection);
+    const out: string[] = ['host', authority];
+    let xffAt = -1;
+    let hasProto = false;
+    let hasRequestId = false;
     for (let i = 0; i < raw.length; i += 2) {
       const name = raw[i]!.toLowerCase();
       if (name === 'host' || name === 'expect' || isHopByHop(name, conn)) {
-        if (name === 'te' && raw[i + 1]!.toLowerCase().includes('trailers')) out.set('te', ['trailers']);
+        if (name === 'te' && raw[i + 1]!.toLowerCase().includes('trailers')) out.push('te', 'trailers');
         continue;
       }
-      const prior = out.get(name);
-      if (prior) prior.push(raw[i + 1]!);
-      else out.set(name, [raw[i + 1]!]);
+      if (name === 'x-forwarded-for') {
+        if (xffAt >= 0) {
+          out[xffAt + 1] = `${out[xffAt + 1]}, ${raw[i + 1]!}`;
+          continue;
+        }
+        xffAt = out.length;
+      } else if (name === 'x-forwarded-proto') hasProto = true;
+      else if (name === 'x-request-id') hasRequestId = true;
+      out.push(name, raw[i + 1]!);
     }
-    // Envoy: append the client address to x-forwarded-for; set x-forwarded-proto; generate x-request-id.
-    const xff = out.get('x-forwarded-for');
     const clientIp = normalizeIp(req.socket.remoteAddress);
-    if (xff) out.set('x-forwarded-for', [`${xff.join(', ')}, ${clientIp}`]);
-    else out.set('x-forwarded-for', [clientIp]);
-    if (!out.has('x-forwarded-proto')) out.set('x-forwarded-proto', [facts.scheme]);
-    if (!out.has('x-request-id')) out.set('x-request-id', [st.requestId!]);
-    if (ops.length > 0) applyHeaderOps(out, ops, fmt);
-    // The authority goes first, as :authority would.
-    const final: HeaderList = new Map([['host', [authority]]]);
-    for (const [k, v] of out) final.set(k, v);
-    return final;
+    if (xffAt >= 0) out[xffAt + 1] = `${out[xffAt + 1]}, ${clientIp}`;
+    else out.push('x-forwarded-for', clientIp);
+    if (!hasProto) out.push('x-forwarded-proto', facts.scheme);
+    if (!hasRequestId) out.push('x-request-id', st.requestId!);
+    if (ops.length === 0) return out;
+    const list: HeaderList = new Map();
+    for (let i = 0; i < out.length; i += 2) {
+      const prior = list.get(out[i]!);
+      if (prior) prior.push(out[i + 1]!);
+      else list.set(out[i]!, [out[i + 1]!]);
+    }
+    applyHeaderOps(list, ops, fmt);
+    return flatten(list);
   }
 
-  private async readBody(req: IncomingMessage, signal: AbortSignal): Promise<BodyRead> {
+  private async readBody(req: IncomingMessage, watch: ClientWatch): Promise<BodyRead> {
     const cl = req.headers['content-length'];
     const hasBody = (cl !== undefined && cl !== '0') || req.headers['transfer-encoding'] !== undefined;
     if (!hasBody) {
@@ -743,7 +817,7 @@ export class ProxyServer {
     const it = req[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
     try {
       for (;;) {
-        if (signal.aborted) return { buffer: null, stream: null, bytes: size };
+        if (watch.gone) return { buffer: null, stream: null, bytes: size };
         const { value, done } = await it.next();
         if (done) break;
         chunks.push(value);
@@ -787,7 +861,7 @@ export class ProxyServer {
     facts: RequestFacts,
     method: string,
     path: string,
-    hdrs: HeaderList,
+    hdrs: readonly string[],
     body: BodyRead,
   ): void {
     for (const m of route.mirrors) {
@@ -803,7 +877,7 @@ export class ProxyServer {
     facts: RequestFacts,
     method: string,
     path: string,
-    hdrs: HeaderList,
+    hdrs: readonly string[],
     body: BodyRead,
   ): void {
     const cluster = table.cluster(m.host, m.subset, m.port, facts.port);
@@ -824,17 +898,20 @@ export class ProxyServer {
       return;
     }
     const ep = runtime.endpoints[idx]!;
-    const shadowHeaders: HeaderList = new Map(hdrs);
-    const authority = hdrs.get('host')?.[0] ?? facts.authority;
-    shadowHeaders.set('host', [this.opts.shadowSuffix ? shadowHost(authority) : authority]);
-    shadowHeaders.delete('x-envoy-attempt-count');
+    // The shadow carries the primary's final headers (after rewrites), its Host suffixed with -shadow.
+    const shadowHeaders: string[] = [];
+    for (let i = 0; i < hdrs.length; i += 2) {
+      const name = hdrs[i]!;
+      if (name === 'x-envoy-attempt-count') continue;
+      shadowHeaders.push(name, name === 'host' && this.opts.shadowSuffix ? shadowHost(hdrs[i + 1]!) : hdrs[i + 1]!);
+    }
     const timeoutMs = Math.min(route.timeoutMs ?? this.opts.mirrorTimeoutMs, this.opts.mirrorTimeoutMs);
     this.mirrorsInFlight++;
     ep.active++;
     const t0 = performance.now();
     const signal = AbortSignal.timeout(timeoutMs);
     ep.pool
-      .request({ path, method: method as 'GET', headers: flatten(shadowHeaders), body: body.buffer, signal })
+      .request({ path, method: method as 'GET', headers: shadowHeaders, body: body.buffer, signal })
       .then(
         async (r) => {
           await r.body.dump({ limit: Number.MAX_SAFE_INTEGER }).catch(() => {});
@@ -1008,7 +1085,7 @@ export class ProxyServer {
   }
 }
 
-function headers(req: IncomingMessage, name: string): string | readonly string[] | undefined {
+function _headers(req: IncomingMessage, name: string): string | readonly string[] | undefined {
   const v = req.headers[name];
   return v;
 }
