@@ -4,10 +4,12 @@
  * substituted), the proxy (`startServe`, in-process) with its admin port, the proxy tap and the HTTP clients.
  * `close()` stops all of it and removes the temporary folders.
  */
+
+import { readFileSync } from 'node:fs';
 import { cp, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
@@ -24,9 +26,23 @@ export const EXAMPLE_PORTS = { v1: 18081, v2: 18082 } as const;
 export const DEFAULT_LISTEN = '127.0.0.1:15001';
 export const DEFAULT_ADMIN = '127.0.0.1:15000';
 
-/** The `examples/` folder shipped with weir. */
+/**
+ * The `examples/` folder shipped with weir: under the nearest ancestor of this module holding weir's
+ * `package.json`, so it is found both from the sources (`src/demo/`) and from the bundle (`dist/`).
+ */
 export function defaultExamplesDir(): string {
-  return fileURLToPath(new URL('../../examples', import.meta.url));
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    try {
+      const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string };
+      if (pkg.name === 'weir') return join(dir, 'examples');
+    } catch {
+      // no package.json here: keep walking up
+    }
+    const parent = dirname(dir);
+    if (parent === dir) return fileURLToPath(new URL('../../examples', import.meta.url));
+    dir = parent;
+  }
 }
 
 /** True when `host:port` can be bound right now (racy by nature; the caller still handles EADDRINUSE). */
