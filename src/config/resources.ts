@@ -342,6 +342,7 @@ function typeName(v: unknown): string {
 function describeIssue(issue: z.core.$ZodIssue, got: unknown): string {
   switch (issue.code) {
     case 'invalid_type': {
+      if (issue.message === S.INT_MARKER) return `expected an integer, got ${typeName(got)}`;
       const expected =
         issue.expected === 'int'
           ? 'an integer'

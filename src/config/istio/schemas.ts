@@ -10,8 +10,12 @@
  */
 import { z } from 'zod';
 
+/** Message marker of integer fields' type errors (see resources.ts). */
+export const INT_MARKER = 'expected-integer';
+
 const str = z.string();
-const int = z.number().int();
+/** An integer; the marker message lets diagnostics say "expected an integer" (zod reports "number" for a string). */
+const int = z.number({ error: () => INT_MARKER }).int({ error: () => INT_MARKER });
 const num = z.number();
 const bool = z.boolean();
 const strMap = z.record(z.string(), z.string());

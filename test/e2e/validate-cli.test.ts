@@ -1,0 +1,153 @@
+/**
+ * `weir validate` as a user runs it: real files, a real process, exit codes, text and JSON output, bad input.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+const dir = mkdtempSync(join(tmpdir(), 'weir-validate-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function weir(args: string[], input?: string | Buffer): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, ['bin/weir.js', ...args], {
+    cwd: ROOT,
+    input,
+    encoding: 'utf8',
+    timeout: 60_000,
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+function file(name: string, content: string | Buffer): string {
+  const p = join(dir, name);
+  writeFileSync(p, content);
+  return p;
+}
+
+const VS_BAD_WEIGHT = `apiVersion: networking.istio.io/v1beta1
+kind: VirtualService
+metadata:
+  name: reviews
+  namespace: prod
+spec:
+  hosts:
+  - reviews
+  http:
+  - route:
+    - destination:
+        host: reviews
+        subset: v1
+      weight: "five"
+`;
+
+describe('weir validate', () => {
+  it('passes the examples as a new user runs them (exit 0, warnings shown)', () => {
+    const r = weir(['validate', 'examples/']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('warning IST0130');
+    expect(r.stdout).toContain('warning WEIR0010');
+    expect(r.stderr).toMatch(/19 resources: 0 errors, 2 warnings/);
+  });
+
+  it('exits 79 with --fail-on warning', () => {
+    expect(weir(['validate', 'examples/', '--fail-on', 'warning']).code).toBe(79);
+  });
+
+  it('prints compiler-style lines with file:line:col, level, code, resource and field', () => {
+    const r = weir(['validate', file('weight.yaml', VS_BAD_WEIGHT)]);
+    expect(r.code).toBe(79);
+    expect(r.stdout.trim()).toBe(
+      `${join(dir, 'weight.yaml')}:14:15 error IST0106 VirtualService prod/reviews spec.http[0].route[0].weight: expected an integer, got string "five"`,
+    );
+  });
+
+  it('prints the documented JSON shape', () => {
+    const r = weir(['validate', '-o', 'json', '-f', join(dir, 'weight.yaml')]);
+    expect(r.code).toBe(79);
+    const out = JSON.parse(r.stdout);
+    expect(out).toEqual({
+      resources: 1,
+      diagnostics: [
+        {
+          level: 'error',
+          code: 'IST0106',
+          message: 'expected an integer, got string "five"',
+          resource: { kind: 'VirtualService', name: 'reviews', namespace: 'prod' },
+          field: 'spec.http[0].route[0].weight',
+          file: join(dir, 'weight.yaml'),
+          line: 14,
+          column: 15,
+        },
+      ],
+    });
+  });
+
+  it('warns about unknown fields at the key, and still uses the resource', () => {
+    const r = weir([
+      'validate',
+      '-o',
+      'json',
+      file('unknown.yaml', VS_BAD_WEIGHT.replace('weight: "five"', 'weight: 5\n      wieght: 5')),
+    ]);
+    const out = JSON.parse(r.stdout);
+    expect(out.diagnostics.find((d: { code: string }) => d.code === 'WEIR0002')).toMatchObject({
+      level: 'warning',
+      field: 'spec.http[0].route[0].wieght',
+      line: 15,
+      column: 7,
+    });
+    // The resource was kept and analysed: its destination host is reported as missing from the registry.
+    expect(out.diagnostics.find((d: { code: string }) => d.code === 'IST0101')?.message).toBe(
+      'Referenced host not found: "reviews"',
+    );
+  });
+
+  it('reads stdin with -', () => {
+    const r = weir(['validate', '-'], VS_BAD_WEIGHT);
+    expect(r.code).toBe(79);
+    expect(r.stdout).toMatch(/^-:14:15 error IST0106/);
+  });
+
+  it('reports malformed YAML with its position (exit 79)', () => {
+    const r = weir([
+      'validate',
+      file('broken.yaml', 'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: x\n'),
+    ]);
+    expect(r.code).toBe(79);
+    expect(r.stdout).toMatch(/broken\.yaml:\d+:\d+ error WEIR0001/);
+  });
+
+  it('handles a directory with binary files, empty files and deep nesting without crashing', () => {
+    const sub = join(dir, 'mixed');
+    rmSync(sub, { recursive: true, force: true });
+    mkdirSync(sub);
+    writeFileSync(join(sub, 'image.yaml'), Buffer.from([0x89, 0x50, 0x4e, 0x47, 0, 0, 0, 0xff]));
+    writeFileSync(join(sub, 'empty.yaml'), '');
+    writeFileSync(join(sub, 'deep.yaml'), `${'a:\n'.replace(/\n$/, '')}${' ['.repeat(3000)}${']'.repeat(3000)}\n`);
+    writeFileSync(join(sub, 'notes.txt'), 'not yaml, ignored in directories');
+    const r = weir(['validate', sub]);
+    expect(r.code).toBe(79);
+    expect(r.stderr).not.toMatch(/internal error|at .*\.ts:\d+/);
+    expect(r.stdout).toContain('image.yaml:1:1 error WEIR0003');
+    expect(r.stdout).toMatch(/deep\.yaml:\d+:\d+ error WEIR0001/);
+    expect(r.stdout).not.toContain('empty.yaml');
+  });
+
+  it('refuses a 50 MB file with a clear message', () => {
+    const big = file('big.yaml', Buffer.alloc(50 * 1024 * 1024, 'a'));
+    const r = weir(['validate', big]);
+    expect(r.code).toBe(79);
+    expect(r.stdout).toMatch(/big\.yaml:1:1 error WEIR0003 -: file is 50\.0 MiB, larger than the 16\.0 MiB weir reads/);
+  });
+
+  it('exits 64 for a path that does not exist and for an unknown flag', () => {
+    const a = weir(['validate', join(dir, 'nope.yaml')]);
+    expect(a.code).toBe(64);
+    expect(a.stderr).toContain('path does not exist');
+    expect(weir(['validate', '--bogus']).code).toBe(64);
+    expect(weir(['validate']).code).toBe(64);
+  });
+});
