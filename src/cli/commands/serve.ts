@@ -119,16 +119,28 @@ export async function startServe(opts: ServeOptions): Promise<ServeHandle> {
     onMirror: (r) => hooks.onMirror(r),
   });
   attachProxyMetrics(metrics, proxy);
-  const addr = await proxy.listen();
+  let addr: Awaited<ReturnType<typeof proxy.listen>>;
+  try {
+    addr = await proxy.listen();
+  } catch (err) {
+    await proxy.close();
+    throw new CliError(`--listen ${opts.listen}: ${(err as Error).message}`, EXIT.USAGE);
+  }
   const url = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
   let lastReload: { ok: boolean; at: string; errors: string[] } = {
     ok: true,
     at: new Date().toISOString(),
     errors: [],
   };
-  const adminServer = admin
-    ? await startAdmin({ host: admin.host, port: admin.port, proxy, metrics, status: () => ({ lastReload }) })
-    : null;
+  let adminServer: Awaited<ReturnType<typeof startAdmin>> | null = null;
+  if (admin) {
+    try {
+      adminServer = await startAdmin({ host: admin.host, port: admin.port, proxy, metrics, status: () => ({ lastReload }) });
+    } catch (err) {
+      await proxy.close();
+      throw new CliError(`--admin ${opts.admin}: ${(err as Error).message}`, EXIT.USAGE);
+    }
+  }
   const adminUrl = adminServer ? `http://${adminServer.address.address}:${adminServer.address.port}` : null;
 
   let reloading: Promise<boolean> | null = null;
