@@ -41,8 +41,18 @@ function ensureTools(): void {
   execFileSync('sh', ['-c', 'apt-get update -qq && apt-get install -y -qq wrk nghttp2-client'], { stdio: 'inherit' });
 }
 
-function startProcess(cpu: number, cmd: string, argv: string[], readyText: string, env: NodeJS.ProcessEnv = {}): Promise<{ child: ChildProcess; output: string }> {
-  const child = spawn('taskset', ['-c', String(cpu), cmd, ...argv], { cwd: ROOT, env: { ...process.env, NODE_ENV: 'production', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+function startProcess(
+  cpu: number,
+  cmd: string,
+  argv: string[],
+  readyText: string,
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ child: ChildProcess; output: string }> {
+  const child = spawn('taskset', ['-c', String(cpu), cmd, ...argv], {
+    cwd: ROOT,
+    env: { ...process.env, NODE_ENV: 'production', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   return new Promise((resolve, reject) => {
     let output = '';
     const timer = setTimeout(() => reject(new Error(`${cmd} ${argv.join(' ')} did not start: ${output}`)), 30_000);
@@ -77,30 +87,48 @@ async function count(port: number): Promise<number> {
 }
 
 /** Fixed-rate latency with h2load (16 clients × 62.5 req/s = 1,000 req/s); returns µs percentiles. */
-function latency(url: string, host: string | null, seconds: number, dir: string): { p50: number; p90: number; p99: number; p999: number; n: number; errors: number } {
+function latency(
+  url: string,
+  host: string | null,
+  seconds: number,
+  dir: string,
+): { p50: number; p90: number; p99: number; p999: number; n: number; errors: number } {
   const log = join(dir, `h2load-${Date.now()}.log`);
   const argv = ['--h1', '-c16', '--rps=62.5', `-D${seconds}`, `--warm-up-time=2`, `--log-file=${log}`];
   if (host) argv.push('-H', `host: ${host}`);
   argv.push(url);
   const out = execFileSync('taskset', ['-c', '0', 'h2load', ...argv], { encoding: 'utf8' });
   const lines = readFileSync(log, 'utf8').trim().split('\n');
-  const durations = lines.map((l) => Number(l.split('\t')[2])).filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
-  const errors = lines.filter((l) => !l.split('\t')[1]?.startsWith('2')).length + Number(/(\d+) failed/.exec(out)?.[1] ?? 0);
-  const q = (p: number): number => durations[Math.min(durations.length - 1, Math.floor(p * durations.length))] ?? Number.NaN;
+  const durations = lines
+    .map((l) => Number(l.split('\t')[2]))
+    .filter((x) => Number.isFinite(x))
+    .sort((a, b) => a - b);
+  const errors =
+    lines.filter((l) => !l.split('\t')[1]?.startsWith('2')).length + Number(/(\d+) failed/.exec(out)?.[1] ?? 0);
+  const q = (p: number): number =>
+    durations[Math.min(durations.length - 1, Math.floor(p * durations.length))] ?? Number.NaN;
   return { p50: q(0.5), p90: q(0.9), p99: q(0.99), p999: q(0.999), n: durations.length, errors };
 }
 
 function saturation(url: string, host: string, seconds: number): { rps: number; requests: number; errors: number } {
-  const out = execFileSync('taskset', ['-c', '0', 'wrk', '-t1', '-c16', `-d${seconds}s`, '-H', `Host: ${host}`, url], { encoding: 'utf8' });
+  const out = execFileSync('taskset', ['-c', '0', 'wrk', '-t1', '-c16', `-d${seconds}s`, '-H', `Host: ${host}`, url], {
+    encoding: 'utf8',
+  });
   const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? 0);
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? 0);
-  const errors = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0) + Number(/Socket errors: connect (\d+)/.exec(out)?.[1] ?? 0);
+  const errors =
+    Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0) +
+    Number(/Socket errors: connect (\d+)/.exec(out)?.[1] ?? 0);
   return { rps, requests, errors };
 }
 
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
-  return s.length === 0 ? Number.NaN : s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+  return s.length === 0
+    ? Number.NaN
+    : s.length % 2
+      ? s[(s.length - 1) / 2]!
+      : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
 
 async function main(): Promise<void> {
@@ -113,11 +141,20 @@ async function main(): Promise<void> {
     procs.push(v1.child, v2.child);
     const p1 = Number(/ready (\d+)/.exec(v1.output)![1]);
     const p2 = Number(/ready (\d+)/.exec(v2.output)![1]);
-    const ex = (f: string) => readFileSync(join(ROOT, 'examples', '01-composite-routing', f), 'utf8').replaceAll('composite', 'bench');
-    writeFileSync(join(dir, 'service.yaml'), ex('service.yaml').replace('18081', String(p1)).replace('18082', String(p2)));
+    const ex = (f: string) =>
+      readFileSync(join(ROOT, 'examples', '01-composite-routing', f), 'utf8').replaceAll('composite', 'bench');
+    writeFileSync(
+      join(dir, 'service.yaml'),
+      ex('service.yaml').replace('18081', String(p1)).replace('18082', String(p2)),
+    );
     writeFileSync(join(dir, 'destination-rule.yaml'), ex('destination-rule.yaml'));
     writeFileSync(join(dir, 'virtual-service.yaml'), ex('virtual-service.yaml'));
-    const weir = await startProcess(1, process.execPath, ['bin/weir.js', 'serve', '-f', dir, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--log-format', 'off'], 'proxy listening');
+    const weir = await startProcess(
+      1,
+      process.execPath,
+      ['bin/weir.js', 'serve', '-f', dir, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--log-format', 'off'],
+      'proxy listening',
+    );
     procs.push(weir.child);
     const weirPort = Number(/proxy listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(weir.output)![1]);
     const weirUrl = `http://127.0.0.1:${weirPort}/`;
@@ -138,7 +175,8 @@ async function main(): Promise<void> {
           const d2 = (await count(p2)) - before[1]!;
           const n = d1 + d2;
           const sigma = Math.sqrt(n * 0.05 * 0.95);
-          if (Math.abs(d2 - 0.05 * n) > 5 * sigma) throw new Error(`invalid run: v2 got ${d2} of ${n} requests (expected 5 %)`);
+          if (Math.abs(d2 - 0.05 * n) > 5 * sigma)
+            throw new Error(`invalid run: v2 got ${d2} of ${n} requests (expected 5 %)`);
         }
       }
       const t0 = cpuTicks(weir.child.pid!);
@@ -175,7 +213,24 @@ async function main(): Promise<void> {
       layout: 'weir alone on CPU 1; h2load/wrk and both backends on CPU 0',
       rounds: { run: rounds.length, kept: valid.length },
       idleRssMb: idle.rss,
-      medians: Object.fromEntries(['directP50', 'directP90', 'directP99', 'weirP50', 'weirP90', 'weirP99', 'weirP999', 'addedP50', 'addedP90', 'addedP99', 'saturationRps', 'cpuUsPerRequest', 'rssMb', 'peakRssMb'].map((k) => [k, Math.round(m(k) * 10) / 10])),
+      medians: Object.fromEntries(
+        [
+          'directP50',
+          'directP90',
+          'directP99',
+          'weirP50',
+          'weirP90',
+          'weirP99',
+          'weirP999',
+          'addedP50',
+          'addedP90',
+          'addedP99',
+          'saturationRps',
+          'cpuUsPerRequest',
+          'rssMb',
+          'peakRssMb',
+        ].map((k) => [k, Math.round(m(k) * 10) / 10]),
+      ),
       rounds_detail: rounds,
     };
     mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true });

@@ -7,8 +7,16 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startBackends, type BackendSet, freePort } from '../helpers/backends.ts';
-import { closeClients, type Reply, send, serviceEntryYaml, startWeir, subsetsYaml, type Weir } from '../helpers/proxy.ts';
+import { type BackendSet, freePort, startBackends } from '../helpers/backends.ts';
+import {
+  closeClients,
+  type Reply,
+  send,
+  serviceEntryYaml,
+  startWeir,
+  subsetsYaml,
+  type Weir,
+} from '../helpers/proxy.ts';
 
 const NS = 'prod';
 const HOST = `checkout-service.${NS}.svc.cluster.local`;
@@ -53,7 +61,10 @@ function mesh(): string {
 describe('hot reload', () => {
   let weir: Weir;
   beforeAll(async () => {
-    weir = await startWeir({ 'mesh.yaml': mesh(), 'dr.yaml': subsetsYaml(NS), 'vs.yaml': split(100, 0) }, { watch: true });
+    weir = await startWeir(
+      { 'mesh.yaml': mesh(), 'dr.yaml': subsetsYaml(NS), 'vs.yaml': split(100, 0) },
+      { watch: true },
+    );
   });
   afterAll(() => weir.close());
 
@@ -77,7 +88,8 @@ describe('hot reload', () => {
       const before = weir.handle.proxy.configVersion;
       await weir.write('vs.yaml', split(100 - w2, w2));
       const until = Date.now() + 5000;
-      while (weir.handle.proxy.configVersion === before && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      while (weir.handle.proxy.configVersion === before && Date.now() < until)
+        await new Promise((r) => setTimeout(r, 20));
       expect(weir.handle.proxy.configVersion).toBeGreaterThan(before);
     }
     await new Promise((r) => setTimeout(r, 300));
@@ -123,10 +135,25 @@ describe('graceful shutdown', () => {
     // No VirtualService: Istio's default route to every endpoint of the service.
     backends.v1.configure({ latencyMs: 800 });
     backends.v2.configure({ latencyMs: 800 });
-    const child = spawn(process.execPath, ['bin/weir.js', 'serve', '-f', dir, '--listen', `127.0.0.1:${port}`, '--admin', `127.0.0.1:${admin}`, '--log-format', 'off'], {
-      cwd: ROOT,
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [
+        'bin/weir.js',
+        'serve',
+        '-f',
+        dir,
+        '--listen',
+        `127.0.0.1:${port}`,
+        '--admin',
+        `127.0.0.1:${admin}`,
+        '--log-format',
+        'off',
+      ],
+      {
+        cwd: ROOT,
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
     try {
       let stderr = '';
       await new Promise<void>((resolve, reject) => {

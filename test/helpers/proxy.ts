@@ -4,7 +4,6 @@
  * bind a source address.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -122,15 +121,8 @@ function agentFor(localAddress: string | undefined): Agent {
   const key = localAddress ?? '';
   let a = agents.get(key);
   if (!a) {
-    // undici's built-in connector does not pass localAddress on; connect the socket ourselves.
-    const connector = (o: { hostname: string; port: string }, cb: (err: Error | null, socket: Socket | null) => void): void => {
-      const s = connect({ host: o.hostname, port: Number(o.port), localAddress });
-      s.once('connect', () => cb(null, s));
-      s.once('error', (e) => cb(e, null));
-    };
-    a = localAddress
-      ? new Agent({ keepAliveTimeout: 10_000, connect: connector as unknown as Agent.Options['connect'] & object })
-      : new Agent({ keepAliveTimeout: 10_000 });
+    // The source address is an Agent option (connect.localAddress is not passed on by undici 7).
+    a = localAddress ? new Agent({ keepAliveTimeout: 10_000, localAddress }) : new Agent({ keepAliveTimeout: 10_000 });
     agents.set(key, a);
   }
   return a;

@@ -135,7 +135,13 @@ export async function startServe(opts: ServeOptions): Promise<ServeHandle> {
   let adminServer: Awaited<ReturnType<typeof startAdmin>> | null = null;
   if (admin) {
     try {
-      adminServer = await startAdmin({ host: admin.host, port: admin.port, proxy, metrics, status: () => ({ lastReload }) });
+      adminServer = await startAdmin({
+        host: admin.host,
+        port: admin.port,
+        proxy,
+        metrics,
+        status: () => ({ lastReload }),
+      });
     } catch (err) {
       await proxy.close();
       throw new CliError(`--admin ${opts.admin}: ${(err as Error).message}`, EXIT.USAGE);
