@@ -131,15 +131,19 @@ class RequestState {
   bodyNotReplayable = false;
   grpcStatus: string | null = null;
   done = false;
+  /** The downstream client went away before the response was complete. */
+  gone = false;
+  /** Who to tell when the client goes away (the running attempt or sleep); one at a time. */
+  onGone: (() => void) | null = null;
   addFlag(f: string): void {
     if (!this.flags.includes(f)) this.flags.push(f);
   }
 }
 
-/** Whether the downstream client went away, and who to tell when it does. */
+/** Whether the downstream client went away, and who to tell when it does (one listener at a time). */
 interface ClientWatch {
   gone: boolean;
-  listeners: Set<() => void>;
+  onGone: (() => void) | null;
 }
 
 /** Sleeps `ms`, waking early when the client goes away. */
@@ -148,11 +152,11 @@ function sleepUnless(ms: number, watch: ClientWatch): Promise<void> {
   return new Promise<void>((resolve) => {
     const done = (): void => {
       clearTimeout(t);
-      watch.listeners.delete(done);
+      watch.onGone = null;
       resolve();
     };
     const t = setTimeout(done, ms);
-    watch.listeners.add(done);
+    watch.onGone = done;
   });
 }
 
@@ -347,11 +351,10 @@ export class ProxyServer {
       if (!res.writableFinished) {
         st.addFlag('DC');
         if (!res.headersSent) st.status = 0;
+        st.gone = true;
+        st.onGone?.();
       }
       finish();
-    });
-    req.on('data', (c: Buffer) => {
-      st.bytesReceived += c.length;
     });
 
     // Request target: origin-form uses Host; absolute-form (HTTP_PROXY clients) carries the authority itself.
@@ -408,7 +411,7 @@ export class ProxyServer {
       }
       case 'directResponse':
         st.routeName = decision.route.name;
-        await this.drainRequest(req);
+        await this.drainRequest(req, st);
         this.respondLocal(
           res,
           st,
@@ -440,12 +443,7 @@ export class ProxyServer {
     st.routeName = route.name;
     st.upstreamCluster = decision.cluster.name;
     const rng = this.opts.rng;
-    const watch: ClientWatch = { gone: false, listeners: new Set() };
-    res.on('close', () => {
-      if (res.writableFinished) return;
-      watch.gone = true;
-      for (const l of watch.listeners) l();
-    });
+    const watch = st;
 
     // CORS (Envoy's cors filter runs before the fault filter).
     let corsHeaders: [string, string][] = [];
@@ -457,12 +455,12 @@ export class ProxyServer {
         if (allowed) {
           corsHeaders = this.corsHeaders(route, origin, isPreflight);
           if (isPreflight) {
-            await this.drainRequest(req);
+            await this.drainRequest(req, st);
             this.respondLocal(res, st, 200, '', route, corsHeaders);
             return;
           }
         } else if (isPreflight && route.cors.unmatchedPreflights === 'IGNORE') {
-          await this.drainRequest(req);
+          await this.drainRequest(req, st);
           this.respondLocal(res, st, 200, '', route, []);
           return;
         }
@@ -478,7 +476,7 @@ export class ProxyServer {
         if (watch.gone) return;
       }
       if (f.abort && rng() * 100 < f.abort.percent) {
-        await this.drainRequest(req);
+        await this.drainRequest(req, st);
         if (f.abort.grpcStatus !== null) {
           st.grpcStatus = String(grpcCode(f.abort.grpcStatus));
           this.respondLocal(
@@ -502,7 +500,7 @@ export class ProxyServer {
     }
 
     // Request body: buffered for replay up to the limit (retries, mirrors), else streamed once.
-    const body = await this.readBody(req, watch);
+    const body = await this.readBody(req, st);
     if (watch.gone) return;
     if (body.stream) st.bodyNotReplayable = true;
 
@@ -635,9 +633,9 @@ export class ProxyServer {
       if (Number.isFinite(timeoutMs))
         timer = setTimeout(onTimeout(perTryFires ? 'per-try' : 'route'), Math.max(1, timeoutMs));
       const onGone = (): void => run.cancel('client');
-      watch.listeners.add(onGone);
+      watch.onGone = onGone;
       const result = await run.result;
-      watch.listeners.delete(onGone);
+      watch.onGone = null;
       if (timer) clearTimeout(timer);
       ep.active--;
       runtime.active--;
@@ -804,7 +802,8 @@ export class ProxyServer {
     return flatten(list);
   }
 
-  private async readBody(req: IncomingMessage, watch: ClientWatch): Promise<BodyRead> {
+  private async readBody(req: IncomingMessage, st: RequestState): Promise<BodyRead> {
+    const watch: ClientWatch = st;
     const cl = req.headers['content-length'];
     const hasBody = (cl !== undefined && cl !== '0') || req.headers['transfer-encoding'] !== undefined;
     if (!hasBody) {
@@ -822,6 +821,7 @@ export class ProxyServer {
         if (done) break;
         chunks.push(value);
         size += value.length;
+        st.bytesReceived += value.length;
         if (size > limit) {
           const prefix = chunks;
           const rest = it;
@@ -833,6 +833,7 @@ export class ProxyServer {
               for (;;) {
                 const n = await rest.next();
                 if (n.done) return;
+                st.bytesReceived += n.value.length;
                 yield n.value;
               }
             })(),
@@ -845,8 +846,9 @@ export class ProxyServer {
     return { buffer: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size), stream: null, bytes: size };
   }
 
-  private async drainRequest(req: IncomingMessage): Promise<void> {
+  private async drainRequest(req: IncomingMessage, st?: RequestState): Promise<void> {
     if (req.complete) return;
+    if (st) req.on('data', (c: Buffer) => (st.bytesReceived += c.length));
     req.resume();
     await new Promise<void>((resolve) => {
       req.once('end', resolve);

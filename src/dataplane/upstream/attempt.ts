@@ -2,7 +2,8 @@
  * One upstream attempt, dispatched on an undici pool with a handler that streams the response straight into the
  * downstream response (no intermediate stream objects or promises per chunk, with backpressure). The caller
  * decides, synchronously when the response head arrives, whether to relay it or to retry (the body is then
- * drained so the connection can be reused). Timeouts and client disconnects cancel the attempt.
+ * drained so the connection can be reused). Timeouts and client disconnects cancel the attempt. The attempt object
+ * is itself the undici handler, so a request allocates one object rather than a set of closures.
  */
 import type { ServerResponse } from 'node:http';
 import type { Pool } from 'undici';
@@ -33,7 +34,7 @@ export interface AttemptOptions {
    * the downstream head itself (status and headers); the body follows from here.
    */
   onHead(status: number, rawHeaders: Buffer[]): HeadDecision;
-  /** Called per relayed body chunk (bytes), for accounting. */
+  /** Called per relayed body chunk with its size in bytes, for accounting. */
   onBytes?(n: number): void;
 }
 
@@ -52,90 +53,97 @@ class CancelledError extends Error {
   }
 }
 
+const RELAYED_OK: AttemptResult = Object.freeze({ kind: 'relayed', complete: true, error: null });
+
+/** The attempt and its undici handler in one object (legacy handler interface: onConnect … onError). */
+class UpstreamAttempt implements Attempt {
+  readonly result: Promise<AttemptResult>;
+  private resolve!: (r: AttemptResult) => void;
+  private abortFn: ((err?: Error) => void) | null = null;
+  private cancelled: 'timeout' | 'client' | null = null;
+  private mode: 0 | 1 | 2 = 0; // waiting | relay | discard
+  private status = 0;
+  private settled = false;
+  private connected = false;
+  private resumeFn: (() => void) | null = null;
+  private readonly onDrain = (): void => this.resumeFn?.();
+
+  constructor(private readonly o: AttemptOptions) {
+    this.result = new Promise<AttemptResult>((r) => {
+      this.resolve = r;
+    });
+  }
+
+  get headersReceived(): boolean {
+    return this.mode !== 0;
+  }
+
+  private settle(r: AttemptResult): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.resolve(r);
+  }
+
+  onConnect(abort: (err?: Error) => void): void {
+    this.abortFn = abort;
+    this.connected = true;
+    if (this.cancelled) abort(new CancelledError(this.cancelled));
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+    if (statusCode < 200) return true; // 1xx informational: wait for the final head
+    this.status = statusCode;
+    if (this.o.onHead(statusCode, rawHeaders) === 'retry') {
+      this.mode = 2;
+      return true;
+    }
+    this.mode = 1;
+    this.resumeFn = resume;
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.mode !== 1) return true;
+    this.o.onBytes?.(chunk.length);
+    if (this.o.res.write(chunk)) return true;
+    this.o.res.once('drain', this.onDrain);
+    return false;
+  }
+
+  onComplete(): void {
+    if (this.mode === 2) {
+      this.settle({ kind: 'retry', status: this.status });
+      return;
+    }
+    this.o.res.end();
+    this.settle(RELAYED_OK);
+  }
+
+  onError(err: Error): void {
+    if (this.mode === 1) this.settle({ kind: 'relayed', complete: false, error: err });
+    else if (this.mode === 2) this.settle({ kind: 'retry', status: this.status });
+    else this.settle({ kind: 'error', error: err, cancelled: this.cancelled, requestSent: this.connected });
+  }
+
+  cancel(reason: 'timeout' | 'client'): void {
+    if (this.settled || this.cancelled) return;
+    this.cancelled = reason;
+    if (this.abortFn) this.abortFn(new CancelledError(reason));
+    // Still queued for a connection: answer now; the queued request is aborted when it gets one.
+    else this.settle({ kind: 'error', error: new CancelledError(reason), cancelled: reason, requestSent: false });
+  }
+}
+
 /** Dispatches one attempt. Never throws; every outcome is in `result`. */
 export function runAttempt(o: AttemptOptions): Attempt {
-  let resolve!: (r: AttemptResult) => void;
-  const result = new Promise<AttemptResult>((r) => {
-    resolve = r;
-  });
-  let abortFn: ((err?: Error) => void) | null = null;
-  let cancelled: 'timeout' | 'client' | null = null;
-  let mode: 'waiting' | 'relay' | 'discard' = 'waiting';
-  let status = 0;
-  let settled = false;
-  let connected = false;
-  const settle = (r: AttemptResult): void => {
-    if (settled) return;
-    settled = true;
-    resolve(r);
-  };
-  const res = o.res;
-  const handler = {
-    onConnect(abort: (err?: Error) => void): void {
-      abortFn = abort;
-      connected = true;
-      if (cancelled) abort(new CancelledError(cancelled));
-    },
-    onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
-      if (statusCode < 200) return true; // 1xx informational: wait for the final head
-      status = statusCode;
-      const d = o.onHead(statusCode, rawHeaders);
-      if (d === 'retry') {
-        mode = 'discard';
-        return true;
-      }
-      mode = 'relay';
-      drainResume = resume;
-      return true;
-    },
-    onData(chunk: Buffer): boolean {
-      if (mode !== 'relay') return true;
-      o.onBytes?.(chunk.length);
-      if (res.write(chunk)) return true;
-      res.once('drain', onDrain);
-      return false;
-    },
-    onComplete(): void {
-      if (mode === 'discard') {
-        settle({ kind: 'retry', status });
-        return;
-      }
-      res.end();
-      settle({ kind: 'relayed', complete: true, error: null });
-    },
-    onError(err: Error): void {
-      if (mode === 'relay') {
-        settle({ kind: 'relayed', complete: false, error: err });
-        return;
-      }
-      if (mode === 'discard') {
-        settle({ kind: 'retry', status });
-        return;
-      }
-      settle({ kind: 'error', error: err, cancelled, requestSent: connected });
-    },
-  };
-  let drainResume: (() => void) | null = null;
-  const onDrain = (): void => drainResume?.();
+  const a = new UpstreamAttempt(o);
   try {
     o.pool.dispatch(
       { path: o.path, method: o.method as 'GET', headers: o.headers, body: o.body as Buffer | null },
-      handler as unknown as Parameters<Pool['dispatch']>[1],
+      a as unknown as Parameters<Pool['dispatch']>[1],
     );
   } catch (err) {
-    settle({ kind: 'error', error: err as Error, cancelled: null, requestSent: false });
+    a.onError(err as Error);
   }
-  return {
-    result,
-    get headersReceived() {
-      return mode !== 'waiting';
-    },
-    cancel(reason) {
-      if (settled || cancelled) return;
-      cancelled = reason;
-      if (abortFn) abortFn(new CancelledError(reason));
-      // Still queued for a connection: answer now; the queued request is aborted when it gets one.
-      else settle({ kind: 'error', error: new CancelledError(reason), cancelled: reason, requestSent: false });
-    },
-  };
+  return a;
 }
