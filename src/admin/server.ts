@@ -86,12 +86,19 @@ export async function startAdmin(
             opts.proxy.clusterRuntimes().map((c) => ({
               name: c.name,
               activeRequests: c.active,
-              endpoints: c.endpoints.map((e) => ({
+              endpoints: c.endpoints.map((e, i) => ({
                 address: e.key,
                 activeRequests: e.active,
-                health: 'HEALTHY',
+                health: c.isEjected(i) ? 'EJECTED' : 'HEALTHY',
+                ejectedForMs: c.isEjected(i) ? Math.round(e.ejectedUntilMs - performance.now()) : 0,
+                ejections: e.ejections,
+                consecutive5xx: e.consecutive5xx,
+                locality: e.locality,
+                priority: c.priority(i),
                 labels: e.labels,
               })),
+              pendingRequests: c.pendingCount(),
+              activeRetries: c.activeRetries,
             })),
           );
           return;

@@ -103,6 +103,7 @@ function buildProgram(result: { code: number }): Command {
     .option('--workload <name>', "sidecar mode: the proxy's own workload name (source of every request)")
     .option('--labels <k=v,...>', "sidecar mode: the proxy's own workload labels (sourceLabels matching)")
     .option('--gateway <ns/name>', 'act as this ingress Gateway instead of a sidecar')
+    .option('--locality <region/zone/subzone>', "the proxy's locality (locality-prioritised load balancing)")
     .addOption(
       new Option('--log-format <format>', 'access log format').choices(['text', 'json', 'off']).default('text'),
     )
@@ -120,6 +121,7 @@ function buildProgram(result: { code: number }): Command {
           workload?: string;
           labels?: string;
           gateway?: string;
+          locality?: string;
           logFormat: 'text' | 'json' | 'off';
           shadowSuffix: boolean;
         },
@@ -134,6 +136,7 @@ function buildProgram(result: { code: number }): Command {
           gateway: o.gateway ?? null,
           logFormat: o.logFormat,
           shadowSuffix: o.shadowSuffix,
+          locality: o.locality ?? null,
         });
       },
     );

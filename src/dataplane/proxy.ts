@@ -45,7 +45,7 @@ import {
   sidecarSourceResolver,
 } from './server/source-identity.ts';
 import { runAttempt } from './upstream/attempt.ts';
-import { ClusterManager, type ClusterRuntime } from './upstream/cluster-manager.ts';
+import { ClusterManager, type ClusterRuntime, parseLocality } from './upstream/cluster-manager.ts';
 
 /** Envoy's default per-request buffer limit for retries and shadows: 1 MiB. */
 export const DEFAULT_REPLAY_BUFFER_BYTES = 1024 * 1024;
@@ -107,6 +107,10 @@ export interface ProxyOptions {
   drainTimeoutMs?: number;
   onRequest?: (r: RequestRecord) => void;
   onMirror?: (r: MirrorRecord) => void;
+  /** The proxy's locality, `region/zone/subzone` (locality-prioritised load balancing); null when unknown. */
+  locality?: string | null;
+  /** Called when outlier detection ejects a host. */
+  onOutlierEjection?: (cluster: string, host: string) => void;
 }
 
 class RequestState {
@@ -199,9 +203,11 @@ export class ProxyServer {
   private table: RouteTable;
   private resolveSource: SourceResolver;
   private readonly server: Server;
-  private readonly clusters = new ClusterManager();
-  private readonly opts: Required<Omit<ProxyOptions, 'accessLog' | 'onRequest' | 'onMirror'>> &
-    Pick<ProxyOptions, 'accessLog' | 'onRequest' | 'onMirror'>;
+  private readonly clusters: ClusterManager;
+  private readonly opts: Required<
+    Omit<ProxyOptions, 'accessLog' | 'onRequest' | 'onMirror' | 'locality' | 'onOutlierEjection'>
+  > &
+    Pick<ProxyOptions, 'accessLog' | 'onRequest' | 'onMirror' | 'locality' | 'onOutlierEjection'>;
   private readonly sockets = new Set<Socket>();
   private draining = false;
   private mirrorsInFlight = 0;
@@ -221,6 +227,11 @@ export class ProxyServer {
       accessLog: null,
       ...options,
     };
+    this.clusters = new ClusterManager({
+      now: () => performance.now(),
+      locality: options.locality ? parseLocality(options.locality) : null,
+      ...(options.onOutlierEjection ? { onEjection: options.onOutlierEjection } : {}),
+    });
     this.table = compileRouteTable(snapshot, options.mode);
     this.resolveSource = this.makeResolver(snapshot);
     this.server = createServer(
@@ -553,120 +564,140 @@ export class ProxyServer {
     let lastOutcome: AttemptOutcome | null = null;
     let lastReply: LocalReply = LOCAL_REPLIES.connectFailure;
     const method = req.method ?? 'GET';
-    for (let attempt = 1; attempt <= maxAttempts; attempt++) {
-      if (watch.gone) return;
-      const idx = runtime.pick(hash, rng, attempt > 1 ? exclude : undefined);
-      if (idx < 0) {
-        this.localReply(res, st, LOCAL_REPLIES.noHealthyUpstream, route, setCookies ?? []);
-        return;
-      }
-      const ep = runtime.endpoints[idx]!;
-      if (maxAttempts > 1) (tried ??= new Set()).add(idx);
-      st.attempts = attempt;
-      st.upstreamHost = ep.key;
-      st.upstreamLabels = ep.labels;
-      hdrs[attemptIdx + 1] = String(attempt);
-      const remaining = routeDeadline - performance.now();
-      if (remaining <= 0) {
-        lastOutcome = { kind: 'per-try-timeout' };
+    let retriesHeld = 0;
+    const isGone = (): boolean => watch.gone;
+    try {
+      for (let attempt = 1; attempt <= maxAttempts; attempt++) {
+        if (watch.gone) return;
+        // Circuit breakers (per cluster): overflow is a local 503 UO and is never retried.
+        let admitted = runtime.acquire(isGone);
+        if (admitted !== true && admitted !== false) admitted = await admitted;
+        if (!admitted) {
+          if (watch.gone) return;
+          this.localReply(res, st, LOCAL_REPLIES.overflow, route, setCookies ?? []);
+          return;
+        }
+        const idx = runtime.pick(hash, rng, attempt > 1 ? exclude : undefined);
+        if (idx < 0) {
+          runtime.release();
+          this.localReply(res, st, LOCAL_REPLIES.noHealthyUpstream, route, setCookies ?? []);
+          return;
+        }
+        const ep = runtime.endpoints[idx]!;
+        if (maxAttempts > 1) (tried ??= new Set()).add(idx);
+        st.attempts = attempt;
+        st.upstreamHost = ep.key;
+        st.upstreamLabels = ep.labels;
+        hdrs[attemptIdx + 1] = String(attempt);
+        const remaining = routeDeadline - performance.now();
+        if (remaining <= 0) {
+          runtime.release();
+          lastOutcome = { kind: 'per-try-timeout' };
+          break;
+        }
+        const perTry = policy?.perTryTimeoutMs ?? null;
+        const perTryFires = perTry !== null && perTry < remaining;
+        const isLast = attempt === maxAttempts;
+        const t0 = performance.now();
+        ep.active++;
+        let timedOutBy: 'per-try' | 'route' | null = null;
+        let timer: NodeJS.Timeout | null = null;
+        const onTimeout = (which: 'per-try' | 'route') => () => {
+          timedOutBy = which;
+          run.cancel('timeout');
+        };
+        const run = runAttempt({
+          pool: ep.pool,
+          path: upstreamPath,
+          method,
+          headers: hdrs,
+          body: body.buffer ?? (body.stream ? Readable.from(streamOnce(body)) : null),
+          res,
+          onBytes: (n) => {
+            st.bytesSent += n;
+          },
+          onHead: (status, rawHeaders) => {
+            st.upstreamServiceTimeMs = performance.now() - t0;
+            runtime.report(idx, { kind: 'response', status });
+            if (!isLast && policy && performance.now() < routeDeadline) {
+              const outcome: AttemptOutcome = { kind: 'response', status, headers: retryHeaderView(rawHeaders) };
+              // A retry needs room under the cluster's max_retries; without it the response is returned.
+              if (isRetriable(policy, outcome) && runtime.tryRetry()) {
+                retriesHeld++;
+                lastOutcome = outcome;
+                return 'retry';
+              }
+            }
+            // The per-try timeout covers only the wait for the response head; the route timeout goes on.
+            if (perTryFires) {
+              if (timer) clearTimeout(timer);
+              timer = Number.isFinite(routeDeadline)
+                ? setTimeout(onTimeout('route'), Math.max(1, routeDeadline - performance.now()))
+                : null;
+            }
+            if (
+              attempt > 1 &&
+              policy &&
+              isRetriable(policy, { kind: 'response', status, headers: retryHeaderView(rawHeaders) })
+            )
+              st.addFlag('URX');
+            this.writeUpstreamHead(
+              res,
+              st,
+              status,
+              rawHeaders,
+              dest.responseHeaders,
+              setCookies,
+              corsHeaders,
+              fmt,
+              ep.key,
+            );
+            return 'relay';
+          },
+        });
+        const timeoutMs = perTryFires ? perTry! : remaining;
+        if (Number.isFinite(timeoutMs))
+          timer = setTimeout(onTimeout(perTryFires ? 'per-try' : 'route'), Math.max(1, timeoutMs));
+        const onGone = (): void => run.cancel('client');
+        watch.onGone = onGone;
+        const result = await run.result;
+        watch.onGone = null;
+        if (timer) clearTimeout(timer);
+        ep.active--;
+        runtime.release();
+        if (result.kind === 'relayed') {
+          if (!result.complete && !watch.gone) {
+            st.addFlag(timedOutBy ? 'UT' : 'UC');
+            res.destroy();
+          }
+          return;
+        }
+        if (watch.gone) return;
+        if (result.kind === 'retry') {
+          await sleepUnless(backoffMs(attempt, policy!.backoffBaseMs, rng), watch);
+          continue;
+        }
+        // No response head: a local-origin failure for outlier detection.
+        runtime.report(idx, { kind: 'local-failure' });
+        if (timedOutBy !== null) {
+          lastOutcome = { kind: 'per-try-timeout' };
+          lastReply = LOCAL_REPLIES.timeout;
+          st.addFlag('UT');
+          if (timedOutBy === 'route') break; // the route timeout is never retried
+        } else {
+          const kind = classifyError(result.error);
+          lastOutcome = kind === 'connect-failure' ? { kind } : { kind: 'reset', requestSent: result.requestSent };
+          lastReply = kind === 'connect-failure' ? LOCAL_REPLIES.connectFailure : LOCAL_REPLIES.connectionTermination;
+        }
+        if (!isLast && policy && isRetriable(policy, lastOutcome) && runtime.tryRetry()) {
+          retriesHeld++;
+          await sleepUnless(backoffMs(attempt, policy.backoffBaseMs, rng), watch);
+          continue;
+        }
         break;
       }
-      const perTry = policy?.perTryTimeoutMs ?? null;
-      const perTryFires = perTry !== null && perTry < remaining;
-      const isLast = attempt === maxAttempts;
-      const t0 = performance.now();
-      ep.active++;
-      runtime.active++;
-      let timedOutBy: 'per-try' | 'route' | null = null;
-      let timer: NodeJS.Timeout | null = null;
-      const onTimeout = (which: 'per-try' | 'route') => () => {
-        timedOutBy = which;
-        run.cancel('timeout');
-      };
-      const run = runAttempt({
-        pool: ep.pool,
-        path: upstreamPath,
-        method,
-        headers: hdrs,
-        body: body.buffer ?? (body.stream ? Readable.from(streamOnce(body)) : null),
-        res,
-        onBytes: (n) => {
-          st.bytesSent += n;
-        },
-        onHead: (status, rawHeaders) => {
-          st.upstreamServiceTimeMs = performance.now() - t0;
-          if (!isLast && policy && performance.now() < routeDeadline) {
-            const outcome: AttemptOutcome = { kind: 'response', status, headers: retryHeaderView(rawHeaders) };
-            if (isRetriable(policy, outcome)) {
-              lastOutcome = outcome;
-              return 'retry';
-            }
-          }
-          // The per-try timeout covers only the wait for the response head; the route timeout goes on.
-          if (perTryFires) {
-            if (timer) clearTimeout(timer);
-            timer = Number.isFinite(routeDeadline)
-              ? setTimeout(onTimeout('route'), Math.max(1, routeDeadline - performance.now()))
-              : null;
-          }
-          if (
-            attempt > 1 &&
-            policy &&
-            isRetriable(policy, { kind: 'response', status, headers: retryHeaderView(rawHeaders) })
-          )
-            st.addFlag('URX');
-          this.writeUpstreamHead(
-            res,
-            st,
-            status,
-            rawHeaders,
-            dest.responseHeaders,
-            setCookies,
-            corsHeaders,
-            fmt,
-            ep.key,
-          );
-          return 'relay';
-        },
-      });
-      const timeoutMs = perTryFires ? perTry! : remaining;
-      if (Number.isFinite(timeoutMs))
-        timer = setTimeout(onTimeout(perTryFires ? 'per-try' : 'route'), Math.max(1, timeoutMs));
-      const onGone = (): void => run.cancel('client');
-      watch.onGone = onGone;
-      const result = await run.result;
-      watch.onGone = null;
-      if (timer) clearTimeout(timer);
-      ep.active--;
-      runtime.active--;
-      if (result.kind === 'relayed') {
-        if (!result.complete && !watch.gone) {
-          st.addFlag(timedOutBy ? 'UT' : 'UC');
-          res.destroy();
-        }
-        return;
-      }
-      if (watch.gone) return;
-      if (result.kind === 'retry') {
-        await sleepUnless(backoffMs(attempt, policy!.backoffBaseMs, rng), watch);
-        continue;
-      }
-      // No response head.
-      if (timedOutBy !== null) {
-        lastOutcome = { kind: 'per-try-timeout' };
-        lastReply = LOCAL_REPLIES.timeout;
-        st.addFlag('UT');
-        if (timedOutBy === 'route') break; // the route timeout is never retried
-      } else {
-        const kind = classifyError(result.error);
-        lastOutcome = kind === 'connect-failure' ? { kind } : { kind: 'reset', requestSent: result.requestSent };
-        lastReply = kind === 'connect-failure' ? LOCAL_REPLIES.connectFailure : LOCAL_REPLIES.connectionTermination;
-      }
-      if (!isLast && policy && isRetriable(policy, lastOutcome)) {
-        await sleepUnless(backoffMs(attempt, policy.backoffBaseMs, rng), watch);
-        continue;
-      }
-      break;
+    } finally {
+      for (; retriesHeld > 0; retriesHeld--) runtime.retryDone();
     }
     // Every attempt failed without a response to relay.
     if (performance.now() >= routeDeadline) lastReply = LOCAL_REPLIES.timeout;

@@ -13,13 +13,13 @@ import { type ServeHandle, type ServeOptions, startServe } from '../../src/cli/c
 /** A ServiceEntry for `checkout-service.<ns>.svc.cluster.local` with one endpoint per given backend. */
 export function serviceEntryYaml(
   ns: string,
-  endpoints: { port: number; labels: Record<string, string>; address?: string }[],
+  endpoints: { port: number; labels: Record<string, string>; address?: string; locality?: string }[],
   host = `checkout-service.${ns}.svc.cluster.local`,
 ): string {
   const eps = endpoints
     .map(
       (e) => `  - address: ${e.address ?? '127.0.0.1'}
-    ports:
+${e.locality ? `    locality: ${e.locality}\n` : ''}    ports:
       http: ${e.port}
     labels:
 ${Object.entries(e.labels)

@@ -10,7 +10,12 @@ import { type ConfigSnapshot, loadSnapshot } from '../../config/snapshot.ts';
 import { initHashing } from '../../dataplane/cluster/lb/index.ts';
 import { type MirrorRecord, ProxyServer, type RequestRecord } from '../../dataplane/proxy.ts';
 import { type AccessLogFormat, AccessLogWriter } from '../../telemetry/access-log.ts';
-import { attachProxyMetrics, createProxyMetrics, recordConfigReload } from '../../telemetry/metrics.ts';
+import {
+  attachProxyMetrics,
+  createProxyMetrics,
+  recordConfigReload,
+  recordOutlierEjection,
+} from '../../telemetry/metrics.ts';
 import { CliError, EXIT } from '../exit-codes.ts';
 import { formatDiagnosticLine } from '../output.ts';
 
@@ -25,6 +30,8 @@ export interface ServeOptions {
   gateway: string | null;
   logFormat: AccessLogFormat | 'off';
   shadowSuffix: boolean;
+  /** The proxy's locality `region/zone/subzone` (locality-prioritised load balancing), or null. */
+  locality?: string | null;
   /** Watch the paths for changes (default true). */
   watch?: boolean;
   /** Where logs go (default stderr for weir's own lines, stdout for the access log). */
@@ -115,6 +122,11 @@ export async function startServe(opts: ServeOptions): Promise<ServeHandle> {
     accessLog,
     ...(opts.rng ? { rng: opts.rng } : {}),
     ...(opts.drainTimeoutMs !== undefined ? { drainTimeoutMs: opts.drainTimeoutMs } : {}),
+    locality: opts.locality ?? null,
+    onOutlierEjection: (cluster, host) => {
+      recordOutlierEjection(metrics, cluster);
+      log(`weir: outlier detection ejected ${host} from ${cluster}`);
+    },
     onRequest: (r) => hooks.onRequest(r),
     onMirror: (r) => hooks.onMirror(r),
   });

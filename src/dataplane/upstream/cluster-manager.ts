@@ -1,11 +1,13 @@
 /**
- * Runtime state of clusters: per endpoint an undici connection pool and an active-request counter, and the
- * cluster's load balancer. A runtime survives a config reload when its cluster is unchanged (same endpoints and
- * policy), so keep-alive connections, balancer position and (later) outlier state are kept; changed or unused
- * clusters are closed gracefully.
+ * Runtime state of clusters (one per Envoy cluster `outbound|port|subset|host`): per endpoint an undici
+ * connection pool and counters; the cluster's circuit breakers (`connectionPool`, istio-semantics §8.4), outlier
+ * detection (`outlierDetection`, §8.5) and locality-prioritised load balancing (on by default in Istio, effective
+ * only with outlier detection). A runtime survives a config reload when its cluster is unchanged (same endpoints
+ * and policy), so keep-alive connections, balancer position and ejection state are kept.
  */
 import { Pool } from 'undici';
-import type { Cluster } from '../../routing/types.ts';
+import type { LocalityLbSetting } from '../../config/istio/schemas.ts';
+import type { Cluster, OutlierDetectionResolved } from '../../routing/types.ts';
 import { createLoadBalancer, type LbEndpoint, type LbPolicy, type LoadBalancer } from '../cluster/lb/index.ts';
 
 /** One upstream host of a cluster at runtime. */
@@ -17,32 +19,114 @@ export interface EndpointRuntime {
   /** Requests in flight to this host (Envoy `rq_active`). */
   active: number;
   labels: Readonly<Record<string, string>>;
+  /** `region/zone/subzone`. */
+  locality: string;
+  /** Outlier detection counters (Envoy `DetectorHostMonitor`). */
+  consecutive5xx: number;
+  consecutiveGateway: number;
+  consecutiveLocal: number;
+  /** Ejected until this time (ms, monotonic clock), or 0 when in service. */
+  ejectedUntilMs: number;
+  /** Number of ejections, the multiplier of the base ejection time; drops by one per healthy interval. */
+  ejections: number;
 }
 
-/** A cluster's runtime: endpoints with pools, the balancer, counters. */
+/** How an upstream attempt ended, for outlier detection. */
+export type HostOutcome =
+  | { kind: 'response'; status: number }
+  /** A local-origin failure: connect failure, connect or per-try timeout, reset. */
+  | { kind: 'local-failure' };
+
+/** The proxy's own locality (`--locality region/zone/subzone`). */
+export interface Locality {
+  region: string;
+  zone: string;
+  subzone: string;
+}
+
+/** Parses `region/zone/subzone` (parts may be missing). */
+export function parseLocality(text: string): Locality {
+  const [region = '', zone = '', subzone = ''] = text.split('/');
+  return { region, zone, subzone };
+}
+
+/** Clock and callbacks a runtime needs; injectable for tests. */
+export interface RuntimeEnv {
+  /** Monotonic milliseconds. */
+  now(): number;
+  locality: Locality | null;
+  onEjection?(cluster: string, host: string): void;
+}
+
+/** Envoy's default `max_ejection_time` (300 s), or the base ejection time when that is larger. */
+const MAX_EJECTION_TIME_MS = 300_000;
+/** Envoy's overprovisioning factor for priority load: a level with ≥ 1/1.4 healthy hosts takes all its load. */
+const OVERPROVISIONING = 1.4;
+
+/** A balancer over some hosts, with the map from its indexes back to endpoint indexes. */
+interface Balancer {
+  lb: LoadBalancer;
+  /** Endpoint index of the balancer's host j. */
+  members: number[];
+  /** Active requests of the balancer's host j (for LEAST_REQUEST). */
+  activeOf: (j: number) => number;
+}
+
+interface HostSet {
+  /** Indexes into `endpoints` (all hosts of the priority level). */
+  members: number[];
+  /** Hosts in service. */
+  healthy: number;
+  lb: Balancer | null;
+}
+
+/** A cluster's runtime: endpoints with pools, the balancer(s), circuit breakers and outlier state. */
 export class ClusterRuntime {
   readonly name: string;
   readonly fingerprint: string;
   cluster: Cluster;
   readonly endpoints: EndpointRuntime[];
-  readonly lb: LoadBalancer | null;
-  /** Requests in flight on the cluster (for `http2MaxRequests`). */
+  /** Requests in flight on the cluster (`max_requests`, and connections in use for HTTP/1.1). */
   active = 0;
-  private readonly activeOf = (i: number): number => this.endpoints[i]!.active;
+  /** Retries in flight (`max_retries`). */
+  activeRetries = 0;
+  /** Requests waiting for a connection (`max_pending_requests`). */
+  private readonly pending: (() => void)[] = [];
+  private readonly limited: boolean;
+  private readonly outlier: OutlierDetectionResolved | null;
+  private readonly policy: LbPolicy;
+  private readonly lbEndpoints: LbEndpoint[];
+  /** Host sets by priority (index 0 = closest locality); one set without locality LB. */
+  private sets: HostSet[] = [];
+  /** Locality `distribute` weights: groups of endpoint indexes with a weight each, or null. */
+  private distribute: { members: number[]; weight: number; lb: Balancer | null }[] | null = null;
+  private readonly priorityOf: number[];
+  private timer: NodeJS.Timeout | null = null;
 
-  constructor(cluster: Cluster, fingerprint: string) {
+  constructor(
+    cluster: Cluster,
+    fingerprint: string,
+    private readonly env: RuntimeEnv,
+  ) {
     this.name = cluster.name;
     this.cluster = cluster;
     this.fingerprint = fingerprint;
     const pool = cluster.policy.connectionPool;
+    const perHostConnections = pool.maxConnections < 4294967295 ? pool.maxConnections : null;
     this.endpoints = cluster.endpoints.map((e) => ({
       key: e.key,
       address: e.address,
       port: e.port,
       labels: e.labels,
+      locality: e.locality,
       active: 0,
+      consecutive5xx: 0,
+      consecutiveGateway: 0,
+      consecutiveLocal: 0,
+      ejectedUntilMs: 0,
+      ejections: 0,
       pool: new Pool(`http://${e.key}`, {
-        connections: null,
+        connections: perHostConnections,
         pipelining: 1,
         connect: { timeout: pool.connectTimeoutMs },
         keepAliveTimeout: Math.min(pool.idleTimeoutMs, 3_600_000),
@@ -52,7 +136,12 @@ export class ClusterRuntime {
         ...(pool.maxRequestsPerConnection > 0 ? { maxRequestsPerClient: pool.maxRequestsPerConnection } : {}),
       }),
     }));
-    const lbEndpoints: LbEndpoint[] = cluster.endpoints.map((e, i) => ({
+    this.limited =
+      pool.maxConnections < 4294967295 ||
+      pool.http2MaxRequests < 4294967295 ||
+      pool.http1MaxPendingRequests < 4294967295;
+    this.outlier = cluster.policy.outlierDetection;
+    this.lbEndpoints = cluster.endpoints.map((e, i) => ({
       key: e.key,
       address: e.address,
       port: e.port,
@@ -60,7 +149,7 @@ export class ClusterRuntime {
       handle: i,
     }));
     const p = cluster.policy.lb;
-    const policy: LbPolicy =
+    this.policy =
       p.type === 'RING_HASH'
         ? { type: 'RING_HASH', minimumRingSize: p.minimumRingSize }
         : p.type === 'MAGLEV'
@@ -68,33 +157,308 @@ export class ClusterRuntime {
           : p.type === 'PASSTHROUGH'
             ? { type: 'RANDOM' }
             : { type: p.type };
-    this.lb = lbEndpoints.length > 0 ? createLoadBalancer(policy, lbEndpoints, { seed: 0 }) : null;
+    // Locality-prioritised LB takes effect only with outlier detection (Istio: LocalityLbSetting on by default).
+    const setting = cluster.policy.localityLbSetting;
+    const localityOn = this.outlier !== null && env.locality !== null && setting?.enabled !== false;
+    this.priorityOf = this.endpoints.map((e) =>
+      localityOn ? localityPriority(env.locality!, e.locality, setting, e.labels) : 0,
+    );
+    if (localityOn && setting?.distribute && setting.distribute.length > 0)
+      this.distribute = buildDistribute(env.locality!, setting, this.endpoints);
+    this.rebuild();
+    if (this.outlier) {
+      this.timer = setInterval(() => this.tick(), Math.max(1, this.outlier.intervalMs));
+      this.timer.unref();
+    }
+  }
+
+  /** Rebuilds the balancers over the hosts in service (all hosts in panic mode). */
+  private rebuild(): void {
+    const n = this.endpoints.length;
+    const now = this.env.now();
+    let healthy = 0;
+    for (const e of this.endpoints) if (e.ejectedUntilMs <= now) healthy++;
+    const minHealth = this.outlier?.minHealthPercent ?? 0;
+    const panic = n > 0 && minHealth > 0 && (100 * healthy) / n < minHealth;
+    const inService = (i: number): boolean => panic || this.endpoints[i]!.ejectedUntilMs <= now;
+    const maxPriority = this.priorityOf.reduce((a, b) => Math.max(a, b), 0);
+    const sets: HostSet[] = [];
+    for (let p = 0; p <= maxPriority; p++) {
+      const all = this.priorityOf.map((pr, i) => (pr === p ? i : -1)).filter((i) => i >= 0);
+      const members = all.filter(inService);
+      sets.push({ members: all, healthy: members.length, lb: members.length > 0 ? this.makeLb(members) : null });
+    }
+    this.sets = sets;
+    if (this.distribute) {
+      for (const g of this.distribute) {
+        const members = g.members.filter(inService);
+        g.lb = members.length > 0 ? this.makeLb(members) : null;
+      }
+    }
+  }
+
+  private makeLb(members: number[]): Balancer {
+    const lb = createLoadBalancer(
+      this.policy,
+      members.map((i) => this.lbEndpoints[i]!),
+      { seed: 0 },
+    );
+    const endpoints = this.endpoints;
+    return { lb, members, activeOf: (j) => endpoints[members[j]!]!.active };
   }
 
   /**
-   * Picks an endpoint index, or -1 when the cluster has no endpoint (→ 503 UH).
+   * Picks an endpoint index, or -1 when no host is in service (→ 503 UH).
    * @param hash request hash for RING_HASH/MAGLEV, or null.
-   * @param exclude `previous_hosts` predicate for retries, or undefined.
+   * @param exclude `previous_hosts` predicate for retries (by endpoint index), or undefined.
    */
   pick(hash: bigint | null, rng: () => number, exclude?: (i: number) => boolean): number {
-    if (!this.lb) return -1;
-    return this.lb.pick({
-      hash,
-      rng,
-      activeRequests: this.activeOf,
-      ...(exclude ? { exclude, hostSelectionRetryCount: 5 } : {}),
+    const b =
+      this.sets.length === 1 && !this.distribute
+        ? this.sets[0]!.lb
+        : this.distribute
+          ? this.pickDistributed(rng)
+          : this.pickPriority(rng);
+    if (!b) return -1;
+    const members = b.members;
+    const picked = exclude
+      ? b.lb.pick({
+          hash,
+          rng,
+          activeRequests: b.activeOf,
+          exclude: (j: number) => exclude(members[j]!),
+          hostSelectionRetryCount: 5,
+        })
+      : b.lb.pick({ hash, rng, activeRequests: b.activeOf });
+    return picked < 0 ? -1 : members[picked]!;
+  }
+
+  /** Envoy priority load: each level takes min(100, 1.4 × healthy%) of what is left, in order. */
+  private pickPriority(rng: () => number): Balancer | null {
+    const loads: number[] = [];
+    let left = 100;
+    for (const s of this.sets) {
+      const total = s.members.length;
+      const healthy = s.healthy;
+      const health = total === 0 ? 0 : Math.min(100, (OVERPROVISIONING * 100 * healthy) / total);
+      const load = Math.min(left, health);
+      loads.push(load);
+      left -= load;
+    }
+    const sum = loads.reduce((a, b) => a + b, 0);
+    if (sum <= 0) return null;
+    let r = rng() * sum;
+    for (let p = 0; p < loads.length; p++) {
+      r -= loads[p]!;
+      if (r < 0) return this.sets[p]!.lb;
+    }
+    return this.sets[loads.length - 1]!.lb;
+  }
+
+  private pickDistributed(rng: () => number): Balancer | null {
+    const groups = this.distribute!.filter((g) => g.lb !== null);
+    const sum = groups.reduce((a, g) => a + g.weight, 0);
+    if (sum <= 0) return this.pickPriority(rng);
+    let r = rng() * sum;
+    for (const g of groups) {
+      r -= g.weight;
+      if (r < 0) return g.lb;
+    }
+    return groups[groups.length - 1]!.lb;
+  }
+
+  /**
+   * Circuit breakers (Envoy, per cluster per proxy): `http2MaxRequests` caps concurrent requests (overflow → UO at
+   * once); with HTTP/1.1 each request holds a connection, so beyond `maxConnections` a request waits in the pending
+   * queue, which holds at most `http1MaxPendingRequests` (beyond → UO). Resolves true when admitted; false on
+   * overflow. Callers must `release()` once for every admitted request.
+   */
+  acquire(gone: () => boolean): Promise<boolean> | boolean {
+    if (!this.limited) {
+      this.active++;
+      return true;
+    }
+    const pool = this.cluster.policy.connectionPool;
+    if (this.active >= pool.http2MaxRequests) return false;
+    if (this.active < pool.maxConnections) {
+      this.active++;
+      return true;
+    }
+    if (this.pending.length >= pool.http1MaxPendingRequests) return false;
+    return new Promise<boolean>((resolve) => {
+      const wake = (): void => resolve(!gone());
+      this.pending.push(wake);
     });
+  }
+
+  /** Requests waiting for a connection now. */
+  pendingCount(): number {
+    return this.pending.length;
+  }
+
+  /** Releases an admitted request; hands its slot to the oldest pending one. */
+  release(): void {
+    const next = this.pending.shift();
+    if (next) {
+      next(); // the slot passes on; `active` stays the same
+      return;
+    }
+    this.active--;
+  }
+
+  /** Whether a retry may start (`max_retries`); counts it when so. Pair with {@link retryDone}. */
+  tryRetry(): boolean {
+    if (this.activeRetries >= this.cluster.policy.connectionPool.maxRetries) return false;
+    this.activeRetries++;
+    return true;
+  }
+
+  retryDone(): void {
+    this.activeRetries--;
+  }
+
+  /**
+   * Feeds outlier detection with an attempt's outcome (Envoy semantics: consecutive 5xx count 5xx responses and
+   * local-origin failures unless split mode; consecutive gateway errors count 502/503/504 and local-origin
+   * failures; any other response resets them).
+   */
+  report(i: number, outcome: HostOutcome): void {
+    const od = this.outlier;
+    if (!od) return;
+    const e = this.endpoints[i];
+    if (!e) return;
+    if (outcome.kind === 'local-failure') {
+      if (od.splitExternalLocalOriginErrors) {
+        e.consecutiveLocal++;
+        if (od.consecutiveLocalOriginFailures > 0 && e.consecutiveLocal >= od.consecutiveLocalOriginFailures)
+          this.eject(i);
+        return;
+      }
+      e.consecutive5xx++;
+      e.consecutiveGateway++;
+    } else {
+      const s = outcome.status;
+      if (od.splitExternalLocalOriginErrors) e.consecutiveLocal = 0;
+      if (s >= 500 && s <= 599) {
+        e.consecutive5xx++;
+        if (s === 502 || s === 503 || s === 504) e.consecutiveGateway++;
+        else e.consecutiveGateway = 0;
+      } else {
+        e.consecutive5xx = 0;
+        e.consecutiveGateway = 0;
+        return;
+      }
+    }
+    if (od.consecutive5xxErrors > 0 && e.consecutive5xx >= od.consecutive5xxErrors) this.eject(i);
+    else if (od.consecutiveGatewayErrors > 0 && e.consecutiveGateway >= od.consecutiveGatewayErrors) this.eject(i);
+  }
+
+  private eject(i: number): void {
+    const od = this.outlier!;
+    const e = this.endpoints[i]!;
+    const now = this.env.now();
+    if (e.ejectedUntilMs > now) return;
+    const ejected = this.endpoints.filter((x) => x.ejectedUntilMs > now).length;
+    // Envoy always allows one ejection; beyond, only within max_ejection_percent.
+    if (ejected > 0 && (100 * (ejected + 1)) / this.endpoints.length > od.maxEjectionPercent) return;
+    e.ejections++;
+    const cap = Math.max(MAX_EJECTION_TIME_MS, od.baseEjectionTimeMs);
+    e.ejectedUntilMs = now + Math.min(od.baseEjectionTimeMs * e.ejections, cap);
+    e.consecutive5xx = 0;
+    e.consecutiveGateway = 0;
+    e.consecutiveLocal = 0;
+    this.env.onEjection?.(this.name, e.key);
+    this.rebuild();
+  }
+
+  /** The interval timer: return hosts whose ejection time is up; lower the multiplier of healthy hosts. */
+  tick(): void {
+    const now = this.env.now();
+    let changed = false;
+    for (const e of this.endpoints) {
+      if (e.ejectedUntilMs > 0 && e.ejectedUntilMs <= now) {
+        e.ejectedUntilMs = 0;
+        changed = true;
+      } else if (e.ejectedUntilMs === 0 && e.ejections > 0) e.ejections--;
+    }
+    if (changed) this.rebuild();
+  }
+
+  /** Whether host `i` is ejected now. */
+  isEjected(i: number): boolean {
+    return this.endpoints[i]!.ejectedUntilMs > this.env.now();
+  }
+
+  /** Priority (0 = closest locality) of host `i`. */
+  priority(i: number): number {
+    return this.priorityOf[i] ?? 0;
+  }
+
+  private stopTimer(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    for (const w of this.pending.splice(0)) w();
   }
 
   /** Closes the pools, letting in-flight requests finish. */
   async close(): Promise<void> {
+    this.stopTimer();
     await Promise.allSettled(this.endpoints.map((e) => e.pool.close()));
   }
 
   /** Destroys the pools at once. */
   async destroy(): Promise<void> {
+    this.stopTimer();
     await Promise.allSettled(this.endpoints.map((e) => e.pool.destroy()));
   }
+}
+
+/**
+ * Locality priority of an endpoint for a proxy (Istio's failover by locality): 0 when region, zone and subzone
+ * match, 1 when region and zone match, 2 when only the region matches, 3 otherwise. With `failoverPriority`, each
+ * listed label that matches the proxy's value (taken from the endpoint labels) in order lowers the priority
+ * further. `failover` (region → region) puts the configured failover region before other regions.
+ */
+export function localityPriority(
+  proxy: Locality,
+  endpointLocality: string,
+  setting: LocalityLbSetting | null,
+  labels: Readonly<Record<string, string>>,
+): number {
+  void labels;
+  const ep = parseLocality(endpointLocality);
+  if (ep.region === proxy.region && ep.zone === proxy.zone && ep.subzone === proxy.subzone) return 0;
+  if (ep.region === proxy.region && ep.zone === proxy.zone) return 1;
+  if (ep.region === proxy.region) return 2;
+  const failover = setting?.failover?.find((f) => f.from === proxy.region);
+  if (failover) return failover.to === ep.region ? 3 : 4;
+  return 3;
+}
+
+function localityMatches(pattern: string, locality: string): boolean {
+  const p = pattern.split('/');
+  const l = locality.split('/');
+  for (let i = 0; i < p.length; i++) {
+    if (p[i] === '*') return true;
+    if (p[i] !== (l[i] ?? '')) return false;
+  }
+  return true;
+}
+
+function buildDistribute(
+  proxy: Locality,
+  setting: LocalityLbSetting,
+  endpoints: EndpointRuntime[],
+): { members: number[]; weight: number; lb: Balancer | null }[] | null {
+  const me = [proxy.region, proxy.zone, proxy.subzone].join('/');
+  const rule = (setting.distribute ?? []).find((d) => d.from !== undefined && localityMatches(d.from, me));
+  if (!rule?.to) return null;
+  const groups: { members: number[]; weight: number; lb: Balancer | null }[] = [];
+  for (const [pattern, weight] of Object.entries(rule.to)) {
+    const members = endpoints.map((e, i) => (localityMatches(pattern, e.locality) ? i : -1)).filter((i) => i >= 0);
+    if (members.length > 0 && weight > 0) groups.push({ members, weight, lb: null });
+  }
+  return groups.length > 0 ? groups : null;
 }
 
 /** Identity of a cluster's runtime-relevant definition: endpoints (with weights and labels) and policy. */
@@ -112,6 +476,8 @@ export function clusterFingerprint(c: Cluster): string {
 export class ClusterManager {
   private readonly runtimes = new Map<string, ClusterRuntime>();
 
+  constructor(private readonly env: RuntimeEnv = { now: () => performance.now(), locality: null }) {}
+
   /** The runtime for a cluster of the current table (created on first use; replaced when its definition changed). */
   get(cluster: Cluster): ClusterRuntime {
     const existing = this.runtimes.get(cluster.name);
@@ -121,7 +487,7 @@ export class ClusterManager {
       existing.cluster = cluster;
       return existing;
     }
-    const rt = new ClusterRuntime(cluster, fp);
+    const rt = new ClusterRuntime(cluster, fp, this.env);
     this.runtimes.set(cluster.name, rt);
     if (existing) void existing.close();
     return rt;
