@@ -397,7 +397,12 @@ export class ProxyServer {
       port: splitAuthority(authority).port ?? 80,
       header: (name) => {
         const v = headers[name];
-        return Array.isArray(v) ? v.join(',') : v;
+        if (v === undefined) return undefined;
+        if (Array.isArray(v)) return v.join(',');
+        // Node joins repeated headers with ", "; Envoy's matchers see them joined with ",". Only then look closer.
+        if (!v.includes(', ')) return v;
+        const all = req.headersDistinct[name];
+        return all && all.length > 1 ? all.join(',') : v;
       },
       source: this.resolveSource(remoteIp),
     };
@@ -682,7 +687,6 @@ export class ProxyServer {
         if (timedOutBy !== null) {
           lastOutcome = { kind: 'per-try-timeout' };
           lastReply = LOCAL_REPLIES.timeout;
-          st.addFlag('UT');
           if (timedOutBy === 'route') break; // the route timeout is never retried
         } else {
           const kind = classifyError(result.error);

@@ -405,3 +405,55 @@ async function logLines(w: Weir): Promise<Record<string, unknown>[]> {
   await new Promise((r) => setTimeout(r, 30));
   return w.log.map((l) => JSON.parse(l) as Record<string, unknown>);
 }
+
+describe('repeated request headers', () => {
+  it('are matched joined with "," as Envoy sees them, while a single value with ", " stays as sent', async () => {
+    const vs = `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: vs
+  namespace: ${NS}
+spec:
+  hosts:
+  - ${HOST}
+  http:
+  - match:
+    - headers:
+        x-canary:
+          exact: a,b
+    route:
+    - destination:
+        host: ${HOST}
+        subset: v2
+  - route:
+    - destination:
+        host: ${HOST}
+        subset: v1
+`;
+    const local = await startWeir({
+      'mesh.yaml': serviceEntryYaml(NS, [
+        { port: v1.port, labels: { version: 'v1' } },
+        { port: v2.port, labels: { version: 'v2' } },
+      ]),
+      'dr.yaml': subsetsYaml(NS),
+      'vs.yaml': vs,
+    });
+    try {
+      const port = Number(new URL(local.url).port);
+      const rawGet = (headers: string): Promise<string> =>
+        new Promise((resolve, reject) => {
+          const s = connect(port, '127.0.0.1', () =>
+            s.write(`GET / HTTP/1.1\r\nHost: ${HOST}\r\n${headers}Connection: close\r\n\r\n`),
+          );
+          let data = '';
+          s.on('data', (d) => (data += d.toString()));
+          s.on('end', () => resolve(data));
+          s.on('error', reject);
+        });
+      expect(await rawGet('X-Canary: a\r\nX-Canary: b\r\n')).toContain('"version":"v2"');
+      expect(await rawGet('X-Canary: a, b\r\n')).toContain('"version":"v1"');
+    } finally {
+      await local.close();
+    }
+  });
+});
