@@ -1,0 +1,176 @@
+/**
+ * The cluster runtime's state machines with an injected clock: outlier ejection (thresholds, growing ejection
+ * time, max ejection percent, return to service, panic), circuit breakers, and locality priorities.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { ClusterRuntime, localityPriority, parseLocality } from '../../../src/dataplane/upstream/cluster-manager.ts';
+import type { Cluster, ClusterEndpoint, OutlierDetectionResolved } from '../../../src/routing/types.ts';
+
+const runtimes: ClusterRuntime[] = [];
+afterEach(async () => {
+  for (const r of runtimes.splice(0)) await r.destroy();
+});
+
+function cluster(n: number, opts: { outlier?: Partial<OutlierDetectionResolved> | null; pool?: Partial<Cluster['policy']['connectionPool']>; localities?: string[] } = {}): Cluster {
+  const endpoints: ClusterEndpoint[] = Array.from({ length: n }, (_, i) => ({
+    address: '127.0.0.1',
+    port: 20000 + i,
+    key: `127.0.0.1:${20000 + i}`,
+    weight: 1,
+    locality: opts.localities?.[i] ?? '',
+    labels: {},
+    endpoint: {} as ClusterEndpoint['endpoint'],
+  }));
+  return {
+    name: 'outbound|80||svc',
+    host: 'svc',
+    subset: null,
+    port: 80,
+    service: {} as Cluster['service'],
+    endpoints,
+    policy: {
+      trafficPolicy: null,
+      lb: { type: 'ROUND_ROBIN' },
+      connectionPool: { maxConnections: 4294967295, http1MaxPendingRequests: 4294967295, http2MaxRequests: 4294967295, maxRetries: 4294967295, maxRequestsPerConnection: 0, connectTimeoutMs: 10_000, idleTimeoutMs: 3_600_000, ...opts.pool },
+      outlierDetection:
+        opts.outlier === null || opts.outlier === undefined
+          ? null
+          : { consecutive5xxErrors: 5, consecutiveGatewayErrors: 0, consecutiveLocalOriginFailures: 0, splitExternalLocalOriginErrors: false, intervalMs: 10_000, baseEjectionTimeMs: 30_000, maxEjectionPercent: 10, minHealthPercent: 0, ...opts.outlier },
+      localityLbSetting: null,
+    },
+  };
+}
+
+function runtime(c: Cluster, clock: { t: number }, locality: string | null = null): ClusterRuntime {
+  const r = new ClusterRuntime(c, 'fp', { now: () => clock.t, locality: locality ? parseLocality(locality) : null });
+  runtimes.push(r);
+  return r;
+}
+
+const picks = (r: ClusterRuntime, n: number): Set<number> => {
+  const out = new Set<number>();
+  for (let i = 0; i < n; i++) out.add(r.pick(null, Math.random));
+  return out;
+};
+
+describe('outlier detection', () => {
+  it('ejects after consecutive5xxErrors and a success resets the count', () => {
+    const clock = { t: 0 };
+    const r = runtime(cluster(3, { outlier: { consecutive5xxErrors: 3, maxEjectionPercent: 100 } }), clock);
+    r.report(0, { kind: 'response', status: 500 });
+    r.report(0, { kind: 'response', status: 500 });
+    r.report(0, { kind: 'response', status: 200 });
+    r.report(0, { kind: 'response', status: 500 });
+    r.report(0, { kind: 'response', status: 502 });
+    expect(r.isEjected(0)).toBe(false);
+    r.report(0, { kind: 'local-failure' });
+    expect(r.isEjected(0)).toBe(true);
+    expect(picks(r, 50)).toEqual(new Set([1, 2]));
+  });
+
+  it('ejection time grows with each ejection (base × n), hosts return at the interval after it, and the multiplier decays', () => {
+    const clock = { t: 0 };
+    const r = runtime(cluster(2, { outlier: { consecutive5xxErrors: 1, baseEjectionTimeMs: 1000, intervalMs: 100, maxEjectionPercent: 100 } }), clock);
+    r.report(0, { kind: 'response', status: 503 });
+    expect(r.endpoints[0]?.ejectedUntilMs).toBe(1000);
+    clock.t = 999;
+    r.tick();
+    expect(r.isEjected(0)).toBe(true);
+    clock.t = 1000;
+    r.tick();
+    expect(r.isEjected(0)).toBe(false);
+    r.report(0, { kind: 'response', status: 503 });
+    expect(r.endpoints[0]?.ejectedUntilMs).toBe(1000 + 2000);
+    clock.t = 3000;
+    r.tick(); // back in service
+    r.tick(); // one healthy interval: multiplier 2 → 1
+    expect(r.endpoints[0]?.ejections).toBe(1);
+  });
+
+  it('respects maxEjectionPercent, but always allows one ejection', () => {
+    const clock = { t: 0 };
+    const r = runtime(cluster(4, { outlier: { consecutive5xxErrors: 1, maxEjectionPercent: 10 } }), clock);
+    r.report(0, { kind: 'response', status: 500 });
+    r.report(1, { kind: 'response', status: 500 });
+    expect([r.isEjected(0), r.isEjected(1)]).toEqual([true, false]);
+    const r50 = runtime(cluster(4, { outlier: { consecutive5xxErrors: 1, maxEjectionPercent: 50 } }), clock);
+    for (const i of [0, 1, 2]) r50.report(i, { kind: 'response', status: 500 });
+    expect([0, 1, 2].map((i) => r50.isEjected(i))).toEqual([true, true, false]);
+  });
+
+  it('with every host ejected and panic off there is no host (503 UH); below minHealthPercent all hosts are used', () => {
+    const clock = { t: 0 };
+    const r = runtime(cluster(2, { outlier: { consecutive5xxErrors: 1, maxEjectionPercent: 100 } }), clock);
+    r.report(0, { kind: 'response', status: 500 });
+    r.report(1, { kind: 'response', status: 500 });
+    expect(r.pick(null, Math.random)).toBe(-1);
+    const panic = runtime(cluster(2, { outlier: { consecutive5xxErrors: 1, maxEjectionPercent: 100, minHealthPercent: 60 } }), clock);
+    panic.report(0, { kind: 'response', status: 500 });
+    expect(picks(panic, 50)).toEqual(new Set([0, 1]));
+  });
+
+  it('consecutiveGatewayErrors counts only 502/503/504 and local failures', () => {
+    const clock = { t: 0 };
+    const r = runtime(cluster(2, { outlier: { consecutive5xxErrors: 0, consecutiveGatewayErrors: 2, maxEjectionPercent: 100 } }), clock);
+    r.report(0, { kind: 'response', status: 500 });
+    r.report(0, { kind: 'response', status: 500 });
+    expect(r.isEjected(0)).toBe(false);
+    r.report(0, { kind: 'response', status: 503 });
+    r.report(0, { kind: 'local-failure' });
+    expect(r.isEjected(0)).toBe(true);
+  });
+
+  it('without outlierDetection nothing is ejected', () => {
+    const r = runtime(cluster(2), { t: 0 });
+    for (let i = 0; i < 20; i++) r.report(0, { kind: 'response', status: 500 });
+    expect(r.isEjected(0)).toBe(false);
+  });
+});
+
+describe('circuit breakers', () => {
+  it('admits up to maxConnections, queues up to http1MaxPendingRequests, overflows beyond', async () => {
+    const r = runtime(cluster(1, { pool: { maxConnections: 1, http1MaxPendingRequests: 1 } }), { t: 0 });
+    expect(r.acquire(() => false)).toBe(true);
+    const queued = r.acquire(() => false);
+    expect(queued).toBeInstanceOf(Promise);
+    expect(r.acquire(() => false)).toBe(false);
+    r.release();
+    expect(await queued).toBe(true);
+    expect(r.active).toBe(1);
+    r.release();
+    expect(r.active).toBe(0);
+  });
+  it('http2MaxRequests caps concurrent requests without queueing; maxRetries caps concurrent retries', () => {
+    const r = runtime(cluster(1, { pool: { http2MaxRequests: 2, maxRetries: 1 } }), { t: 0 });
+    expect([r.acquire(() => false), r.acquire(() => false), r.acquire(() => false)]).toEqual([true, true, false]);
+    expect([r.tryRetry(), r.tryRetry()]).toEqual([true, false]);
+    r.retryDone();
+    expect(r.tryRetry()).toBe(true);
+  });
+});
+
+describe('locality priority', () => {
+  const me = parseLocality('us-east/zone-a/sub-1');
+  it.each([
+    ['us-east/zone-a/sub-1', 0],
+    ['us-east/zone-a/sub-2', 1],
+    ['us-east/zone-b', 2],
+    ['eu-west/zone-a', 3],
+  ])('%s → priority %i', (loc, p) => {
+    expect(localityPriority(me, loc, null, {})).toBe(p);
+  });
+  it('failover puts the configured region before the others', () => {
+    const setting = { failover: [{ from: 'us-east', to: 'eu-west' }] };
+    expect(localityPriority(me, 'eu-west/z', setting, {})).toBeLessThan(localityPriority(me, 'ap-south/z', setting, {}));
+  });
+  it('only with outlier detection: traffic stays in the closest healthy priority', () => {
+    const clock = { t: 0 };
+    const locs = ['us-east/zone-a/sub-1', 'us-east/zone-b/x', 'us-east/zone-b/y'];
+    const withOd = runtime(cluster(3, { outlier: { consecutive5xxErrors: 1, maxEjectionPercent: 100 }, localities: locs }), clock, 'us-east/zone-a/sub-1');
+    expect(picks(withOd, 50)).toEqual(new Set([0]));
+    withOd.report(0, { kind: 'response', status: 500 });
+    expect(picks(withOd, 50)).toEqual(new Set([1, 2]));
+    const withoutOd = runtime(cluster(3, { localities: locs }), clock, 'us-east/zone-a/sub-1');
+    expect(picks(withoutOd, 60)).toEqual(new Set([0, 1, 2]));
+  });
+});
