@@ -230,6 +230,7 @@ function checkDestinationRule(
   }
   if (isWildcard(host)) return;
   const svc = services[0]!;
+  checkRoundRobinWeights(dr, report, svc);
   (dr.spec.subsets ?? []).forEach((subset, i) => {
     const labels = subset.labels ?? {};
     if (Object.keys(labels).length === 0) return;
@@ -242,6 +243,29 @@ function checkDestinationRule(
       );
     }
   });
+}
+
+/**
+ * WEIR0012: `simple: ROUND_ROBIN` over endpoints with different weights. The Istio API warns that round robin is
+ * unsafe when endpoint weighting is used (it can overburden endpoints); LEAST_REQUEST, the default, is not.
+ */
+function checkRoundRobinWeights(dr: DestinationRule, report: Report, svc: Service): void {
+  const weights = new Set(svc.endpoints.map((e) => e.weight));
+  if (weights.size < 2) return;
+  const at: (string | number)[][] = [];
+  if (dr.spec.trafficPolicy?.loadBalancer?.simple === 'ROUND_ROBIN')
+    at.push(['spec', 'trafficPolicy', 'loadBalancer', 'simple']);
+  (dr.spec.subsets ?? []).forEach((s, i) => {
+    if (s.trafficPolicy?.loadBalancer?.simple === 'ROUND_ROBIN')
+      at.push(['spec', 'subsets', i, 'trafficPolicy', 'loadBalancer', 'simple']);
+  });
+  for (const path of at) {
+    report(
+      path,
+      `ROUND_ROBIN over endpoints of ${svc.hostname} with different weights (${[...weights].sort((a, b) => a - b).join(', ')}): the Istio API calls round robin unsafe with endpoint weighting; LEAST_REQUEST (the default) balances weighted endpoints safely.`,
+      { code: CODES.WEIR0012.code, level: 'info' },
+    );
+  }
 }
 
 /** Label sets that can back a service: its endpoints, plus pod templates its selector matches. */

@@ -231,3 +231,23 @@ describe("the article's configurations", () => {
     }
   });
 });
+
+describe('WEIR0012 round robin with weighted endpoints', () => {
+  const weighted = SE('prod').replace(
+    '  - address: 10.0.0.1\n',
+    '  - address: 10.0.0.2\n    weight: 9\n  - address: 10.0.0.1\n    weight: 1\n',
+  );
+  it('is reported (info) on a ROUND_ROBIN policy over weighted endpoints', () => {
+    const ds = diags(weighted, DR('prod', ['v1'], '  trafficPolicy:\n    loadBalancer:\n      simple: ROUND_ROBIN\n'));
+    expect(ds.find((d) => d.code === 'WEIR0012')).toMatchObject({
+      level: 'info',
+      field: 'spec.trafficPolicy.loadBalancer.simple',
+    });
+  });
+  it('is silent with equal weights or the default balancer', () => {
+    expect(
+      codes(diags(SE('prod'), DR('prod', ['v1'], '  trafficPolicy:\n    loadBalancer:\n      simple: ROUND_ROBIN\n'))),
+    ).not.toContain('WEIR0012');
+    expect(codes(diags(weighted, DR('prod', ['v1'])))).not.toContain('WEIR0012');
+  });
+});

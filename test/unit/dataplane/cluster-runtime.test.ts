@@ -11,7 +11,14 @@ afterEach(async () => {
   for (const r of runtimes.splice(0)) await r.destroy();
 });
 
-function cluster(n: number, opts: { outlier?: Partial<OutlierDetectionResolved> | null; pool?: Partial<Cluster['policy']['connectionPool']>; localities?: string[] } = {}): Cluster {
+function cluster(
+  n: number,
+  opts: {
+    outlier?: Partial<OutlierDetectionResolved> | null;
+    pool?: Partial<Cluster['policy']['connectionPool']>;
+    localities?: string[];
+  } = {},
+): Cluster {
   const endpoints: ClusterEndpoint[] = Array.from({ length: n }, (_, i) => ({
     address: '127.0.0.1',
     port: 20000 + i,
@@ -31,11 +38,30 @@ function cluster(n: number, opts: { outlier?: Partial<OutlierDetectionResolved> 
     policy: {
       trafficPolicy: null,
       lb: { type: 'ROUND_ROBIN' },
-      connectionPool: { maxConnections: 4294967295, http1MaxPendingRequests: 4294967295, http2MaxRequests: 4294967295, maxRetries: 4294967295, maxRequestsPerConnection: 0, connectTimeoutMs: 10_000, idleTimeoutMs: 3_600_000, ...opts.pool },
+      connectionPool: {
+        maxConnections: 4294967295,
+        http1MaxPendingRequests: 4294967295,
+        http2MaxRequests: 4294967295,
+        maxRetries: 4294967295,
+        maxRequestsPerConnection: 0,
+        connectTimeoutMs: 10_000,
+        idleTimeoutMs: 3_600_000,
+        ...opts.pool,
+      },
       outlierDetection:
         opts.outlier === null || opts.outlier === undefined
           ? null
-          : { consecutive5xxErrors: 5, consecutiveGatewayErrors: 0, consecutiveLocalOriginFailures: 0, splitExternalLocalOriginErrors: false, intervalMs: 10_000, baseEjectionTimeMs: 30_000, maxEjectionPercent: 10, minHealthPercent: 0, ...opts.outlier },
+          : {
+              consecutive5xxErrors: 5,
+              consecutiveGatewayErrors: 0,
+              consecutiveLocalOriginFailures: 0,
+              splitExternalLocalOriginErrors: false,
+              intervalMs: 10_000,
+              baseEjectionTimeMs: 30_000,
+              maxEjectionPercent: 10,
+              minHealthPercent: 0,
+              ...opts.outlier,
+            },
       localityLbSetting: null,
     },
   };
@@ -70,7 +96,12 @@ describe('outlier detection', () => {
 
   it('ejection time grows with each ejection (base × n), hosts return at the interval after it, and the multiplier decays', () => {
     const clock = { t: 0 };
-    const r = runtime(cluster(2, { outlier: { consecutive5xxErrors: 1, baseEjectionTimeMs: 1000, intervalMs: 100, maxEjectionPercent: 100 } }), clock);
+    const r = runtime(
+      cluster(2, {
+        outlier: { consecutive5xxErrors: 1, baseEjectionTimeMs: 1000, intervalMs: 100, maxEjectionPercent: 100 },
+      }),
+      clock,
+    );
     r.report(0, { kind: 'response', status: 503 });
     expect(r.endpoints[0]?.ejectedUntilMs).toBe(1000);
     clock.t = 999;
@@ -104,14 +135,20 @@ describe('outlier detection', () => {
     r.report(0, { kind: 'response', status: 500 });
     r.report(1, { kind: 'response', status: 500 });
     expect(r.pick(null, Math.random)).toBe(-1);
-    const panic = runtime(cluster(2, { outlier: { consecutive5xxErrors: 1, maxEjectionPercent: 100, minHealthPercent: 60 } }), clock);
+    const panic = runtime(
+      cluster(2, { outlier: { consecutive5xxErrors: 1, maxEjectionPercent: 100, minHealthPercent: 60 } }),
+      clock,
+    );
     panic.report(0, { kind: 'response', status: 500 });
     expect(picks(panic, 50)).toEqual(new Set([0, 1]));
   });
 
   it('consecutiveGatewayErrors counts only 502/503/504 and local failures', () => {
     const clock = { t: 0 };
-    const r = runtime(cluster(2, { outlier: { consecutive5xxErrors: 0, consecutiveGatewayErrors: 2, maxEjectionPercent: 100 } }), clock);
+    const r = runtime(
+      cluster(2, { outlier: { consecutive5xxErrors: 0, consecutiveGatewayErrors: 2, maxEjectionPercent: 100 } }),
+      clock,
+    );
     r.report(0, { kind: 'response', status: 500 });
     r.report(0, { kind: 'response', status: 500 });
     expect(r.isEjected(0)).toBe(false);
@@ -161,12 +198,18 @@ describe('locality priority', () => {
   });
   it('failover puts the configured region before the others', () => {
     const setting = { failover: [{ from: 'us-east', to: 'eu-west' }] };
-    expect(localityPriority(me, 'eu-west/z', setting, {})).toBeLessThan(localityPriority(me, 'ap-south/z', setting, {}));
+    expect(localityPriority(me, 'eu-west/z', setting, {})).toBeLessThan(
+      localityPriority(me, 'ap-south/z', setting, {}),
+    );
   });
   it('only with outlier detection: traffic stays in the closest healthy priority', () => {
     const clock = { t: 0 };
     const locs = ['us-east/zone-a/sub-1', 'us-east/zone-b/x', 'us-east/zone-b/y'];
-    const withOd = runtime(cluster(3, { outlier: { consecutive5xxErrors: 1, maxEjectionPercent: 100 }, localities: locs }), clock, 'us-east/zone-a/sub-1');
+    const withOd = runtime(
+      cluster(3, { outlier: { consecutive5xxErrors: 1, maxEjectionPercent: 100 }, localities: locs }),
+      clock,
+      'us-east/zone-a/sub-1',
+    );
     expect(picks(withOd, 50)).toEqual(new Set([0]));
     withOd.report(0, { kind: 'response', status: 500 });
     expect(picks(withOd, 50)).toEqual(new Set([1, 2]));

@@ -13,7 +13,11 @@ const policy = (retryOn: string[], codes: number[] = []): RetryPolicy => ({
   retryRemoteLocalities: false,
   isDefault: false,
 });
-const response = (status: number, headers: Record<string, string> = {}): AttemptOutcome => ({ kind: 'response', status, headers });
+const response = (status: number, headers: Record<string, string> = {}): AttemptOutcome => ({
+  kind: 'response',
+  status,
+  headers,
+});
 const CONNECT: AttemptOutcome = { kind: 'connect-failure' };
 const RESET_AFTER: AttemptOutcome = { kind: 'reset', requestSent: true };
 const RESET_BEFORE: AttemptOutcome = { kind: 'reset', requestSent: false };
@@ -42,8 +46,18 @@ describe('isRetriable (Envoy retry conditions, istio-semantics §4.2)', () => {
     ['retriable-4xx does not retry 429', ['retriable-4xx'], response(429), false],
     ['unavailable retries grpc-status 14 in headers', ['unavailable'], response(200, { 'grpc-status': '14' }), true],
     ['cancelled does not retry grpc-status 14', ['cancelled'], response(200, { 'grpc-status': '14' }), false],
-    ['envoy-ratelimited retries x-envoy-ratelimited', ['envoy-ratelimited'], response(429, { 'x-envoy-ratelimited': 'true' }), true],
-    ['x-envoy-ratelimited is never retried otherwise', ['5xx'], response(503, { 'x-envoy-ratelimited': 'true' }), false],
+    [
+      'envoy-ratelimited retries x-envoy-ratelimited',
+      ['envoy-ratelimited'],
+      response(429, { 'x-envoy-ratelimited': 'true' }),
+      true,
+    ],
+    [
+      'x-envoy-ratelimited is never retried otherwise',
+      ['5xx'],
+      response(503, { 'x-envoy-ratelimited': 'true' }),
+      false,
+    ],
     ['an overflow is never retried', ['5xx', 'reset', 'connect-failure'], OVERFLOW, false],
   ])('%s', (_name, on, outcome, expected) => {
     expect(isRetriable(policy(on), outcome)).toBe(expected);
