@@ -66,6 +66,8 @@ class UpstreamAttempt implements Attempt {
   private settled = false;
   private connected = false;
   private resumeFn: (() => void) | null = null;
+  /** The last body chunk, held back so that the final one goes out with the end of the response (one write). */
+  private held: Buffer | null = null;
   private readonly onDrain = (): void => this.resumeFn?.();
 
   constructor(private readonly o: AttemptOptions) {
@@ -105,7 +107,9 @@ class UpstreamAttempt implements Attempt {
   onData(chunk: Buffer): boolean {
     if (this.mode !== 1) return true;
     this.o.onBytes?.(chunk.length);
-    if (this.o.res.write(chunk)) return true;
+    const previous = this.held;
+    this.held = chunk;
+    if (previous === null || this.o.res.write(previous)) return true;
     this.o.res.once('drain', this.onDrain);
     return false;
   }
@@ -115,11 +119,15 @@ class UpstreamAttempt implements Attempt {
       this.settle({ kind: 'retry', status: this.status });
       return;
     }
-    this.o.res.end();
+    const last = this.held;
+    this.held = null;
+    if (last) this.o.res.end(last);
+    else this.o.res.end();
     this.settle(RELAYED_OK);
   }
 
   onError(err: Error): void {
+    this.held = null;
     if (this.mode === 1) this.settle({ kind: 'relayed', complete: false, error: err });
     else if (this.mode === 2) this.settle({ kind: 'retry', status: this.status });
     else this.settle({ kind: 'error', error: err, cancelled: this.cancelled, requestSent: this.connected });
