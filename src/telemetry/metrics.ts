@@ -207,6 +207,8 @@ const UNKNOWN = 'unknown';
 const LATEST = 'latest';
 /** Caches are bounded so a stream of distinct Host headers (NR) cannot grow memory without limit. */
 const MAX_CACHE_ENTRIES = 10_000;
+/** Distinct Host header values kept as `destination_service` of unrouted requests; the rest count as `unknown`. */
+export const MAX_UNROUTED_HOSTS = 256;
 
 /** Source half of an Istio label set, resolved once per source identity. */
 interface SourcePart {
@@ -410,8 +412,10 @@ export class ProxyMetrics implements MetricsSource {
   private readonly unknownSource: SourcePart;
   /** Routed destinations by cluster object, then by upstream host key ('' when none was picked). */
   private readonly destinations = new WeakMap<RoutingCluster, Map<string, DestinationPart>>();
-  /** Unrouted destinations (NR, NC, redirects, direct responses) by Host header. */
+  /** Unrouted destinations (NR, NC, redirects, direct responses) by Host header (at most MAX_UNROUTED_HOSTS). */
   private readonly hostDestinations = new Map<string, DestinationPart>();
+  /** The destination of unrouted requests once the Host cap is reached. */
+  private overflowDestination: DestinationPart | null = null;
   /** Fast lookup of cells by `srcId.dstId.status.flags.grpc` (a bounded cache over {@link cellsByLabels}). */
   private readonly cells = new Map<string, IstioCell>();
   /** Every Istio label set seen, one cell each (series are never dropped, as in Envoy). */
@@ -614,11 +618,18 @@ export class ProxyMetrics implements MetricsSource {
       return part;
     }
     // No cluster (NR, NC, redirect, direct response): Istio falls back to the Host header for the service labels.
+    // Series are never dropped, so the Host values that become label values are capped: past
+    // MAX_UNROUTED_HOSTS distinct hosts, further unrouted requests are counted under `unknown`. Otherwise any client
+    // could grow memory (and scrape size) without limit by sending distinct Host headers.
     const host = r.authority;
     let part = this.hostDestinations.get(host);
     if (part === undefined) {
+      if (this.hostDestinations.size >= MAX_UNROUTED_HOSTS) {
+        this.overflowDestination ??= this.unroutedDestination(UNKNOWN);
+        return this.overflowDestination;
+      }
       part = this.unroutedDestination(host);
-      if (this.hostDestinations.size < MAX_CACHE_ENTRIES) this.hostDestinations.set(host, part);
+      this.hostDestinations.set(host, part);
     }
     return part;
   }

@@ -9,6 +9,7 @@ import {
   createProxyMetrics,
   ENVOY_DEFAULT_BUCKETS,
   ISTIO_LABEL_NAMES,
+  MAX_UNROUTED_HOSTS,
   METRIC_CATALOG,
   ProxyMetrics,
   parseClusterName,
@@ -429,6 +430,22 @@ describe('ProxyMetrics fed directly', () => {
     expect(grpc[0]!.labels).toMatchObject({ grpc_response_status: '14', source_cluster: 'Kubernetes' });
     // 1.9 ms is recorded as 1 (Envoy truncates the duration to whole milliseconds).
     expect(select(samples, 'istio_request_duration_milliseconds_sum', { request_protocol: 'grpc' })[0]!.value).toBe(1);
+  });
+
+  it('caps the Host values of unrouted requests (distinct Hosts cannot grow the series without limit)', async () => {
+    const m = new ProxyMetrics({ clusterId: 'Kubernetes' });
+    for (let i = 0; i < MAX_UNROUTED_HOSTS + 500; i++)
+      m.onRequest(record({ authority: `h${i}.example`, status: 404, responseFlags: 'NR' }) as never);
+    const text = await m.render();
+    const services = new Set(
+      parseExposition(text)
+        .filter((x) => x.name === 'istio_requests_total')
+        .map((x) => x.labels.destination_service),
+    );
+    expect(services.size).toBe(MAX_UNROUTED_HOSTS + 1);
+    expect(services.has('unknown')).toBe(true);
+    const unknown = select(parseExposition(text), 'istio_requests_total', { destination_service: 'unknown' });
+    expect(unknown[0]?.value).toBe(500);
   });
 
   it('response_code 0 when no response was sent (DC before headers)', async () => {
