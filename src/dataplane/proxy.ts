@@ -38,6 +38,7 @@ import {
   isHopByHop,
   renderValue,
 } from './pipeline/header-ops.ts';
+import { normalizePath } from './server/normalize-path.ts';
 import {
   normalizeIp,
   registrySourceResolver,
@@ -143,6 +144,8 @@ class RequestState {
     if (!this.flags.includes(f)) this.flags.push(f);
   }
 }
+
+const NON_ASCII = /[^\x00-\x7f]/;
 
 /** Whether the downstream client went away, and who to tell when it does (one listener at a time). */
 interface ClientWatch {
@@ -383,10 +386,31 @@ export class ProxyServer {
       authority = req.headers.host ?? '';
       path = url;
     }
+    // Envoy's default (accept_http_10: false): HTTP/1.0 gets 426 Upgrade Required.
+    if (req.httpVersion === '1.0') {
+      this.respondLocal(
+        res,
+        st,
+        426,
+        'Upgrade Required',
+        null,
+        [['content-type', 'text/plain']],
+        undefined,
+        'low_version',
+      );
+      return;
+    }
     if (authority === '' || !path.startsWith('/')) {
       this.localReply(res, st, LOCAL_REPLIES.badRequest, null);
       return;
     }
+    // Path normalization before routing (Istio's default pathNormalization: BASE).
+    const normalized = normalizePath(path);
+    if (normalized === null) {
+      this.localReply(res, st, LOCAL_REPLIES.badRequest, null);
+      return;
+    }
+    path = normalized;
     const remoteIp = normalizeIp(req.socket.remoteAddress);
     const headers = req.headers;
     const facts: RequestFacts = {
@@ -399,10 +423,14 @@ export class ProxyServer {
         const v = headers[name];
         if (v === undefined) return undefined;
         if (Array.isArray(v)) return v.join(',');
+        // Node decodes header bytes as latin1; Envoy compares bytes, and the configuration is UTF-8 text.
+        const text = NON_ASCII.test(v) ? Buffer.from(v, 'latin1').toString('utf8') : v;
         // Node joins repeated headers with ", "; Envoy's matchers see them joined with ",". Only then look closer.
-        if (!v.includes(', ')) return v;
+        if (!text.includes(', ')) return text;
         const all = req.headersDistinct[name];
-        return all && all.length > 1 ? all.join(',') : v;
+        return all && all.length > 1
+          ? all.map((x) => (NON_ASCII.test(x) ? Buffer.from(x, 'latin1').toString('utf8') : x)).join(',')
+          : text;
       },
       source: this.resolveSource(remoteIp),
     };
@@ -986,8 +1014,10 @@ export class ProxyServer {
     route: CompiledRoute | null,
     extra: [string, string][],
     flag?: string,
+    details?: string,
   ): void {
     if (flag) st.addFlag(flag);
+    if (details) st.details = details;
     if (res.headersSent || res.destroyed) {
       res.destroy();
       return;
@@ -1024,7 +1054,7 @@ export class ProxyServer {
 
   private onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
     const code = err.code ?? '';
-    if (code === 'ECONNRESET' || !socket.writable) {
+    if (code === 'ECONNRESET' || code === 'HPE_INVALID_EOF_STATE' || !socket.writable) {
       socket.destroy();
       return;
     }

@@ -128,4 +128,28 @@ describe('weir explain on the article configurations', () => {
     expect(r.code).toBe(79);
     expect(r.stderr).toMatch(/error/);
   });
+
+  it('explains what Istio serves despite analyzer findings: a missing subset is 503 NC (findings on stderr)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'weir-explain-'));
+    const vs = join(dir, 'vs.yaml');
+    writeFileSync(
+      vs,
+      'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: vs, namespace: prod}\nspec:\n  hosts: [checkout-service.prod.svc.cluster.local]\n  http:\n  - route:\n    - destination: {host: checkout-service.prod.svc.cluster.local, subset: v9}\n',
+    );
+    const r = weir(
+      'explain',
+      URL,
+      '-f',
+      join(import.meta.dirname, '..', 'fixtures', 'seed', '00-mesh.yaml'),
+      '-f',
+      join(import.meta.dirname, '..', 'fixtures', 'seed', '01-destination-rule-subsets.yaml'),
+      '-f',
+      vs,
+      '-o',
+      'json',
+    );
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ action: 'clusterNotFound', status: 503, responseFlags: 'NC' });
+    expect(r.stderr).toContain('IST0101');
+  });
 });

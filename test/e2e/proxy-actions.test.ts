@@ -457,3 +457,81 @@ spec:
     }
   });
 });
+
+describe('requests normalized before routing', () => {
+  // Writes without half-closing (a client FIN before the response counts as a disconnect).
+  const raw = (payload: string): Promise<string> =>
+    new Promise((resolve, reject) => {
+      const port = Number(new URL(weir.url).port);
+      const s = connect(port, '127.0.0.1', () => s.write(payload));
+      let data = '';
+      s.on('data', (d) => (data += d.toString('utf8')));
+      s.on('close', () => resolve(data));
+      s.on('error', reject);
+    });
+
+  it('resolves dot segments before matching, so ../ cannot bypass a route, and forwards the normalized path', async () => {
+    const moved = await raw(`GET /old/../moved HTTP/1.1\r\nHost: ${HOST}\r\nConnection: close\r\n\r\n`);
+    expect(moved).toMatch(/^HTTP\/1\.1 308 /);
+    const rewritten = await raw(`GET /x/%2e%2e/old/cart HTTP/1.1\r\nHost: ${HOST}\r\nConnection: close\r\n\r\n`);
+    expect(rewritten).toContain('"path":"/new/cart"');
+  });
+
+  it('answers HTTP/1.0 with 426 Upgrade Required, as Envoy does by default', async () => {
+    expect(await raw(`GET / HTTP/1.0\r\nHost: ${HOST}\r\n\r\n`)).toMatch(/^HTTP\/1\.1 426 /);
+  });
+
+  it('matches UTF-8 header values as bytes, as Envoy does', async () => {
+    const vs = `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: vs
+  namespace: ${NS}
+spec:
+  hosts:
+  - ${HOST}
+  http:
+  - match:
+    - headers:
+        x-uni:
+          exact: "héllo wörld ☃"
+    route:
+    - destination:
+        host: ${HOST}
+        subset: v2
+  - route:
+    - destination:
+        host: ${HOST}
+        subset: v1
+`;
+    const local = await startWeir({
+      'mesh.yaml': serviceEntryYaml(NS, [
+        { port: v1.port, labels: { version: 'v1' } },
+        { port: v2.port, labels: { version: 'v2' } },
+      ]),
+      'dr.yaml': subsetsYaml(NS),
+      'vs.yaml': vs,
+    });
+    try {
+      const port = Number(new URL(local.url).port);
+      const text = await new Promise<string>((resolve, reject) => {
+        const s = connect(port, '127.0.0.1', () => {
+          s.write(
+            Buffer.concat([
+              Buffer.from(`GET / HTTP/1.1\r\nHost: ${HOST}\r\nx-uni: `),
+              Buffer.from('héllo wörld ☃', 'utf8'),
+              Buffer.from('\r\nConnection: close\r\n\r\n'),
+            ]),
+          );
+        });
+        let data = '';
+        s.on('data', (d) => (data += d.toString()));
+        s.on('end', () => resolve(data));
+        s.on('error', reject);
+      });
+      expect(text).toContain('"version":"v2"');
+    } finally {
+      await local.close();
+    }
+  });
+});

@@ -5,7 +5,7 @@
  * destinations with their weights, endpoints and effective DestinationRule policy, and the policies in effect.
  * Read-only: no sockets. The JSON shape is documented in docs/explain.md.
  */
-import { LEVEL_RANK } from '../../config/diagnostics.ts';
+import { isRejection, LEVEL_RANK } from '../../config/diagnostics.ts';
 import { splitAuthority } from '../../config/hosts.ts';
 import { findService, type Registry } from '../../config/registry.ts';
 import { type ConfigSnapshot, loadSnapshot } from '../../config/snapshot.ts';
@@ -552,12 +552,19 @@ export async function runExplain(opts: ExplainOptions): Promise<number> {
   // Usage errors (URL, headers, labels, port) come before reading the configuration.
   parseRequest(opts, { services: [], byHost: new Map(), wildcardServices: [], workloads: [], clusterDomain: '' });
   const snapshot = await loadSnapshot(opts.files);
-  const errors = snapshot.diagnostics.filter((d) => LEVEL_RANK[d.level] >= LEVEL_RANK.error);
-  if (errors.length > 0) {
-    printDiagnostics(errors, process.stderr);
-    process.stderr.write(`weir: the configuration has ${errors.length} error(s); fix them first (weir validate)\n`);
+  // Syntax, schema and webhook errors make the configuration unusable (istiod would refuse it): exit 79. Analyzer
+  // findings (a missing subset, two VirtualServices for a host, …) are what Istio would still serve, so they are
+  // printed and the request is explained as Istio would handle it (e.g. 503 NC for a missing subset).
+  const rejections = snapshot.diagnostics.filter(isRejection);
+  if (rejections.length > 0) {
+    printDiagnostics(rejections, process.stderr);
+    process.stderr.write(
+      `weir: the configuration has ${rejections.length} error(s) istiod would reject; fix them first (weir validate)\n`,
+    );
     return EXIT.ANALYSIS;
   }
+  const findings = snapshot.diagnostics.filter((d) => LEVEL_RANK[d.level] >= LEVEL_RANK.warning);
+  if (findings.length > 0) printDiagnostics(findings, process.stderr);
   const req = parseRequest(opts, snapshot.registry);
   const proxy = { gateway: opts.gateway ?? null, namespace: opts.namespace ?? req.source.namespace ?? 'default' };
   const result = explainRequest(snapshot, req, proxy, opts.rng);
