@@ -5,6 +5,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import type { Level } from '../config/diagnostics.ts';
 import { PathNotFoundError } from '../config/load.ts';
+import { PATTERN_NAMES } from '../demo/types.ts';
 import { parseFraction, parseHttpStatus, parseNonNegativeInt, runBackend } from './commands/backend.ts';
 import { runDemoCommand } from './commands/demo.ts';
 import { runExplain } from './commands/explain.ts';
@@ -174,11 +175,7 @@ function buildProgram(result: { code: number }): Command {
     .description("show the article's canary patterns working: real backends, the proxy on examples/, live traffic")
     .option('--duration <seconds>', 'traffic time per pattern', '3')
     .option('--rps <n>', 'requests per second per pattern (bounded concurrency)', '200')
-    .addOption(
-      new Option('--pattern <name>', 'run one pattern')
-        .choices(['composite', 'source-labels', 'mirroring', 'affinity', 'per-group', 'common-mistake', 'all'])
-        .default('all'),
-    )
+    .addOption(new Option('--pattern <name>', 'run one pattern').choices([...PATTERN_NAMES, 'all']).default('all'))
     .option('--keep', 'keep the proxy and backends running afterwards and print curl commands (Ctrl-C stops)', false)
     .option('--listen <host:port>', 'proxy listener (default 127.0.0.1:15001 if free, else ephemeral)')
     .option('--admin <host:port>', 'admin listener (default 127.0.0.1:15000 if free, else ephemeral)')

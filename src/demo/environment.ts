@@ -127,6 +127,48 @@ export async function copyWithAnnotation(
   return dir;
 }
 
+/** One ServiceEntry endpoint as {@link copyWithEndpoints} writes it. */
+export interface EndpointSpec {
+  address: string;
+  port: number;
+  labels: Record<string, string>;
+}
+
+/**
+ * Copies `configDir` to a new temporary folder and, in the ServiceEntries of `namespace`, replaces the endpoints
+ * labelled `version: <version>` by `endpoints` (the other endpoints and the rest of the file are kept). Returns the
+ * folder.
+ */
+export async function copyWithEndpoints(
+  configDir: string,
+  namespace: string,
+  version: string,
+  endpoints: readonly EndpointSpec[],
+): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'weir-demo-endpoints-'));
+  await cp(configDir, dir, { recursive: true });
+  let changed = 0;
+  for (const f of await yamlFiles(dir)) {
+    const docs = parseAllDocuments(await readFile(f, 'utf8'));
+    if (!Array.isArray(docs)) continue;
+    let touched = false;
+    for (const doc of docs) {
+      if (doc.get('kind') !== 'ServiceEntry' || doc.getIn(['metadata', 'namespace']) !== namespace) continue;
+      const current = (doc.getIn(['spec', 'endpoints']) as { toJSON(): unknown } | undefined)?.toJSON();
+      const kept = (Array.isArray(current) ? current : []).filter(
+        (e: { labels?: Record<string, string> }) => e.labels?.version !== version,
+      );
+      const added = endpoints.map((e) => ({ address: e.address, ports: { http: e.port }, labels: e.labels }));
+      doc.setIn(['spec', 'endpoints'], doc.createNode([...added, ...kept]));
+      touched = true;
+      changed++;
+    }
+    if (touched) await writeFile(f, docs.map((d) => d.toString()).join(''));
+  }
+  if (changed === 0) throw new Error(`no ServiceEntry in namespace ${namespace} under ${configDir}`);
+  return dir;
+}
+
 /** Options of {@link startEnvironment}. */
 export interface EnvironmentOptions {
   examplesDir: string;

@@ -18,6 +18,8 @@ export interface RequestOutcome {
   status: number;
   /** `x-backend-version` of the answer (`v1`, `v2`), or null for a local reply or an error. */
   version: string | null;
+  /** `x-backend-name` of the answer (which pod), or null for a local reply or an error. */
+  backend: string | null;
   /** Time to the end of the response body, ms. */
   latencyMs: number;
   /** Error code when no response arrived (`ECONNREFUSED`, `UND_ERR_…`), else null. */
@@ -88,14 +90,22 @@ export async function sendRequest(
     });
     await res.body.dump({ limit: 1024 * 1024 });
     const v = res.headers['x-backend-version'];
+    const b = res.headers['x-backend-name'];
     return {
       status: res.statusCode,
       version: typeof v === 'string' ? v : null,
+      backend: typeof b === 'string' ? b : null,
       latencyMs: performance.now() - t0,
       error: null,
     };
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    return { status: 0, version: null, latencyMs: performance.now() - t0, error: e.code ?? e.name ?? 'error' };
+    return {
+      status: 0,
+      version: null,
+      backend: null,
+      latencyMs: performance.now() - t0,
+      error: e.code ?? e.name ?? 'error',
+    };
   }
 }

@@ -73,6 +73,12 @@ export function curlCommands(env: DemoEnvironment): string[] {
     `curl -s -XPOST ${v2}/__weir_backend/configure -d '{"latencyMs":0}'; echo`,
     `# 3B the mistake: route[1] is never used`,
     `curl -sw '\\n' ${h('common-mistake')} ${p}/`,
+    `# resilience: 30 % of these get the proxy's own 500 (FI); jason waits 1 s (DI); slow v2 → 504 UT after 0.5 s`,
+    `curl -sw '\\n' ${h('resilience')} -H 'x-step: faults' ${p}/`,
+    `curl -sw '\\n' ${h('resilience')} -H 'end-user: jason' ${p}/`,
+    `curl -s -XPOST ${v2}/__weir_backend/configure -d '{"latencyMs":2000}'; echo`,
+    `curl -sw '\\n' ${h('resilience')} -H 'x-step: timeout' ${p}/`,
+    `curl -s -XPOST ${v2}/__weir_backend/configure -d '{"latencyMs":0}'; echo`,
   ];
   if (env.adminUrl) {
     lines.push(

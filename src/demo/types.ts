@@ -14,6 +14,7 @@ export const PATTERN_NAMES = [
   'affinity',
   'per-group',
   'common-mistake',
+  'resilience',
 ] as const;
 
 /** One article pattern (also its namespace in `examples/`). */

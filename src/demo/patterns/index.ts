@@ -5,6 +5,7 @@ import { commonMistakePattern } from './common-mistake.ts';
 import { compositePattern } from './composite.ts';
 import { mirroringPattern } from './mirroring.ts';
 import { perGroupPattern } from './per-group.ts';
+import { resiliencePattern } from './resilience.ts';
 import { sourceLabelsPattern } from './source-labels.ts';
 
 /** Every pattern, by name, in run order. */
@@ -15,4 +16,5 @@ export const PATTERNS: Readonly<Record<PatternName, PatternSpec>> = {
   affinity: affinityPattern,
   'per-group': perGroupPattern,
   'common-mistake': commonMistakePattern,
+  resilience: resiliencePattern,
 };
