@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 const ROOT = join(import.meta.dirname, '..', '..');
-const PATTERNS = ['composite', 'source-labels', 'mirroring', 'affinity', 'per-group', 'common-mistake'];
+const PATTERNS = ['composite', 'source-labels', 'mirroring', 'affinity', 'per-group', 'common-mistake', 'resilience'];
 
 function demo(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
@@ -42,7 +42,7 @@ describe('weir demo', () => {
     const summary = summaryOf(r.stdout);
     expect(summary, r.stdout + r.stderr).not.toBe('');
     for (const p of PATTERNS) expect(summary).toMatch(new RegExp(`✓ ${p}\\s+.*checks passed`));
-    expect(summary).toContain('✓ 6/6 patterns passed');
+    expect(summary).toContain('✓ 7/7 patterns passed');
     expect(summary).not.toContain('✗');
     expect(r.code, r.stdout + r.stderr).toBe(0);
     // Plain output off a TTY: no cursor movement.
@@ -55,6 +55,25 @@ describe('weir demo', () => {
     expect(summary).toMatch(/✓ composite\s+Composite routing\s+2\/2 checks passed/);
     expect(summary).toContain('✓ 1/1 patterns passed');
     for (const p of PATTERNS.filter((x) => x !== 'composite')) expect(summary).not.toContain(p);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+  });
+
+  it('runs the resilience pattern with --pattern resilience', { timeout: 40_000 }, async () => {
+    const r = await demo('--pattern', 'resilience');
+    const summary = summaryOf(r.stdout);
+    expect(summary, r.stdout + r.stderr).toMatch(/✓ resilience\s+Resilience\s+11\/11 checks passed/);
+    expect(summary).toContain('✓ 1/1 patterns passed');
+    // What the proxy reported, step by step: UT, URX, DI and FI flags, UO overflow, an EJECTED pod.
+    for (const seen of [
+      '504 UT×',
+      '503 URX×1',
+      '200 DI×',
+      '500 FI×',
+      'showed it EJECTED',
+      '↻ reloaded the original examples',
+    ])
+      expect(r.stdout).toContain(seen);
+    expect(r.stdout).toMatch(/✓\s+16\s+\d+\s+\d+\s+\d+\s+\d/);
     expect(r.code, r.stdout + r.stderr).toBe(0);
   });
 
