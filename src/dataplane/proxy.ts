@@ -187,20 +187,6 @@ interface BodyRead {
   bytes: number;
 }
 
-const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
-  new Promise((resolve) => {
-    if (ms <= 0) return resolve();
-    const t = setTimeout(resolve, ms);
-    signal?.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(t);
-        resolve();
-      },
-      { once: true },
-    );
-  });
-
 /** The proxy. Create with a snapshot, `listen()`, swap config with `setSnapshot()`, stop with `close()`. */
 export class ProxyServer {
   private table: RouteTable;
@@ -336,7 +322,16 @@ export class ProxyServer {
     }, this.opts.drainTimeoutMs);
     deadline.unref();
     if (this.inFlight > 0) {
-      await Promise.race([new Promise<void>((r) => this.drainWaiters.push(r)), sleep(this.opts.drainTimeoutMs)]);
+      // Wait for in-flight requests, at most the drain time; the timer must not outlive the wait (it would keep
+      // the process alive after the drain).
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        new Promise<void>((r) => this.drainWaiters.push(r)),
+        new Promise<void>((r) => {
+          timer = setTimeout(r, this.opts.drainTimeoutMs);
+        }),
+      ]);
+      clearTimeout(timer);
     }
     this.server.closeIdleConnections();
     for (const s of this.sockets) if (!(s as Socket & { _httpMessage?: unknown })._httpMessage) s.destroy();
