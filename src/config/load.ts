@@ -209,14 +209,28 @@ export function parseText(input: TextInput): { documents: SourceDocument[]; diag
     if (!Array.isArray(docs)) docs = [docs as unknown as Document.Parsed];
   } catch (err) {
     diagnostics.push(
-      syntaxDiag(input.file, `cannot parse: ${(err as Error).message}`, { file: input.file, line: 1, column: 1 }),
+      syntaxDiag(
+        input.file,
+        err instanceof RangeError
+          ? `cannot parse: the document nests too deeply (more than ${MAX_DEPTH} levels)`
+          : `cannot parse: ${(err as Error).message}`,
+        { file: input.file, line: 1, column: 1 },
+      ),
     );
     return { documents, diagnostics };
   }
   docs.forEach((doc, index) => {
     if (doc.errors.length > 0) {
+      const seen = new Set<string>();
       for (const e of doc.errors) {
-        diagnostics.push(syntaxDiag(input.file, firstLine(e.message), posAt(e.pos[0])));
+        let message = firstLine(e.message);
+        if (message.includes('Maximum call stack'))
+          message = `the document nests too deeply to parse (weir reads at most ${MAX_DEPTH} levels)`;
+        if (e.code === 'DUPLICATE_KEY')
+          message = `duplicate key ${JSON.stringify(keyAt(input.text, e.pos[0]))}: keys in a map must be unique`;
+        if (seen.has(message)) continue; // the parser repeats some errors for one mistake
+        seen.add(message);
+        diagnostics.push(syntaxDiag(input.file, message, posAt(e.pos[0])));
       }
       return;
     }
@@ -263,6 +277,14 @@ function fixYaml11Floats(tags: Tags): Tags {
     }
     return t;
   }) as Tags;
+}
+
+/** The map key written at `offset` (up to the `:`), for duplicate-key messages. */
+function keyAt(text: string, offset: number): string {
+  const rest = text.slice(offset, offset + 200);
+  const m = /^\s*("(?:[^"\\]|\\.)*"|'[^']*'|[^:\n]*?)\s*:/.exec(rest);
+  const key = (m?.[1] ?? rest.split('\n')[0] ?? '').trim();
+  return key.replace(/^["']|["']$/g, '');
 }
 
 function firstLine(msg: string): string {

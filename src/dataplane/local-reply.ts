@@ -62,6 +62,7 @@ export const LOCAL_REPLIES = {
     details: 'overflow',
   },
   timeout: { status: 504, flag: 'UT', body: 'upstream request timeout', details: 'upstream_response_timeout' },
+  perTryTimeout: { status: 504, flag: 'UT', body: 'upstream request timeout', details: 'upstream_per_try_timeout' },
   faultAbort: { status: 0, flag: 'FI', body: 'fault filter abort', details: 'fault_filter_abort' },
   badRequest: { status: 400, flag: 'DPE', body: 'Bad Request', details: 'http1.codec_error' },
   headersTooLarge: {

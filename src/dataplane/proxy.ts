@@ -709,7 +709,7 @@ export class ProxyServer {
         runtime.report(idx, { kind: 'local-failure' });
         if (timedOutBy !== null) {
           lastOutcome = { kind: 'per-try-timeout' };
-          lastReply = LOCAL_REPLIES.timeout;
+          lastReply = timedOutBy === 'route' ? LOCAL_REPLIES.timeout : LOCAL_REPLIES.perTryTimeout;
           if (timedOutBy === 'route') break; // the route timeout is never retried
         } else {
           const kind = classifyError(result.error);

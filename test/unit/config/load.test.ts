@@ -40,3 +40,20 @@ describe('parseText', () => {
     });
   });
 });
+
+describe('syntax error messages', () => {
+  it('names the duplicate key', () => {
+    const r = parseText({ file: 'x.yaml', text: 'spec:\n  http: 1\n  http: 2\n' });
+    expect(r.diagnostics.map((d) => [d.message, d.position?.line])).toEqual([
+      ['duplicate key "http": keys in a map must be unique', 3],
+    ]);
+  });
+  it('says "nests too deeply" rather than a JavaScript stack overflow', () => {
+    const r = parseText({ file: 'x.yaml', text: `a: ${'['.repeat(20000)}${']'.repeat(20000)}\n` });
+    expect(r.diagnostics[0]?.message).toMatch(/nests too deeply/);
+  });
+  it('reports one mistake once', () => {
+    const r = parseText({ file: 'x.yaml', text: 'a: [1, 2\nb: 3\n' });
+    expect(r.diagnostics).toHaveLength(1);
+  });
+});
