@@ -92,13 +92,15 @@ function latency(
   host: string | null,
   seconds: number,
   dir: string,
-): { p50: number; p90: number; p99: number; p999: number; n: number; errors: number } {
+): { p50: number; p90: number; p99: number; p999: number; n: number; errors: number; durations: number[] } {
   const log = join(dir, `h2load-${Date.now()}.log`);
-  const argv = ['--h1', '-c16', '--rps=62.5', `-D${seconds}`, `--warm-up-time=2`, `--log-file=${log}`];
-  if (host) argv.push('-H', `host: ${host}`);
+  // 16 clients started 1 ms apart (staggered, as fortio does), each at 62.5 req/s: 1,000 req/s in total.
+  const argv = ['--h1', '-c16', '-r1', '--rate-period=1ms', '--rps=62.5', `-n${seconds * 1000}`, `--log-file=${log}`];
+  if (host) argv.push('-H', `:authority: ${host}`); // h2load's HTTP/1 Host comes from :authority
   argv.push(url);
   const out = execFileSync('taskset', ['-c', '0', 'h2load', ...argv], { encoding: 'utf8' });
   const lines = readFileSync(log, 'utf8').trim().split('\n');
+  if (process.env.BENCH_DEBUG) process.stderr.write(`${out}\n${lines[0]}\n`);
   const durations = lines
     .map((l) => Number(l.split('\t')[2]))
     .filter((x) => Number.isFinite(x))
@@ -107,7 +109,7 @@ function latency(
     lines.filter((l) => !l.split('\t')[1]?.startsWith('2')).length + Number(/(\d+) failed/.exec(out)?.[1] ?? 0);
   const q = (p: number): number =>
     durations[Math.min(durations.length - 1, Math.floor(p * durations.length))] ?? Number.NaN;
-  return { p50: q(0.5), p90: q(0.9), p99: q(0.99), p999: q(0.999), n: durations.length, errors };
+  return { p50: q(0.5), p90: q(0.9), p99: q(0.99), p999: q(0.999), n: durations.length, errors, durations };
 }
 
 function saturation(url: string, host: string, seconds: number): { rps: number; requests: number; errors: number } {
@@ -159,46 +161,92 @@ async function main(): Promise<void> {
     const weirPort = Number(/proxy listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(weir.output)![1]);
     const weirUrl = `http://127.0.0.1:${weirPort}/`;
     const directUrl = `http://127.0.0.1:${p1}/`;
+    const naive = await startProcess(1, process.execPath, ['bench/proxy/naive.mjs', String(p1)], 'ready');
+    procs.push(naive.child);
+    const naiveUrl = `http://127.0.0.1:${/ready (\d+)/.exec(naive.output)![1]}/`;
     const idle = rssMb(weir.child.pid!);
+    const targets: Record<string, { url: string; host: string | null }> = {
+      direct: { url: directUrl, host: null },
+      naive: { url: naiveUrl, host: null },
+      weir: { url: weirUrl, host: HOST },
+    };
 
-    // Warm-up (JIT, pools).
+    // Warm-up (JIT, pools): a short saturation run and a short fixed-rate run per target.
     saturation(weirUrl, HOST, 3);
+    saturation(naiveUrl, '127.0.0.1', 2);
+    for (const t of Object.values(targets)) latency(t.url, t.host, 2, dir);
     const rounds: Record<string, number>[] = [];
+    const pct = (xs: number[], p: number): number => {
+      const s = [...xs].sort((a, b) => a - b);
+      return s[Math.min(s.length - 1, Math.floor(p * s.length))] ?? Number.NaN;
+    };
     for (let r = 0; r < ROUNDS; r++) {
-      const order = r % 2 === 0 ? ['direct', 'weir'] : ['weir', 'direct'];
-      const lat: Record<string, ReturnType<typeof latency>> = {};
-      for (const t of order) {
-        const before = t === 'weir' ? [await count(p1), await count(p2)] : null;
-        lat[t] = t === 'weir' ? latency(weirUrl, HOST, LAT_SECONDS, dir) : latency(directUrl, null, LAT_SECONDS, dir);
-        if (before) {
-          const d1 = (await count(p1)) - before[0]!;
-          const d2 = (await count(p2)) - before[1]!;
-          const n = d1 + d2;
-          const sigma = Math.sqrt(n * 0.05 * 0.95);
-          if (Math.abs(d2 - 0.05 * n) > 5 * sigma)
-            throw new Error(`invalid run: v2 got ${d2} of ${n} requests (expected 5 %)`);
+      // Short slices, target order rotated every slice, so that the machine's drift hits every target alike.
+      const names = Object.keys(targets);
+      const durations: Record<string, number[]> = { direct: [], naive: [], weir: [] };
+      let errors = 0;
+      const slices = Math.max(1, Math.round(LAT_SECONDS / 2));
+      const before = [await count(p1), await count(p2)];
+      let weirRequests = 0;
+      for (let sl = 0; sl < slices; sl++) {
+        const order = names.map((_, i) => names[(i + sl + r) % names.length]!);
+        for (const t of order) {
+          const res = latency(targets[t]!.url, targets[t]!.host, 2, dir);
+          durations[t]!.push(...res.durations);
+          errors += res.errors;
+          if (t === 'weir') weirRequests += res.n;
         }
       }
-      const t0 = cpuTicks(weir.child.pid!);
-      const sat = saturation(weirUrl, HOST, SAT_SECONDS);
-      const ticks = cpuTicks(weir.child.pid!) - t0;
+      // The split must be right: of weir's requests, 5 % went to v2 (direct and naive use v1 only).
+      const d2 = (await count(p2)) - before[1]!;
+      const sigma = Math.sqrt(weirRequests * 0.05 * 0.95);
+      if (Math.abs(d2 - 0.05 * weirRequests) > 5 * sigma)
+        throw new Error(`invalid run: v2 got ${d2} of ${weirRequests} requests (expected 5 %)`);
+      const sat: Record<string, { rps: number; cpu: number; errors: number }> = {};
+      for (const [t, pid] of r % 2 === 0
+        ? ([
+            ['weir', weir.child.pid!],
+            ['naive', naive.child.pid!],
+          ] as const)
+        : ([
+            ['naive', naive.child.pid!],
+            ['weir', weir.child.pid!],
+          ] as const)) {
+        const t0 = cpuTicks(pid);
+        const res = saturation(targets[t]!.url, targets[t]!.host ?? '127.0.0.1', SAT_SECONDS);
+        sat[t] = {
+          rps: res.rps,
+          cpu: (((cpuTicks(pid) - t0) / 100) * 1e6) / Math.max(1, res.requests),
+          errors: res.errors,
+        };
+      }
       const mem = rssMb(weir.child.pid!);
+      const p = (t: string, q: number) => pct(durations[t]!, q);
       const row = {
         round: r + 1,
-        directP50: lat.direct!.p50,
-        directP90: lat.direct!.p90,
-        directP99: lat.direct!.p99,
-        weirP50: lat.weir!.p50,
-        weirP90: lat.weir!.p90,
-        weirP99: lat.weir!.p99,
-        weirP999: lat.weir!.p999,
-        addedP50: lat.weir!.p50 - lat.direct!.p50,
-        addedP90: lat.weir!.p90 - lat.direct!.p90,
-        addedP99: lat.weir!.p99 - lat.direct!.p99,
-        latencyErrors: lat.weir!.errors + lat.direct!.errors,
-        saturationRps: sat.rps,
-        saturationErrors: sat.errors,
-        cpuUsPerRequest: ((ticks / 100) * 1e6) / Math.max(1, sat.requests),
+        directP50: p('direct', 0.5),
+        directP90: p('direct', 0.9),
+        directP99: p('direct', 0.99),
+        naiveP50: p('naive', 0.5),
+        naiveP90: p('naive', 0.9),
+        naiveP99: p('naive', 0.99),
+        weirP50: p('weir', 0.5),
+        weirP90: p('weir', 0.9),
+        weirP99: p('weir', 0.99),
+        weirP999: p('weir', 0.999),
+        addedP50: p('weir', 0.5) - p('direct', 0.5),
+        addedP90: p('weir', 0.9) - p('direct', 0.9),
+        addedP99: p('weir', 0.99) - p('direct', 0.99),
+        naiveAddedP50: p('naive', 0.5) - p('direct', 0.5),
+        naiveAddedP90: p('naive', 0.9) - p('direct', 0.9),
+        naiveAddedP99: p('naive', 0.99) - p('direct', 0.99),
+        latencyErrors: errors,
+        saturationRps: sat.weir!.rps,
+        naiveSaturationRps: sat.naive!.rps,
+        saturationErrors: sat.weir!.errors + sat.naive!.errors,
+        cpuUsPerRequest: sat.weir!.cpu,
+        naiveCpuUsPerRequest: sat.naive!.cpu,
+        rpsRatioToNaive: sat.weir!.rps / sat.naive!.rps,
         rssMb: mem.rss,
         peakRssMb: mem.hwm,
       };
@@ -222,6 +270,15 @@ async function main(): Promise<void> {
           'weirP90',
           'weirP99',
           'weirP999',
+          'naiveP50',
+          'naiveP90',
+          'naiveP99',
+          'naiveAddedP50',
+          'naiveAddedP90',
+          'naiveAddedP99',
+          'naiveSaturationRps',
+          'naiveCpuUsPerRequest',
+          'rpsRatioToNaive',
           'addedP50',
           'addedP90',
           'addedP99',
@@ -229,7 +286,7 @@ async function main(): Promise<void> {
           'cpuUsPerRequest',
           'rssMb',
           'peakRssMb',
-        ].map((k) => [k, Math.round(m(k) * 10) / 10]),
+        ].map((k) => [k, Math.round(m(k) * 100) / 100]),
       ),
       rounds_detail: rounds,
     };
@@ -242,11 +299,12 @@ async function main(): Promise<void> {
         '',
         `| metric (median of ${valid.length} rounds) | value |`,
         '|---|---|',
-        `| saturation, weir on one core (wrk -c16) | ${md.saturationRps} req/s |`,
-        `| weir CPU per request at saturation | ${md.cpuUsPerRequest} µs |`,
+        `| saturation on one core (wrk -c16): weir / naive Node proxy | ${md.saturationRps} / ${md.naiveSaturationRps} req/s (ratio ${md.rpsRatioToNaive}) |`,
+        `| CPU per request at saturation: weir / naive | ${md.cpuUsPerRequest} / ${md.naiveCpuUsPerRequest} µs |`,
         `| latency at 1,000 req/s, direct p50 / p90 / p99 | ${md.directP50} / ${md.directP90} / ${md.directP99} µs |`,
         `| latency at 1,000 req/s, weir p50 / p90 / p99 / p99.9 | ${md.weirP50} / ${md.weirP90} / ${md.weirP99} / ${md.weirP999} µs |`,
         `| added by weir p50 / p90 / p99 | ${md.addedP50} / ${md.addedP90} / ${md.addedP99} µs |`,
+        `| added by the naive Node proxy p50 / p90 / p99 | ${md.naiveAddedP50} / ${md.naiveAddedP90} / ${md.naiveAddedP99} µs |`,
         `| weir RSS idle / under load / peak | ${Math.round(idle.rss)} / ${md.rssMb} / ${md.peakRssMb} MB |`,
         '',
         `results: ${file}`,
