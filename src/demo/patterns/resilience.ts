@@ -691,7 +691,7 @@ async function outlierDetection(ctx: DemoContext): Promise<Check[]> {
         ok:
           backAfterMs !== null &&
           backAfterMs >= OD.ejectionMs - 100 &&
-          backAfterMs <= OD.ejectionMs + OD.intervalMs + 500 &&
+          backAfterMs <= OD.ejectionMs + 2 * OD.intervalMs &&
           afterBad.ok > 0 &&
           clientErrors.get('returned') === 0,
         observed:
