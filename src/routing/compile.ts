@@ -166,12 +166,14 @@ export function compileRouteTable(snapshot: ConfigSnapshot, mode: ProxyMode): Ro
     return appliesToMesh(vs) && isExportedTo(vs.spec.exportTo, vs.namespace, mode.namespace);
   };
   const selected = snapshot.virtualServices.filter(applies).sort(byCreation);
+  const gatewayHosts = gatewayMode ? gatewayHostFilter(snapshot, mode.gateway!) : null;
 
   // host → VirtualServices in order.
   const byHost = new Map<string, VirtualService[]>();
   for (const vs of selected) {
     for (const h of vs.spec.hosts ?? []) {
       const host = resolveHost(h, vs.namespace, domain);
+      if (gatewayHosts && !gatewayHosts(host, vs.namespace)) continue;
       const list = byHost.get(host) ?? [];
       if (!list.includes(vs)) list.push(vs);
       byHost.set(host, list);
@@ -246,6 +248,39 @@ export function compileRouteTable(snapshot: ConfigSnapshot, mode: ProxyMode): Ro
     }
   }
   return new RouteTable(snapshot, mode, exact, wildcards, ++versionCounter);
+}
+
+/**
+ * On a gateway, a VirtualService host is served only when it matches a host of one of the Gateway's servers
+ * (Istio intersects them when it builds the gateway's virtual hosts). Server hosts are `[namespace/]host`, where the
+ * namespace part (`*` or absent: any; `.`: the Gateway's own; else that namespace) limits which VirtualServices
+ * may bind. Returns null (no filter) when the Gateway resource is not in the configuration, so that a gateway can
+ * be run from VirtualServices alone.
+ */
+function gatewayHostFilter(
+  snapshot: ConfigSnapshot,
+  gateway: string,
+): ((host: string, vsNamespace: string) => boolean) | null {
+  const slash = gateway.indexOf('/');
+  const gw = snapshot.gateways.find(
+    (g) => g.namespace === gateway.slice(0, slash) && g.name === gateway.slice(slash + 1),
+  );
+  if (!gw) return null;
+  const patterns: { ns: string | null; host: string }[] = [];
+  for (const server of gw.spec.servers ?? []) {
+    for (const h of server.hosts ?? []) {
+      const i = h.indexOf('/');
+      const ns = i >= 0 ? h.slice(0, i) : '*';
+      patterns.push({
+        ns: ns === '*' ? null : ns === '.' ? gw.namespace : ns,
+        host: (i >= 0 ? h.slice(i + 1) : h).toLowerCase(),
+      });
+    }
+  }
+  return (host, vsNamespace) =>
+    patterns.some(
+      (p) => (p.ns === null || p.ns === vsNamespace) && (hostMatches(p.host, host) || hostMatches(host, p.host)),
+    );
 }
 
 function isCatchAll(r: CompiledRoute): boolean {

@@ -172,6 +172,29 @@ describe('composite route (header first, then 95/5)', () => {
   });
 });
 
+describe('trace context', () => {
+  let weir: Weir;
+  beforeAll(async () => {
+    weir = await startWeir({ 'mesh.yaml': mesh(), 'dr.yaml': subsetsYaml(NS), 'vs.yaml': COMPOSITE });
+  });
+  afterAll(() => weir.close());
+
+  it('propagates traceparent, tracestate, x-b3-* and x-request-id untouched', async () => {
+    const trace = {
+      traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
+      tracestate: 'congo=t61rcWkgMzE',
+      'x-b3-traceid': '80f198ee56343ba864fe8b2a57d3eff7',
+      'x-b3-spanid': 'e457b5a2e4d86bd1',
+      'x-b3-parentspanid': '05e3ac9a4f6e3b90',
+      'x-b3-sampled': '1',
+      'x-request-id': 'b3a7e1f0-0000-4000-8000-000000000001',
+    };
+    await send(weir.url, { host: HOST, headers: { 'x-canary-user': 'true', ...trace } });
+    const seen = backends.v2.stats().recent.at(-1)!;
+    for (const [k, v] of Object.entries(trace)) expect(seen.headers[k], k).toBe(v);
+  });
+});
+
 describe('source workload routing (sourceLabels)', () => {
   let weir: Weir;
   beforeAll(async () => {

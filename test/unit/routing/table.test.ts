@@ -3,7 +3,7 @@
  * the default route for a registry host without a VirtualService, weights and destination ports (§2).
  */
 import { describe, expect, it } from 'vitest';
-import { decideOne, outcome, service, snapshot, subsets, tableOf, to, vs } from './fixtures.ts';
+import { decideOne, outcome, res, service, snapshot, subsets, tableOf, to, vs } from './fixtures.ts';
 
 const H = 'd.test';
 
@@ -328,5 +328,36 @@ describe('destination port and cluster (§2)', () => {
     const s = snapshot(service(H), subsets(H), vs('v', { hosts: [H], http: [{ route: [to(H, 'v2')] }] }));
     const d = decideOne(tableOf(s), { authority: H });
     expect(d.action === 'route' && d.cluster.endpoints.map((e) => e.address)).toEqual(['10.0.0.2']);
+  });
+});
+
+describe('gateway mode: the Gateway server hosts limit the VirtualService hosts served', () => {
+  const gateway = res('Gateway', 'gw', {
+    selector: { istio: 'ingressgateway' },
+    servers: [{ port: { number: 80, name: 'http', protocol: 'HTTP' }, hosts: ['default/d.test', '*/*.shop.test'] }],
+  });
+  const both = vs('both', {
+    hosts: [H, 'other.test', 'cart.shop.test'],
+    gateways: ['gw'],
+    http: [{ name: 'r', route: [to(H, 'v1')] }],
+  });
+
+  it('serves only hosts that match a server host, and honours the namespace part', () => {
+    const t = tableOf(snapshot(service(H), subsets(H), gateway, both), { gateway: 'default/gw' });
+    expect(decideOne(t, { authority: H }).action).toBe('route');
+    expect(decideOne(t, { authority: 'cart.shop.test' }).action).toBe('route');
+    expect(decideOne(t, { authority: 'other.test' })).toMatchObject({ action: 'notFound', responseFlags: 'NR' });
+    const elsewhere = vs(
+      'x',
+      { hosts: ['d.test'], gateways: ['default/gw'], http: [{ name: 'r', route: [to(H, 'v1')] }] },
+      { namespace: 'team' },
+    );
+    const t2 = tableOf(snapshot(service(H), subsets(H), gateway, elsewhere), { gateway: 'default/gw' });
+    expect(decideOne(t2, { authority: H }).action).toBe('notFound');
+  });
+
+  it('without the Gateway resource, every host of the bound VirtualServices is served', () => {
+    const t = tableOf(snapshot(service(H), subsets(H), both), { gateway: 'default/gw' });
+    expect(decideOne(t, { authority: 'other.test' }).action).not.toBe('notFound');
   });
 });
