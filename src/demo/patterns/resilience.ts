@@ -73,6 +73,11 @@ function delta(after: ReadonlyMap<string, number>, before: ReadonlyMap<string, n
   return out;
 }
 
+/** ✓/✗ once a step (or row) is `done`; `…` while it runs, when client and proxy counters may not agree yet. */
+function judged(done: boolean, ok: boolean, n: number): string {
+  return done ? mark(ok, n) : '…';
+}
+
 /** A live frame without a progress bar (for steps bounded by count rather than time). */
 async function frame<T>(ctx: DemoContext, render: () => string[], progress: () => string, fn: () => Promise<T>) {
   const live = ctx.view.start(render, progress);
@@ -100,6 +105,7 @@ async function requestTimeout(ctx: DemoContext): Promise<Check[]> {
   );
   const { v2 } = ctx.env.backends;
   const t = new ClassTally('x-step: timeout');
+  let done = false;
   let flags = new Map<string, number>();
   const ok = (): boolean => {
     const ut = flags.get('504 UT') ?? 0;
@@ -122,7 +128,7 @@ async function requestTimeout(ctx: DemoContext): Promise<Check[]> {
         ['', 'request class', 'requests', 'client saw', 'proxy (status flags)', 'fastest', 'p95', 'expected'],
         [
           [
-            mark(ok(), t.requests),
+            judged(done, ok(), t.requests),
             t.label,
             String(t.requests),
             t.statusSummary() || '–',
@@ -159,7 +165,9 @@ async function requestTimeout(ctx: DemoContext): Promise<Check[]> {
           ],
           1000,
           { progress, label: 'timeout' },
-        ),
+        ).then(() => {
+          done = true;
+        }),
     );
   } finally {
     v2.configure({ latencyMs: 0 });
@@ -237,10 +245,11 @@ async function retries(ctx: DemoContext): Promise<Check[]> {
   const send = async (p: RetryProbe): Promise<void> => {
     v2.reset();
     const before = outcomes(ctx, ROUTE.retries);
-    p.outcome = await sendRequest(ctx.env.clients.local, ctx.env.proxyUrl, { host: HOST, 'x-step': 'retries' });
+    const outcome = await sendRequest(ctx.env.clients.local, ctx.env.proxyUrl, { host: HOST, 'x-step': 'retries' });
     await settleProxy(ctx);
     p.attempts = v2.stats().recent.map((r) => String(r.headers['x-envoy-attempt-count'] ?? '?'));
     p.flags = delta(outcomes(ctx, ROUTE.retries), before);
+    p.outcome = outcome;
   };
   try {
     await frame(
@@ -279,6 +288,7 @@ async function faults(ctx: DemoContext): Promise<Check[]> {
   v2.reset();
   const jason = new ClassTally('end-user: jason');
   const others = new ClassTally('x-step: faults');
+  let done = false;
   const durationMs = Math.max(1000, ctx.load.durationMs / 2);
   let delayFlags = new Map<string, number>();
   let abortFlags = new Map<string, number>();
@@ -319,7 +329,7 @@ async function faults(ctx: DemoContext): Promise<Check[]> {
           ],
           [
             [
-              mark(jasonOk(), jason.requests),
+              judged(done, jasonOk(), jason.requests),
               jason.label,
               String(jason.requests),
               String(jason.version('v2')),
@@ -329,7 +339,7 @@ async function faults(ctx: DemoContext): Promise<Check[]> {
               `200 after ≥ ${FAULT_DELAY_MS / 1000} s (DI)`,
             ],
             [
-              mark(othersOk(), others.requests),
+              judged(done, othersOk(), others.requests),
               others.label,
               String(others.requests),
               String(others.version('v2')),
@@ -377,7 +387,9 @@ async function faults(ctx: DemoContext): Promise<Check[]> {
         ],
         durationMs,
         { progress, label: 'faults' },
-      );
+      ).then(() => {
+        done = true;
+      });
     },
   );
   delayFlags = outcomes(ctx, ROUTE.delay);
@@ -409,6 +421,8 @@ interface CbLevel {
   t: ClassTally;
   /** Requests the proxy flagged 503 UO. */
   uo: number;
+  /** All its waves were sent and answered. */
+  done: boolean;
 }
 
 /** Step 4: waves of concurrent requests against v1's circuit breaker. */
@@ -433,7 +447,7 @@ async function circuitBreaking(ctx: DemoContext): Promise<Check[]> {
       formatTable(
         ['', 'concurrency', 'requests', '200', '503 UO (proxy)', 'UO share', 'expected ≈'],
         levels.map((l, i) => [
-          mark(levelOk(l, i), l.t.requests),
+          judged(l.done, levelOk(l, i), l.t.requests),
           String(l.concurrency),
           String(l.t.requests),
           String(l.t.status(200)),
@@ -452,7 +466,7 @@ async function circuitBreaking(ctx: DemoContext): Promise<Check[]> {
       () => levels.map((l) => `c=${l.concurrency}: ${l.uo}/${l.t.requests} UO`).join(' | '),
       async () => {
         for (const concurrency of CB_LEVELS) {
-          const level: CbLevel = { concurrency, t: new ClassTally(`concurrency ${concurrency}`), uo: 0 };
+          const level: CbLevel = { concurrency, t: new ClassTally(`concurrency ${concurrency}`), uo: 0, done: false };
           levels.push(level);
           const deadline = performance.now() + 5000;
           for (let w = 0; w < CB_WAVES && !ctx.signal.aborted && performance.now() < deadline; w++) {
@@ -465,6 +479,7 @@ async function circuitBreaking(ctx: DemoContext): Promise<Check[]> {
             await settleProxy(ctx, 500);
             level.uo += (outcomes(ctx, ROUTE.default).get('503 UO') ?? 0) - before;
           }
+          level.done = true;
         }
       },
     );
