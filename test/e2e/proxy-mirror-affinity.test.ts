@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Backend, startBackend } from '../../src/backend/backend.ts';
 import { binomialBounds } from '../helpers/backends.ts';
+import { seededRng } from '../helpers/config.ts';
 import { closeClients, send, sendMany, serviceEntryYaml, startWeir, subsetsYaml, type Weir } from '../helpers/proxy.ts';
 
 const NS = 'prod';
@@ -43,7 +44,7 @@ ${percent}`;
     ]);
     weir = await startWeir(
       { 'mesh.yaml': mesh, 'dr.yaml': subsetsYaml(NS), 'vs.yaml': vs('    mirrorPercentage:\n      value: 10.0\n') },
-      { rng: seeded(7) },
+      { rng: seededRng(7) },
     );
   });
   afterAll(async () => {
@@ -156,7 +157,7 @@ ${annotation}spec:
       backends.map((b) => ({ port: b.port, labels: { app: 'checkout-service', version: b.config().version } })),
     );
     const dr = subsetsYaml(NS, 'loadBalancer:\n  consistentHash:\n    httpHeaderName: session-id');
-    weir = await startWeir({ 'mesh.yaml': mesh, 'dr.yaml': dr, 'vs.yaml': vs('') }, { rng: seeded(11) });
+    weir = await startWeir({ 'mesh.yaml': mesh, 'dr.yaml': dr, 'vs.yaml': vs('') }, { rng: seededRng(11) });
   });
   afterAll(async () => {
     await weir.close();
@@ -219,17 +220,6 @@ ${annotation}spec:
     }
   });
 });
-
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Waits (bounded) until a backend has nothing in flight and its count has not moved for 300 ms. */
 async function waitForQuiet(b: Backend): Promise<void> {

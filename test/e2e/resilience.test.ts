@@ -5,6 +5,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { type Backend, startBackend } from '../../src/backend/backend.ts';
 import { binomialBounds } from '../helpers/backends.ts';
+import { seededRng } from '../helpers/config.ts';
 import { closeClients, type Reply, send, sendMany, serviceEntryYaml, startWeir, type Weir } from '../helpers/proxy.ts';
 
 const NS = 'prod';
@@ -21,7 +22,7 @@ async function backend(opts: Parameters<typeof startBackend>[0] = {}): Promise<B
   return b;
 }
 async function weir(files: Record<string, string>, opts: Parameters<typeof startWeir>[1] = {}): Promise<Weir> {
-  const w = await startWeir(files, { rng: seeded(5), ...opts });
+  const w = await startWeir(files, { rng: seededRng(5), ...opts });
   started.push(w);
   return w;
 }
@@ -342,14 +343,3 @@ describe('locality load balancing', () => {
     expect(toB).toBeLessThanOrEqual(high);
   });
 });
-
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
