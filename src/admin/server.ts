@@ -90,7 +90,7 @@ export async function startAdmin(
                 address: e.key,
                 activeRequests: e.active,
                 health: c.isEjected(i) ? 'EJECTED' : 'HEALTHY',
-                ejectedForMs: c.isEjected(i) ? Math.round(e.ejectedUntilMs - performance.now()) : 0,
+                ejectedForMs: c.isEjected(i) ? Math.max(0, Math.round(e.ejectedUntilMs - performance.now())) : 0,
                 ejections: e.ejections,
                 consecutive5xx: e.consecutive5xx,
                 locality: e.locality,

@@ -25,7 +25,7 @@ export interface EndpointRuntime {
   consecutive5xx: number;
   consecutiveGateway: number;
   consecutiveLocal: number;
-  /** Ejected until this time (ms, monotonic clock), or 0 when in service. */
+  /** Ejected until this time (ms, monotonic clock; back in service at the first interval tick after it), or 0. */
   ejectedUntilMs: number;
   /** Number of ejections, the multiplier of the base ejection time; drops by one per healthy interval. */
   ejections: number;
@@ -175,12 +175,11 @@ export class ClusterRuntime {
   /** Rebuilds the balancers over the hosts in service (all hosts in panic mode). */
   private rebuild(): void {
     const n = this.endpoints.length;
-    const now = this.env.now();
     let healthy = 0;
-    for (const e of this.endpoints) if (e.ejectedUntilMs <= now) healthy++;
+    for (const e of this.endpoints) if (e.ejectedUntilMs === 0) healthy++;
     const minHealth = this.outlier?.minHealthPercent ?? 0;
     const panic = n > 0 && minHealth > 0 && (100 * healthy) / n < minHealth;
-    const inService = (i: number): boolean => panic || this.endpoints[i]!.ejectedUntilMs <= now;
+    const inService = (i: number): boolean => panic || this.endpoints[i]!.ejectedUntilMs === 0;
     const maxPriority = this.priorityOf.reduce((a, b) => Math.max(a, b), 0);
     const sets: HostSet[] = [];
     for (let p = 0; p <= maxPriority; p++) {
@@ -357,8 +356,8 @@ export class ClusterRuntime {
     const od = this.outlier!;
     const e = this.endpoints[i]!;
     const now = this.env.now();
-    if (e.ejectedUntilMs > now) return;
-    const ejected = this.endpoints.filter((x) => x.ejectedUntilMs > now).length;
+    if (e.ejectedUntilMs > 0) return;
+    const ejected = this.endpoints.filter((x) => x.ejectedUntilMs > 0).length;
     // Envoy always allows one ejection; beyond, only within max_ejection_percent.
     if (ejected > 0 && (100 * (ejected + 1)) / this.endpoints.length > od.maxEjectionPercent) return;
     e.ejections++;
@@ -384,9 +383,12 @@ export class ClusterRuntime {
     if (changed) this.rebuild();
   }
 
-  /** Whether host `i` is ejected now. */
+  /**
+   * Whether host `i` is ejected now. A host stays ejected until the interval tick after its ejection time (as in
+   * Envoy), so this is what the balancer sees.
+   */
   isEjected(i: number): boolean {
-    return this.endpoints[i]!.ejectedUntilMs > this.env.now();
+    return this.endpoints[i]!.ejectedUntilMs > 0;
   }
 
   /** Priority (0 = closest locality) of host `i`. */
