@@ -42,7 +42,10 @@ export function defaultGrid(direction: Direction): MixtureGrid {
   return direction === 'up' ? ROLLBACK_GRID : NOT_WORSE_GRID;
 }
 
+const checkedGrids = new WeakMap<MixtureGrid, Direction>();
+
 function checkGrid(grid: MixtureGrid, direction: Direction): void {
+  if (checkedGrids.get(grid) === direction) return;
   if (grid.ratios.length !== grid.logWeights.length || grid.ratios.length === 0) {
     throw new RangeError('mixture grid: ratios and logWeights must be non-empty and of equal length');
   }
@@ -51,6 +54,18 @@ function checkGrid(grid: MixtureGrid, direction: Direction): void {
       throw new RangeError(`mixture grid for direction '${direction}' has ratio ${r} on the wrong side of 1`);
     }
   }
+  checkedGrids.set(grid, direction);
+}
+
+const logRatioCache = new WeakMap<MixtureGrid, Float64Array>();
+
+function logRatios(grid: MixtureGrid): Float64Array {
+  let l = logRatioCache.get(grid);
+  if (!l) {
+    l = Float64Array.from(grid.ratios, Math.log);
+    logRatioCache.set(grid, l);
+  }
+  return l;
 }
 
 /**
@@ -92,11 +107,13 @@ export function logRelativeE(
     }
   }
   if (informative === 0) return 0;
-  const terms: number[] = new Array(grid.ratios.length);
-  for (let g = 0; g < grid.ratios.length; g++) {
-    const ratio = grid.ratios[g]!;
-    const thetaG = nullTheta * ratio;
-    let s = grid.logWeights[g]! + nCanary * Math.log(ratio);
+  const lr = logRatios(grid);
+  const G = grid.ratios.length;
+  const terms = new Float64Array(G);
+  let max = Number.NEGATIVE_INFINITY;
+  for (let g = 0; g < G; g++) {
+    const thetaG = nullTheta * grid.ratios[g]!;
+    let s = grid.logWeights[g]! + nCanary * lr[g]!;
     for (const r of table.rows) {
       if (!(r.w > 0 && r.w < 1)) continue;
       const m = r.canary + r.primary;
@@ -104,8 +121,12 @@ export function logRelativeE(
       s -= m * (Math.log1p(r.w * (thetaG - 1)) - Math.log1p(r.w * (nullTheta - 1)));
     }
     terms[g] = s;
+    if (s > max) max = s;
   }
-  return logSumExp(terms);
+  if (!Number.isFinite(max)) return max;
+  let sum = 0;
+  for (let g = 0; g < G; g++) sum += Math.exp(terms[g]! - max);
+  return max + Math.log(sum);
 }
 
 /**
@@ -130,26 +151,58 @@ export function logOneSampleE(
   if (!(x >= 0 && n >= x)) throw new RangeError(`need 0 ≤ x ≤ n, got x=${x}, n=${n}`);
   checkGrid(grid, direction);
   if (n === 0) return 0;
-  const kept: number[] = [];
-  const lws: number[] = [];
-  for (let g = 0; g < grid.ratios.length; g++) {
-    const p = nullRate * grid.ratios[g]!;
-    if (p > 0 && p < 1) {
-      kept.push(g);
-      lws.push(grid.logWeights[g]!);
-    }
+  const prep = prepareOneSample(grid, nullRate);
+  const K = prep.logWeights.length;
+  if (K === 0) return 0;
+  let max = Number.NEGATIVE_INFINITY;
+  const terms = new Float64Array(K);
+  for (let i = 0; i < K; i++) {
+    const success = n - x === 0 ? 0 : (n - x) * prep.logSurvivalRatios[i]!;
+    const fail = x === 0 ? 0 : x * prep.logRatios[i]!;
+    const t = prep.logWeights[i]! + fail + success;
+    terms[i] = t;
+    if (t > max) max = t;
   }
-  if (kept.length === 0) return 0;
-  const norm = logSumExp(lws);
-  const l1s = Math.log1p(-nullRate);
-  const terms = kept.map((g, i) => {
-    const ratio = grid.ratios[g]!;
-    const p = nullRate * ratio;
-    const success = n - x === 0 ? 0 : (n - x) * (Math.log1p(-p) - l1s);
-    const fail = x === 0 ? 0 : x * Math.log(ratio);
-    return lws[i]! - norm + fail + success;
-  });
-  return logSumExp(terms);
+  let sum = 0;
+  for (let i = 0; i < K; i++) sum += Math.exp(terms[i]! - max);
+  return max + Math.log(sum);
+}
+
+interface PreparedOneSample {
+  /** Renormalised `ln π'_g` of the kept points. */
+  readonly logWeights: Float64Array;
+  /** `ln r_g`. */
+  readonly logRatios: Float64Array;
+  /** `ln(1 − p_g) − ln(1 − s)`. */
+  readonly logSurvivalRatios: Float64Array;
+}
+
+const oneSampleCache = new WeakMap<MixtureGrid, Map<number, PreparedOneSample>>();
+
+/** §1.7's grid at a given s: drops `p_g = s·r_g ∉ (0, 1)`, renormalises the weights, precomputes the logs. Cached. */
+function prepareOneSample(grid: MixtureGrid, nullRate: number): PreparedOneSample {
+  let bySlo = oneSampleCache.get(grid);
+  if (!bySlo) {
+    bySlo = new Map();
+    oneSampleCache.set(grid, bySlo);
+  }
+  let prep = bySlo.get(nullRate);
+  if (!prep) {
+    const kept: number[] = [];
+    for (let g = 0; g < grid.ratios.length; g++) {
+      const p = nullRate * grid.ratios[g]!;
+      if (p > 0 && p < 1) kept.push(g);
+    }
+    const norm = logSumExp(kept.map((g) => grid.logWeights[g]!));
+    const l1s = Math.log1p(-nullRate);
+    prep = {
+      logWeights: Float64Array.from(kept, (g) => grid.logWeights[g]! - norm),
+      logRatios: Float64Array.from(kept, (g) => Math.log(grid.ratios[g]!)),
+      logSurvivalRatios: Float64Array.from(kept, (g) => Math.log1p(-nullRate * grid.ratios[g]!) - l1s),
+    };
+    if (bySlo.size < 64) bySlo.set(nullRate, prep);
+  }
+  return prep;
 }
 
 /**
