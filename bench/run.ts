@@ -17,9 +17,10 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { bundleWeir } from './lib/bundle.ts';
 import { h2loadFixedRate, type LatencyResult, type SaturationResult, wrkSaturation } from './lib/load.ts';
 import { backendCount, type Ctx, HOST, type Running, startBackend, TARGETS, type Target } from './lib/peers.ts';
-import { cpuSeconds, cpuStat, ensureTools, freePort, memory } from './lib/sys.ts';
+import { CLK_TCK, cpuSeconds, cpuStat, ensureTools, freePort, memory } from './lib/sys.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 const args = process.argv.slice(2);
@@ -37,6 +38,8 @@ const RATE = 1000;
 const CLIENTS = 16;
 const PROXY_CPU = 1;
 const LOAD_CPU = 0;
+/** A run whose proxy core was busy with something else than the proxy for more than this share is rejected. */
+const MAX_FOREIGN = opt('max-foreign', 0.25);
 const onlyArg = args.indexOf('--only');
 const ONLY = onlyArg >= 0 ? new Set(args[onlyArg + 1]!.split(',')) : null;
 
@@ -56,6 +59,9 @@ interface RoundRecord {
   /** Share of one core used by the proxy during the saturation run (validity: ≥ 0.9 means proxy-bound). */
   proxyCoreSat?: number;
   loaderCoreSat?: number;
+  /** Busy share of the proxy's core not charged to the proxy (other processes, interrupts) during saturation and latency. */
+  foreignSat?: number;
+  foreignLatency?: number;
   v2ShareLatency?: number;
   v2ShareSat?: number;
   headerRuleV2?: string;
@@ -92,25 +98,6 @@ function nginxVersion(): string {
   }
 }
 
-/** Bundles bench/peers/weir-entry.ts once (same esbuild options as bin/weir.js), so the code under test is fixed. */
-async function bundleWeir(): Promise<string> {
-  const esbuild = await import('esbuild');
-  const outDir = join(ROOT, 'node_modules', '.cache', 'weir-bench');
-  mkdirSync(outDir, { recursive: true });
-  const outfile = join(outDir, `weir-bench-${process.pid}.mjs`);
-  esbuild.buildSync({
-    entryPoints: [join(ROOT, 'bench', 'peers', 'weir-entry.ts')],
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    packages: 'external',
-    outfile,
-    logLevel: 'error',
-  });
-  return outfile;
-}
-
 async function counts(ctx: Ctx): Promise<[number, number]> {
   return [await backendCount(ctx.v1), await backendCount(ctx.v2)];
 }
@@ -120,6 +107,13 @@ function splitOk(t: Target, v2: number, total: number): boolean {
   if (!t.routing) return v2 === 0;
   const sigma = Math.sqrt(total * 0.05 * 0.95);
   return Math.abs(v2 - 0.05 * total) <= Math.max(4 * sigma, 3);
+}
+
+/** Share of the proxy core's time that was busy but not charged to the proxy's processes (jiffies = 1/CLK_TCK). */
+function foreign(st0: ReturnType<typeof cpuStat>, st1: ReturnType<typeof cpuStat>, proxySeconds: number): number {
+  const total = st1.total[PROXY_CPU]! - st0.total[PROXY_CPU]!;
+  const busy = st1.busy[PROXY_CPU]! - st0.busy[PROXY_CPU]!;
+  return Math.max(0, busy - proxySeconds * CLK_TCK) / Math.max(1, total);
 }
 
 async function measure(ctx: Ctx, t: Target, round: number, position: number, run: Running): Promise<RoundRecord> {
@@ -186,6 +180,7 @@ async function measure(ctx: Ctx, t: Target, round: number, position: number, run
   rec.latency = lat;
   rec.rssMb = memory(pids).rssMb;
   rec.cpuUsPerReq1k = pids.length ? ((cpu1 - cpu0) * 1e6) / Math.max(1, lat.requests) : Number.NaN;
+  rec.foreignLatency = foreign(st0, st1, cpu1 - cpu0);
   let stealJ = st1.steal - st0.steal;
   let allJ = st1.total.reduce((a, b) => a + b, 0) - st0.total.reduce((a, b) => a + b, 0);
   {
@@ -212,6 +207,7 @@ async function measure(ctx: Ctx, t: Target, round: number, position: number, run
   const busy = (cpu: number): number =>
     (st1.busy[cpu]! - st0.busy[cpu]!) / Math.max(1, st1.total[cpu]! - st0.total[cpu]!);
   rec.proxyCoreSat = busy(PROXY_CPU);
+  rec.foreignSat = foreign(st0, st1, cpu1 - cpu0);
   rec.loaderCoreSat = busy(LOAD_CPU);
   stealJ += st1.steal - st0.steal;
   allJ += st1.total.reduce((a, b) => a + b, 0) - st0.total.reduce((a, b) => a + b, 0);
@@ -226,6 +222,10 @@ async function measure(ctx: Ctx, t: Target, round: number, position: number, run
     if (!splitOk(t, v2, v1 + v2)) rec.reasons.push(`saturation: v2 share ${r2((100 * v2) / (v1 + v2))} %`);
   }
   if (rec.stealPct > 2) rec.reasons.push(`steal ${r1(rec.stealPct)} % > 2 %`);
+  if (pids.length > 0 && (rec.foreignSat > MAX_FOREIGN || rec.foreignLatency > MAX_FOREIGN))
+    rec.reasons.push(
+      `other load on CPU ${PROXY_CPU}: ${Math.round(100 * rec.foreignLatency)} % (latency), ${Math.round(100 * rec.foreignSat)} % (saturation) > ${100 * MAX_FOREIGN} %`,
+    );
   rec.kept = rec.reasons.length === 0;
   return rec;
 }
@@ -252,6 +252,7 @@ interface Summary {
   v2SharePct: number;
   proxyCoreSat: number;
   loaderCoreSat: number;
+  foreignSat: number;
   /** Medians of per-round ratios target / weir. */
   vsWeir: {
     rps: number;
@@ -311,6 +312,7 @@ function summarize(
       v2SharePct: m((r) => 100 * r.v2ShareLatency!),
       proxyCoreSat: m((r) => r.proxyCoreSat!),
       loaderCoreSat: m((r) => r.loaderCoreSat!),
+      foreignSat: m((r) => r.foreignSat!),
       vsWeir: {
         rps: median(perRound(t.name, (a, w) => a.saturation!.rps / w.saturation!.rps)),
         cpu1k: median(perRound(t.name, (a, w) => a.cpuUsPerReq1k! / w.cpuUsPerReq1k!)),
@@ -406,13 +408,13 @@ function markdown(s: ReturnType<typeof summarize>, meta: Record<string, unknown>
     '',
     `### Side by side (${meta.mode}: ${meta.rounds} rounds; medians over kept rounds; ×weir = median of per-round ratios target/weir)`,
     '',
-    '| target | kept | sat. req/s | ×weir | CPU µs/req @sat | CPU µs/req @1k | ×weir | p50 / p90 / p99 / p99.9 µs @1k | added p50 / p90 / p99 µs | ×weir (added p50/p90/p99) | RSS idle / 1k / peak MB | v2 % | proxy core @sat |',
+    '| target | kept | sat. req/s | ×weir | CPU µs/req @sat | CPU µs/req @1k | ×weir | p50 / p90 / p99 / p99.9 µs @1k | added p50 / p90 / p99 µs | ×weir (added p50/p90/p99) | RSS idle / 1k / peak MB | v2 % | CPU1 busy / other @sat |',
     '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const t of s.targets) {
     const direct = t.target.startsWith('direct');
     lines.push(
-      `| ${t.target} | ${t.kept}/${t.run} | ${f0(t.rps)} | ${f2(t.vsWeir.rps)} | ${f0(t.cpuUsPerReqSat)} | ${f0(t.cpuUsPerReq1k)} | ${f2(t.vsWeir.cpu1k)} | ${f0(t.p50)} / ${f0(t.p90)} / ${f0(t.p99)} / ${f0(t.p999)} | ${direct ? '–' : `${f0(t.addedP50)} / ${f0(t.addedP90)} / ${f0(t.addedP99)}`} | ${direct ? '–' : `${f2(t.vsWeir.addedP50)} / ${f2(t.vsWeir.addedP90)} / ${f2(t.vsWeir.addedP99)}`} | ${direct ? '–' : `${f0(t.idleRssMb)} / ${f0(t.rssMb)} / ${f0(t.peakRssMb)}`} | ${f2(t.v2SharePct)} | ${direct ? '–' : `${Math.round(100 * t.proxyCoreSat)} %`} |`,
+      `| ${t.target} | ${t.kept}/${t.run} | ${f0(t.rps)} | ${f2(t.vsWeir.rps)} | ${f0(t.cpuUsPerReqSat)} | ${f0(t.cpuUsPerReq1k)} | ${f2(t.vsWeir.cpu1k)} | ${f0(t.p50)} / ${f0(t.p90)} / ${f0(t.p99)} / ${f0(t.p999)} | ${direct ? '–' : `${f0(t.addedP50)} / ${f0(t.addedP90)} / ${f0(t.addedP99)}`} | ${direct ? '–' : `${f2(t.vsWeir.addedP50)} / ${f2(t.vsWeir.addedP90)} / ${f2(t.vsWeir.addedP99)}`} | ${direct ? '–' : `${f0(t.idleRssMb)} / ${f0(t.rssMb)} / ${f0(t.peakRssMb)}`} | ${f2(t.v2SharePct)} | ${Math.round(100 * t.proxyCoreSat)} / ${Math.round(100 * t.foreignSat)} % |`,
     );
   }
   lines.push(
@@ -454,7 +456,7 @@ async function main(): Promise<void> {
     `bench: ${ROUNDS} rounds × ${targets.length} targets × ≈${perTarget} s ≈ ${Math.round((ROUNDS * targets.length * perTarget) / 60)} min\n`,
   );
   const dir = mkdtempSync(join(tmpdir(), 'weir-bench-'));
-  const weirBundle = await bundleWeir();
+  const weirBundle = await bundleWeir(ROOT);
   const stoppers: Running[] = [];
   const records: RoundRecord[] = [];
   const commands: Record<string, string> = {};
@@ -508,7 +510,7 @@ async function main(): Promise<void> {
         records.push(rec);
         const l = rec.latency;
         process.stderr.write(
-          `round ${round} ${t.name.padEnd(15)} ${rec.kept ? 'kept    ' : 'REJECTED'} sat ${Math.round(rec.saturation?.rps ?? 0)} req/s, cpu ${r1(rec.cpuUsPerReq1k ?? Number.NaN)} µs/req@1k ${r1(rec.cpuUsPerReqSat ?? Number.NaN)} @sat, p50/p90/p99 ${l?.p50}/${l?.p90}/${l?.p99} µs, peak ${r1(rec.peakRssMb ?? 0)} MB, v2 ${r2(100 * (rec.v2ShareLatency ?? 0))} %${rec.reasons.length ? ` — ${rec.reasons.join('; ')}` : ''}\n`,
+          `round ${round} ${t.name.padEnd(15)} ${rec.kept ? 'kept    ' : 'REJECTED'} sat ${Math.round(rec.saturation?.rps ?? 0)} req/s, cpu ${r1(rec.cpuUsPerReq1k ?? Number.NaN)} µs/req@1k ${r1(rec.cpuUsPerReqSat ?? Number.NaN)} @sat, p50/p90/p99 ${l?.p50}/${l?.p90}/${l?.p99} µs, peak ${r1(rec.peakRssMb ?? 0)} MB, other load on CPU1 ${Math.round(100 * (rec.foreignLatency ?? 0))}/${Math.round(100 * (rec.foreignSat ?? 0))} %, v2 ${r2(100 * (rec.v2ShareLatency ?? 0))} %${rec.reasons.length ? ` — ${rec.reasons.join('; ')}` : ''}\n`,
         );
       }
     }

@@ -18,6 +18,8 @@ export interface Ctx {
   v2: number;
   proxyCpu: number;
   loadCpu: number;
+  /** Extra node flags for the weir targets (bench/profile.ts: --cpu-prof). */
+  weirNodeFlags?: string[];
 }
 
 export interface Running {
@@ -163,13 +165,21 @@ function weirTarget(name: string, routing: boolean, mode: 'on' | 'log' | 'metric
       const listen = `127.0.0.1:${port}`;
       const adminAt = `127.0.0.1:${admin}`;
       if (mode === 'metrics-off') {
-        return launch(ctx, tag, process.execPath, [ctx.weirBundle, 'metrics-off', cfg, listen, adminAt], port, HOST, {
-          display: `node <bundle of bench/peers/weir-entry.ts> metrics-off ${cfg} ${listen} ${adminAt}`,
-        });
+        return launch(
+          ctx,
+          tag,
+          process.execPath,
+          [...(ctx.weirNodeFlags ?? []), ctx.weirBundle, 'metrics-off', cfg, listen, adminAt],
+          port,
+          HOST,
+          {
+            display: `node <bundle of bench/peers/weir-entry.ts> metrics-off ${cfg} ${listen} ${adminAt}`,
+          },
+        );
       }
       const fmt = mode === 'log' ? 'text' : 'off';
       const argv = ['serve', '-f', cfg, '--listen', listen, '--admin', adminAt, '--log-format', fmt];
-      return launch(ctx, tag, process.execPath, [ctx.weirBundle, ...argv], port, HOST, {
+      return launch(ctx, tag, process.execPath, [...(ctx.weirNodeFlags ?? []), ctx.weirBundle, ...argv], port, HOST, {
         stdout: mode === 'log' ? '/dev/null' : undefined,
         display: `node bin/weir.js ${argv.join(' ')}${mode === 'log' ? ' >/dev/null' : ''}`,
       });
