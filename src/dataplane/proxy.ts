@@ -266,6 +266,11 @@ export class ProxyServer {
     return this.clusters.all();
   }
 
+  /** Writes the queued access-log lines now (they are otherwise batched every 100 ms). */
+  flushAccessLog(): void {
+    this.opts.accessLog?.flush();
+  }
+
   /** Requests being served now. */
   activeRequests(): number {
     return this.inFlight;

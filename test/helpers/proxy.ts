@@ -70,8 +70,8 @@ export interface Weir {
   handle: ServeHandle;
   url: string;
   dir: string;
-  /** Access-log lines written so far. */
-  log: string[];
+  /** Access-log lines written so far (reading it flushes the batched writer). */
+  readonly log: string[];
   /** Writes (or replaces) a config file in the directory. */
   write(name: string, text: string): Promise<void>;
   close(): Promise<void>;
@@ -107,7 +107,11 @@ export async function startWeir(files: Record<string, string>, opts: Partial<Ser
     handle,
     url: handle.url,
     dir,
-    log,
+    // Reading the log flushes the batched access-log writer first.
+    get log() {
+      handle.proxy.flushAccessLog();
+      return log;
+    },
     write: (name, text) => writeFile(join(dir, name), text),
     close: async () => {
       await handle.close();
