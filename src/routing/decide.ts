@@ -100,7 +100,11 @@ export function decide(table: RouteTable, facts: RequestFacts, opts: DecideOptio
       if (trace) {
         trace.push({
           step: 'match',
-          route: { name: route.name, index: route.index },
+          route: {
+            name: route.name,
+            index: route.index,
+            ...(route.delegateIndex !== null ? { delegateIndex: route.delegateIndex } : {}),
+          },
           matchIndex: m.index,
           matched: reason === null,
           message:

@@ -364,7 +364,8 @@ export interface TraceStep {
   /** e.g. `host`, `route`, `match`, `destination`, `policy`. */
   step: string;
   message: string;
-  route?: { name: string | null; index: number };
+  /** The route: its index in the root VirtualService, and for a delegated route its index in the delegate. */
+  route?: { name: string | null; index: number; delegateIndex?: number };
   matchIndex?: number;
   matched?: boolean;
 }

@@ -469,7 +469,9 @@ export function formatExplainText(r: ExplainResult): string {
   out.push('Trace:');
   for (const t of r.trace) {
     const mark = t.matched === undefined ? '·' : t.matched ? '✔' : '✘';
-    const where = t.route ? `route[${t.route.index}]${t.route.name ? ` ${t.route.name}` : ''} ` : '';
+    const where = t.route
+      ? `route[${t.route.index}]${t.route.delegateIndex !== undefined ? `→delegate[${t.route.delegateIndex}]` : ''}${t.route.name ? ` ${t.route.name}` : ''} `
+      : '';
     out.push(`  ${mark} ${where}${t.message}`);
   }
   out.push('');
