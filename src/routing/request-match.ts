@@ -83,12 +83,12 @@ export function compileMatch(match: HTTPMatchRequest | null, index: number, ctx:
     if (authority !== null && !authority.test(facts.authority))
       return `authority ${JSON.stringify(facts.authority)} does not match ${authority.describe}`;
     for (const h of headers) {
-      const v = facts.header(h.name);
+      const v = headerValue(facts, h.name);
       if (v === undefined) return `header ${h.name} is absent (wanted ${h.m.describe})`;
       if (!h.m.test(v)) return `header ${h.name}: ${JSON.stringify(v)} does not match ${h.m.describe}`;
     }
     for (const h of without) {
-      const v = facts.header(h.name);
+      const v = headerValue(facts, h.name);
       if (h.m.kind === 'present') {
         if (v !== undefined) return `header ${h.name} is present (withoutHeaders)`;
       } else if (h.m.test(v ?? ''))
@@ -123,6 +123,26 @@ export function compileMatch(match: HTTPMatchRequest | null, index: number, ctx:
     uriPrefix: uri?.kind === 'prefix' ? uri.value : null,
     uriWhole: uri !== null && (uri.kind === 'exact' || uri.kind === 'regex'),
   };
+}
+
+/**
+ * A request header by lower-case name; Envoy's pseudo-headers (`:authority`, `:method`, `:path`, `:scheme`), which
+ * Istio lets `headers` match, come from the request itself.
+ */
+function headerValue(facts: RequestFacts, name: string): string | undefined {
+  if (name.charCodeAt(0) !== 58 /* ':' */) return facts.header(name);
+  switch (name) {
+    case ':authority':
+      return facts.authority;
+    case ':method':
+      return facts.method;
+    case ':path':
+      return facts.path;
+    case ':scheme':
+      return facts.scheme;
+    default:
+      return facts.header(name);
+  }
 }
 
 /**

@@ -413,3 +413,20 @@ describe('gateways (§1.3)', () => {
     expect(decideOne(tableOf(s2, { gateway: 'default/gw' }), { authority: H }).action).toBe('notFound');
   });
 });
+
+describe('pseudo-headers in `headers` (Envoy header matchers on :authority, :method, :path, :scheme)', () => {
+  it.each([
+    [':authority', { exact: `${H}:8080` }, { authority: `${H}:8080` }, true],
+    [':authority', { exact: H }, { authority: `${H}:8080` }, false],
+    [':method', { exact: 'POST' }, { method: 'POST' }, true],
+    [':path', { prefix: '/a' }, { path: '/a/b?x=1' }, true],
+    [':scheme', { exact: 'https' }, {}, false],
+  ] as const)('%s %j', (name, m, req, want) => {
+    const s = snapshot(
+      service(H, [80, 8080]),
+      subsets(H),
+      vs('v', { hosts: [H], http: [{ match: [{ headers: { [name]: m } }], route: [to(H, 'v2')] }] }),
+    );
+    expect(outcome(decideOne(tableOf(s), { authority: H, ...req }))).toBe(want ? 'v2' : '404');
+  });
+});
