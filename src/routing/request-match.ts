@@ -127,9 +127,11 @@ export function compileMatch(match: HTTPMatchRequest | null, index: number, ctx:
 
 /**
  * A request header by lower-case name; Envoy's pseudo-headers (`:authority`, `:method`, `:path`, `:scheme`), which
- * Istio lets `headers` match, come from the request itself.
+ * Istio lets `headers` match, and `host` (Envoy's `:authority`) come from the request itself.
  */
 function headerValue(facts: RequestFacts, name: string): string | undefined {
+  // Envoy keeps the HTTP/1 Host header as :authority, so a matcher on `host` sees the authority.
+  if (name === 'host') return facts.authority;
   if (name.charCodeAt(0) !== 58 /* ':' */) return facts.header(name);
   switch (name) {
     case ':authority':

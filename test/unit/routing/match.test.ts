@@ -421,6 +421,7 @@ describe('pseudo-headers in `headers` (Envoy header matchers on :authority, :met
     [':method', { exact: 'POST' }, { method: 'POST' }, true],
     [':path', { prefix: '/a' }, { path: '/a/b?x=1' }, true],
     [':scheme', { exact: 'https' }, {}, false],
+    ['host', { exact: H }, {}, true],
   ] as const)('%s %j', (name, m, req, want) => {
     const s = snapshot(
       service(H, [80, 8080]),
