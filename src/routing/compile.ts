@@ -94,13 +94,15 @@ export class RouteTable {
   }
 
   /**
-   * The cluster for a destination, or null when it does not exist (unknown host, or a subset no DestinationRule
-   * defines: Envoy answers 503 NC). Port: explicit, else the service's only port, else the request port (§2).
+   * The cluster for a destination, or null when it does not exist (unknown host, a port the service does not have,
+   * or a subset no DestinationRule defines: Envoy answers 503 NC). Port: explicit, else the service's only port,
+   * else the request port (§2). Istio builds one cluster per service port, so other ports have none.
    */
   cluster(host: string, subset: string | null, explicitPort: number | null, requestPort: number): Cluster | null {
     const svc = findService(this.snapshot.registry, host);
     if (!svc) return null;
     const port = explicitPort ?? (svc.ports.length === 1 ? svc.ports[0]!.number : requestPort);
+    if (!svc.ports.some((p) => p.number === port)) return null;
     const name = `outbound|${port}|${subset ?? ''}|${host}`;
     const hit = this.clusters.get(name);
     if (hit !== undefined) return hit;

@@ -361,3 +361,19 @@ describe('gateway mode: the Gateway server hosts limit the VirtualService hosts 
     expect(decideOne(t, { authority: 'other.test' }).action).not.toBe('notFound');
   });
 });
+
+describe('destination ports that the service does not have', () => {
+  it('have no cluster: 503 NC, as Istio builds clusters per service port only', () => {
+    const s = snapshot(
+      service(H, [80]),
+      subsets(H),
+      vs('v', { hosts: [H], http: [{ route: [{ destination: { host: H, subset: 'v1', port: { number: 9080 } } }] }] }),
+    );
+    expect(decideOne(tableOf(s), { authority: H })).toMatchObject({
+      action: 'clusterNotFound',
+      status: 503,
+      responseFlags: 'NC',
+      clusterName: `outbound|9080|v1|${H}`,
+    });
+  });
+});
