@@ -580,6 +580,16 @@ async function outlierDetection(ctx: DemoContext): Promise<Check[]> {
     const requests = { n: 0 };
 
     const record = (p: OdPhase, o: RequestOutcome): void => {
+      // The pod comes back at the interval tick; a request it answers may arrive before the next /clusters poll
+      // shows it HEALTHY. Its answer is itself the sign of the return.
+      if (p === 'ejected' && o.backend === 'pod-2') {
+        p = 'returned';
+        if (phase === 'ejected') {
+          phase = 'returned';
+          healthySeenAt ??= performance.now();
+          setTimeout(() => stop.abort(), OD_AFTER_RETURN_MS).unref();
+        }
+      }
       requests.n++;
       const pod = o.backend ?? (o.status === 0 ? `none (${o.error})` : 'proxy');
       const m = counts.get(p)!;
