@@ -93,7 +93,7 @@ function latency(
   seconds: number,
   dir: string,
 ): { p50: number; p90: number; p99: number; p999: number; n: number; errors: number; durations: number[] } {
-  const log = join(dir, `h2load-${Date.now()}.log`);
+  const log = join(dir, 'logs', `h2load-${Date.now()}.log`);
   // 16 clients started 1 ms apart (staggered, as fortio does), each at 62.5 req/s: 1,000 req/s in total.
   const argv = ['--h1', '-c16', '-r1', '--rate-period=1ms', '--rps=62.5', `-n${seconds * 1000}`, `--log-file=${log}`];
   if (host) argv.push('-H', `:authority: ${host}`); // h2load's HTTP/1 Host comes from :authority
@@ -136,6 +136,8 @@ const median = (xs: number[]): number => {
 async function main(): Promise<void> {
   ensureTools();
   const dir = mkdtempSync(join(tmpdir(), 'weir-bench-'));
+  // h2load logs go to their own folder: the config folder is watched by weir (a write there would reload it).
+  mkdirSync(join(dir, 'logs'));
   const procs: ChildProcess[] = [];
   try {
     const v1 = await startProcess(0, process.execPath, ['bench/proxy/backend.mjs', '0', 'v1'], 'ready');

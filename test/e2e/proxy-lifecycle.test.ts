@@ -103,6 +103,14 @@ describe('hot reload', () => {
     expect(last.json().version).toBe('v2');
   });
 
+  it('ignores files the loader does not read (logs, hidden editor files) in a watched directory', async () => {
+    const before = weir.handle.proxy.configVersion;
+    await weir.write('access.log', 'x'.repeat(1000));
+    await weir.write('.vs.yaml.swp', 'junk');
+    await new Promise((r) => setTimeout(r, 800));
+    expect(weir.handle.proxy.configVersion).toBe(before);
+  });
+
   it('keeps the pools of unchanged clusters across a reload', async () => {
     await send(weir.url, { host: HOST });
     const before = new Map(weir.handle.proxy.clusterRuntimes().map((c) => [c.name, c]));

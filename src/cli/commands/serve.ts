@@ -3,6 +3,7 @@
  * (SIGTERM/SIGINT drain in-flight requests, then exit 0). A reload that does not validate is logged with its
  * diagnostics and the last good configuration keeps serving.
  */
+import { basename, resolve } from 'node:path';
 import { watch } from 'chokidar';
 import { type MetricsSource, startAdmin } from '../../admin/server.ts';
 import { isRejection, sortDiagnostics } from '../../config/diagnostics.ts';
@@ -196,10 +197,20 @@ export async function startServe(opts: ServeOptions): Promise<ServeHandle> {
   let watcher: ReturnType<typeof watch> | null = null;
   if (opts.watch !== false) {
     let timer: NodeJS.Timeout | null = null;
-    watcher = watch(
-      opts.paths.filter((p) => p !== '-'),
-      { ignoreInitial: true, awaitWriteFinish: { stabilityThreshold: 50, pollInterval: 10 } },
-    );
+    // Only what the loader reads triggers a reload: the named files, and *.yaml|*.yml|*.json (not hidden) under the
+    // named directories. Other files written there (logs, editor swap files) are ignored.
+    const watched = opts.paths.filter((p) => p !== '-');
+    const named = new Set(watched.map((p) => resolve(p)));
+    const ignored = (path: string, stats?: { isFile(): boolean }): boolean => {
+      if (named.has(resolve(path))) return false;
+      if (basename(path).startsWith('.')) return true;
+      return stats?.isFile() === true && !/\.(ya?ml|json)$/i.test(path);
+    };
+    watcher = watch(watched, {
+      ignoreInitial: true,
+      ignored,
+      awaitWriteFinish: { stabilityThreshold: 50, pollInterval: 10 },
+    });
     watcher.on('all', () => {
       if (timer) clearTimeout(timer);
       timer = setTimeout(() => void reload(), 100);
