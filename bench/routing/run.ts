@@ -13,6 +13,7 @@ import { compileRouteTable, type RouteTable } from '../../src/routing/compile.ts
 import { decide } from '../../src/routing/decide.ts';
 import { createFacts } from '../../src/routing/facts.ts';
 import type { RequestFacts } from '../../src/routing/types.ts';
+import { createSeededRng } from '../../src/util/random.ts';
 import { type NaiveRequest, naiveDecide, type RawVirtualService } from './naive.ts';
 
 const BATCH = 64;
@@ -20,17 +21,8 @@ const WARMUP_MS = Number(process.env.BENCH_WARMUP_MS ?? 400);
 const RUN_MS = Number(process.env.BENCH_RUN_MS ?? 1500);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 
-/** A fast seeded RNG (mulberry32). */
-function rng32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A deterministic RNG (mulberry32, shared with the backend and benchmarks). */
+const rng32 = createSeededRng;
 
 interface Workload {
   name: string;

@@ -6,6 +6,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { createSeededRng, type Rng, randomSeed } from '../util/random.ts';
 import {
   applyRuntimeOptions,
   type BackendConfig,
@@ -16,7 +17,6 @@ import {
   MAX_DELAY_MS,
   parseRuntimeOptions,
 } from './options.ts';
-import { createSeededRng, type Rng, randomSeed } from './rng.ts';
 import { type BackendStats, type ReceivedRequest, StatsRecorder } from './stats.ts';
 
 export type { BackendConfig, BackendOptions, BackendRuntimeOptions, FaultKind } from './options.ts';

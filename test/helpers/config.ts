@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { type ConfigSnapshot, snapshotFromTexts } from '../../src/config/snapshot.ts';
 import { compileRouteTable, type RouteTable } from '../../src/routing/compile.ts';
 import type { ProxyMode } from '../../src/routing/types.ts';
+import { createSeededRng } from '../../src/util/random.ts';
 
 /** Directory of the article's configurations (copies of shared/seed/yaml). */
 export const SEED_DIR = join(import.meta.dirname, '..', 'fixtures', 'seed');
@@ -36,14 +37,5 @@ export function table(s: ConfigSnapshot, mode: Partial<ProxyMode> = {}): RouteTa
   return compileRouteTable(s, { gateway: null, namespace: 'default', ...mode });
 }
 
-/** A deterministic RNG (mulberry32). */
-export function seededRng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A deterministic RNG (mulberry32, shared with the backend and benchmarks). */
+export const seededRng = createSeededRng;

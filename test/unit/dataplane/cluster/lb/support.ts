@@ -1,17 +1,9 @@
 /** Test support for the lb tests: a seeded RNG, endpoint builders and statistical bounds. */
 import type { LbEndpoint } from '../../../../../src/dataplane/cluster/lb/types.ts';
+import { createSeededRng } from '../../../../../src/util/random.ts';
 
-/** mulberry32: deterministic uniform [0, 1) from a 32-bit seed. */
-export function seededRng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A deterministic RNG (mulberry32, shared with the backend and benchmarks). */
+export const seededRng = createSeededRng;
 
 /** An RNG that replays `values` in order (throws when exhausted, to catch unexpected draws). */
 export function scriptedRng(values: readonly number[]): () => number {

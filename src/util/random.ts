@@ -1,6 +1,6 @@
 /**
- * A small seeded PRNG (mulberry32) for the test backend, so error rates and fault rates are reproducible from a
- * seed. Not cryptographic; not used by the proxy (which takes its RNG by injection).
+ * A small seeded PRNG (mulberry32), used by the test backend (reproducible error and fault rates), the benchmarks
+ * and the tests. Not cryptographic; the proxy takes its RNG by injection.
  */
 import { randomInt } from 'node:crypto';
 
