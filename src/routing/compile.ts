@@ -6,8 +6,8 @@
  */
 
 import { RE2JS } from 're2js';
-import { appliesToMesh, gatewayFullName } from '../config/analyze/analyze.ts';
 import { byCreation, isExportedTo, type MergedDestinationRule } from '../config/destination-rules.ts';
+import { appliesToMesh, gatewayFullName } from '../config/gateways.ts';
 import { hostMatches, hostSpecificity, isWildcard, resolveHost } from '../config/hosts.ts';
 import type { CorsPolicy, HeaderOperations, Headers, HTTPRoute, StringMatch } from '../config/istio/schemas.ts';
 import { findService, labelsMatch, type Service } from '../config/registry.ts';

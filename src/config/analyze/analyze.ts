@@ -7,6 +7,7 @@
 
 import { byCreation, DestinationRuleIndex, isExportedTo } from '../destination-rules.ts';
 import { CODES, type Diagnostic } from '../diagnostics.ts';
+import { appliesToMesh, gatewayFullName } from '../gateways.ts';
 import { isWildcard, resolveHost } from '../hosts.ts';
 import type { Destination } from '../istio/schemas.ts';
 import { findService, labelsMatch, type Registry, type Service, servicesMatching } from '../registry.ts';
@@ -142,30 +143,6 @@ function checkGateways(vs: VirtualService, report: Report, gateways: readonly Ga
       (m?.gateways ?? []).forEach((g, k) => check(g, ['spec', 'http', i, 'match', j, 'gateways', k])),
     ),
   );
-}
-
-/**
- * Resolves a gateway reference as Istio does (`resolveGatewayName`): `ns/name`, `./name`, bare `name` (the
- * VirtualService's namespace), or the legacy `name.ns.svc.cluster.local` form.
- */
-export function gatewayFullName(ref: string, vsNamespace: string): string {
-  if (ref === 'mesh') return 'mesh';
-  const slash = ref.indexOf('/');
-  if (slash >= 0) {
-    const ns = ref.slice(0, slash);
-    return `${ns === '.' ? vsNamespace : ns}/${ref.slice(slash + 1)}`;
-  }
-  if (ref.includes('.')) {
-    const parts = ref.split('.');
-    return `${parts[1] ?? vsNamespace}/${parts[0]}`;
-  }
-  return `${vsNamespace}/${ref}`;
-}
-
-/** True when the VirtualService applies to sidecars (no `gateways`, or `mesh` listed). */
-export function appliesToMesh(vs: VirtualService): boolean {
-  const g = vs.spec.gateways ?? [];
-  return g.length === 0 || g.includes('mesh');
 }
 
 /** IST0109: several mesh VirtualServices defining the same host in overlapping exportTo scopes. */
