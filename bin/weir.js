@@ -2,7 +2,7 @@
 // Entry point for `npx weir`. Runs the CLI from a bundle of the TypeScript sources (dist/weir.mjs), rebuilt with
 // esbuild whenever a source file is newer than it (about 0.1 s), so there is no separate build step and no
 // per-call transpiling. Set WEIR_TSX=1 to run the sources through tsx instead (development).
-import { existsSync, readdirSync, renameSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -27,7 +27,9 @@ if (process.env.WEIR_TSX === '1') {
 } else {
   if (!existsSync(dist) || statSync(dist).mtimeMs < newestMtime(join(root, 'src'))) {
     const esbuild = await import('esbuild');
-    const tmp = `${dist}.${process.pid}.tmp`;
+    // Build into a private folder under the final file names (the source-map comment names weir.mjs.map), then move
+    // both into place, so that concurrent first runs never see a half-written bundle.
+    const tmpDir = join(root, 'dist', `.build-${process.pid}`);
     esbuild.buildSync({
       entryPoints: [entry],
       bundle: true,
@@ -36,11 +38,12 @@ if (process.env.WEIR_TSX === '1') {
       target: 'node20',
       packages: 'external',
       sourcemap: 'linked',
-      outfile: tmp,
+      outfile: join(tmpDir, 'weir.mjs'),
       logLevel: 'error',
     });
-    renameSync(`${tmp}.map`, `${dist}.map`);
-    renameSync(tmp, dist);
+    renameSync(join(tmpDir, 'weir.mjs.map'), `${dist}.map`);
+    renameSync(join(tmpDir, 'weir.mjs'), dist);
+    rmSync(tmpDir, { recursive: true, force: true });
   }
   process.setSourceMapsEnabled(true);
   ({ main } = await import(pathToFileURL(dist).href));
