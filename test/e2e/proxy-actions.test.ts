@@ -408,36 +408,7 @@ async function logLines(w: Weir): Promise<Record<string, unknown>[]> {
 
 describe('repeated request headers', () => {
   it('are matched joined with "," as Envoy sees them, while a single value with ", " stays as sent', async () => {
-    const vs = `apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata:
-  name: vs
-  namespace: ${NS}
-spec:
-  hosts:
-  - ${HOST}
-  http:
-  - match:
-    - headers:
-        x-canary:
-          exact: a,b
-    route:
-    - destination:
-        host: ${HOST}
-        subset: v2
-  - route:
-    - destination:
-        host: ${HOST}
-        subset: v1
-`;
-    const local = await startWeir({
-      'mesh.yaml': serviceEntryYaml(NS, [
-        { port: v1.port, labels: { version: 'v1' } },
-        { port: v2.port, labels: { version: 'v2' } },
-      ]),
-      'dr.yaml': subsetsYaml(NS),
-      'vs.yaml': vs,
-    });
+    const local = await startHeaderRouteWeir('x-canary', 'a,b');
     try {
       const port = Number(new URL(local.url).port);
       const rawGet = (headers: string): Promise<string> =>
@@ -482,36 +453,7 @@ describe('requests normalized before routing', () => {
   });
 
   it('matches UTF-8 header values as bytes, as Envoy does', async () => {
-    const vs = `apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata:
-  name: vs
-  namespace: ${NS}
-spec:
-  hosts:
-  - ${HOST}
-  http:
-  - match:
-    - headers:
-        x-uni:
-          exact: "héllo wörld ☃"
-    route:
-    - destination:
-        host: ${HOST}
-        subset: v2
-  - route:
-    - destination:
-        host: ${HOST}
-        subset: v1
-`;
-    const local = await startWeir({
-      'mesh.yaml': serviceEntryYaml(NS, [
-        { port: v1.port, labels: { version: 'v1' } },
-        { port: v2.port, labels: { version: 'v2' } },
-      ]),
-      'dr.yaml': subsetsYaml(NS),
-      'vs.yaml': vs,
-    });
+    const local = await startHeaderRouteWeir('x-uni', 'héllo wörld ☃');
     try {
       const port = Number(new URL(local.url).port);
       const text = await new Promise<string>((resolve, reject) => {
@@ -535,3 +477,37 @@ spec:
     }
   });
 });
+
+/** A weir whose VirtualService sends requests whose header `name` is exactly `value` to v2, the rest to v1. */
+function startHeaderRouteWeir(name: string, value: string): Promise<Weir> {
+  const vs = `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: vs
+  namespace: ${NS}
+spec:
+  hosts:
+  - ${HOST}
+  http:
+  - match:
+    - headers:
+        ${name}:
+          exact: ${JSON.stringify(value)}
+    route:
+    - destination:
+        host: ${HOST}
+        subset: v2
+  - route:
+    - destination:
+        host: ${HOST}
+        subset: v1
+`;
+  return startWeir({
+    'mesh.yaml': serviceEntryYaml(NS, [
+      { port: v1.port, labels: { version: 'v1' } },
+      { port: v2.port, labels: { version: 'v2' } },
+    ]),
+    'dr.yaml': subsetsYaml(NS),
+    'vs.yaml': vs,
+  });
+}
