@@ -237,6 +237,13 @@ export async function startServe(opts: ServeOptions): Promise<ServeHandle> {
 /** Runs `weir serve` until SIGTERM/SIGINT; returns the exit code. */
 export async function runServe(opts: ServeOptions): Promise<number> {
   const handle = await startServe({ metrics: createProxyMetrics, ...opts });
+  // A safety net: a promise rejected without a handler is a bug in weir, and must not take every in-flight request
+  // down with the process (Node's default). It is reported, and the proxy keeps serving.
+  process.on('unhandledRejection', (reason) => {
+    process.stderr.write(
+      `weir: internal error (unhandled rejection), still serving: ${(reason as Error)?.stack ?? String(reason)}\n`,
+    );
+  });
   process.stderr.write(
     `weir: proxy listening on ${handle.url}${handle.adminUrl ? `, admin on ${handle.adminUrl}` : ''}\n`,
   );
