@@ -131,6 +131,18 @@ export const METRIC_CATALOG: readonly MetricDescriptor[] = Object.freeze([
     help: 'Requests in flight to each upstream cluster (Envoy upstream_rq_active).',
   },
   {
+    name: 'weir_upstream_pending_requests',
+    type: 'gauge',
+    labels: ['cluster'],
+    help: 'Requests waiting for an upstream connection in each cluster (circuit breaker queue; Envoy upstream_rq_pending_active).',
+  },
+  {
+    name: 'weir_upstream_connections',
+    type: 'gauge',
+    labels: ['cluster'],
+    help: 'Open upstream connections of each cluster (Envoy upstream_cx_active).',
+  },
+  {
     name: 'weir_upstream_retries_total',
     type: 'counter',
     labels: ['cluster'],
@@ -168,6 +180,8 @@ export interface ProxyView {
   clusterRuntimes(): readonly {
     name: string;
     active: number;
+    pendingCount?(): number;
+    connectionCount?(): number;
     cluster: { endpoints: readonly { labels: Readonly<Record<string, string>> }[] };
   }[];
   readonly configVersion: number;
@@ -470,6 +484,26 @@ export class ProxyMetrics implements MetricsSource {
       collect() {
         this.reset();
         for (const c of self.proxy?.clusterRuntimes() ?? []) this.set({ cluster: c.name }, c.active);
+      },
+    });
+    new Gauge({
+      name: 'weir_upstream_pending_requests',
+      help: help('weir_upstream_pending_requests'),
+      labelNames: ['cluster'],
+      registers,
+      collect() {
+        this.reset();
+        for (const c of self.proxy?.clusterRuntimes() ?? []) this.set({ cluster: c.name }, c.pendingCount?.() ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'weir_upstream_connections',
+      help: help('weir_upstream_connections'),
+      labelNames: ['cluster'],
+      registers,
+      collect() {
+        this.reset();
+        for (const c of self.proxy?.clusterRuntimes() ?? []) this.set({ cluster: c.name }, c.connectionCount?.() ?? 0);
       },
     });
     const clusterCounter = (name: string): Counter<'cluster'> =>

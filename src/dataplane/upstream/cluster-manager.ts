@@ -295,6 +295,13 @@ export class ClusterRuntime {
     return this.pending.length;
   }
 
+  /** Open upstream connections (undici pool statistics, summed over the cluster's hosts). */
+  connectionCount(): number {
+    let n = 0;
+    for (const e of this.endpoints) n += e.pool.stats.connected;
+    return n;
+  }
+
   /** Releases an admitted request; hands its slot to the oldest pending one. */
   release(): void {
     const next = this.pending.shift();

@@ -348,6 +348,11 @@ describe('istio_* metrics from a sidecar weir (source = the sidecar)', () => {
     const active = select(samples, 'weir_upstream_active_requests', { cluster: `outbound|80|v1|${HOST}` });
     expect(active).toHaveLength(1);
     expect(active[0]!.value).toBe(0);
+    // Earlier tests sent requests to v1 over keep-alive connections; none waits for one now.
+    expect(
+      select(samples, 'weir_upstream_connections', { cluster: `outbound|80|v1|${HOST}` })[0]!.value,
+    ).toBeGreaterThan(0);
+    expect(select(samples, 'weir_upstream_pending_requests', { cluster: `outbound|80|v1|${HOST}` })[0]!.value).toBe(0);
     expect(select(samples, 'weir_outlier_ejections_total')[0]!.labels.cluster).toBe(`outbound|80|v1|${HOST}`);
     // Every exposed family is in the catalog (the dashboard test relies on it).
     const families = new Set(METRIC_CATALOG.map((m) => m.name));
