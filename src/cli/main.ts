@@ -9,6 +9,7 @@ import { PATTERN_NAMES } from '../demo/types.ts';
 import { parseFraction, parseHttpStatus, parseNonNegativeInt, runBackend } from './commands/backend.ts';
 import { runDemoCommand } from './commands/demo.ts';
 import { runExplain } from './commands/explain.ts';
+import { type RolloutSimulateOptions, runRolloutSimulate } from './commands/rollout.ts';
 import { parseLabels, runServe } from './commands/serve.ts';
 import { runValidate } from './commands/validate.ts';
 import { CliError, EXIT } from './exit-codes.ts';
@@ -184,6 +185,22 @@ function buildProgram(result: { code: number }): Command {
         result.code = await runDemoCommand(o);
       },
     );
+
+  program
+    .command('rollout')
+    .description('canaries judged by anytime-valid statistics (issue 8)')
+    .command('simulate')
+    .description("judge a Canary's analysis on synthetic traffic, many runs, next to Flagger's rule")
+    .requiredOption('-f, --filename <path>', 'the Canary (weir.dev/v1alpha1) file')
+    .requiredOption('--rps <n>', 'total requests per second (Poisson)')
+    .requiredOption('--errors <p1,p2>', 'error rates of primary and canary as fractions, e.g. 0.005,0.01')
+    .option('--latency-ms <p50,p50>', 'median latency of primary and canary in ms (lognormal, σ 0.6)', '100,100')
+    .option('--runs <n>', 'runs per rule (default 200, fewer for maxDuration above 30m)')
+    .option('--seed <n>', 'RNG seed', '20240601')
+    .option('--max-duration <d>', "override the Canary's maxDuration, e.g. 60m")
+    .action(async (o: RolloutSimulateOptions) => {
+      result.code = await runRolloutSimulate(o);
+    });
 
   return program;
 }

@@ -146,6 +146,12 @@ export const CODES = {
     level: 'info',
     summary: 'ROUND_ROBIN with weighted endpoints',
   },
+  WEIR0020: {
+    code: 'WEIR0020',
+    name: 'InvalidCanary',
+    level: 'error',
+    summary: 'A Canary (weir.dev/v1alpha1) breaks a rule of its analysis, targets or webhooks',
+  },
 } as const satisfies Record<string, CodeInfo>;
 
 /** A code of the catalog. */

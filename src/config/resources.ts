@@ -8,6 +8,7 @@ import type { z } from 'zod';
 import { CODES, type Diagnostic, formatPath, type Level, type SourcePosition } from './diagnostics.ts';
 import * as S from './istio/schemas.ts';
 import type { SourceDocument } from './load.ts';
+import { CANARY_API_VERSION, CanarySpec } from './weir/canary.ts';
 
 /** The Istio networking API versions weir accepts (v1 and v1beta1 are aliases of v1alpha3). */
 export const ISTIO_NETWORKING_VERSIONS = [
@@ -29,6 +30,7 @@ export interface SpecByKind {
   Deployment: z.infer<typeof S.K8sWorkloadSpec>;
   StatefulSet: z.infer<typeof S.K8sWorkloadSpec>;
   DaemonSet: z.infer<typeof S.K8sWorkloadSpec>;
+  Canary: CanarySpec;
 }
 
 /** A resource kind weir reads. */
@@ -57,6 +59,7 @@ export type DestinationRule = Resource<'DestinationRule'>;
 export type ServiceEntry = Resource<'ServiceEntry'>;
 export type WorkloadEntry = Resource<'WorkloadEntry'>;
 export type Gateway = Resource<'Gateway'>;
+export type Canary = Resource<'Canary'>;
 
 interface KindDef {
   kind: Kind;
@@ -110,6 +113,7 @@ const KINDS: readonly KindDef[] = [
   { kind: 'Deployment', apiVersions: WORKLOAD_VERSIONS, schema: S.K8sWorkloadSpec, field: 'spec', strict: false },
   { kind: 'StatefulSet', apiVersions: WORKLOAD_VERSIONS, schema: S.K8sWorkloadSpec, field: 'spec', strict: false },
   { kind: 'DaemonSet', apiVersions: WORKLOAD_VERSIONS, schema: S.K8sWorkloadSpec, field: 'spec', strict: false },
+  { kind: 'Canary', apiVersions: [CANARY_API_VERSION], schema: CanarySpec, field: 'spec', strict: true },
 ];
 
 /** Options for {@link toResources}. */
@@ -165,7 +169,7 @@ export function toResources(documents: readonly SourceDocument[], opts: Resource
     const ref = { kind, name, namespace };
     if (!def) {
       const known = KINDS.find((k) => k.kind === kind);
-      if (known && apiVersion.startsWith('networking.istio.io/')) {
+      if (known && (apiVersion.startsWith('networking.istio.io/') || apiVersion.startsWith('weir.dev/'))) {
         out.diagnostics.push(
           mk(
             'error',

@@ -3,6 +3,7 @@
  */
 import type { Diagnostic } from '../diagnostics.ts';
 import type { Resource } from '../resources.ts';
+import { validateCanary } from './canary.ts';
 import { validateDestinationRule } from './destination-rule.ts';
 import { createReporter } from './report.ts';
 import { validateGateway, validateServiceEntry, validateWorkloadEntry } from './service-entry.ts';
@@ -27,6 +28,9 @@ export function validateResource(resource: Resource): Diagnostic[] {
       break;
     case 'Gateway':
       validateGateway(resource as Resource<'Gateway'>, report);
+      break;
+    case 'Canary':
+      validateCanary(resource as Resource<'Canary'>, report);
       break;
     default:
       break;

@@ -1,0 +1,168 @@
+/**
+ * The semantic rules of weir's `Canary` resource (`config/weir/canary.ts`), reported as `WEIR0020` errors at the
+ * offending field: the target, host and subsets; durations; the weight ladder (Flagger's `stepWeight` xor
+ * `stepWeights`, `maxWeight`); metrics (built-in names or a custom query, `thresholdRange`); webhooks (Flagger's types,
+ * absolute http(s) URLs); and weir's sequential parameters (α, tolerance θ₀). Checking that the VirtualService and the
+ * subsets exist is left to the controller, which reads them when it starts.
+ */
+import { CODES } from '../diagnostics.ts';
+import type { Canary } from '../resources.ts';
+import { BUILTIN_METRICS, type CanaryAnalysis, WEBHOOK_TYPES } from '../weir/canary.ts';
+import { durationError, type Path, q, validateFQDN, validateSubsetName } from './common.ts';
+import type { Report } from './report.ts';
+
+const CODE = { code: CODES.WEIR0020.code } as const;
+
+/** The not-worse margin θ_m of `DEFAULT_SEQUENTIAL_POLICY`; the tolerance θ₀ must stay below it (§1.6). */
+const NOT_WORSE_MARGIN = 2;
+
+/** Validates one Canary; reports every problem as a `WEIR0020` error. */
+export function validateCanary(canary: Canary, report: Report): void {
+  const r: Report = (path, message, opts) => report(path, message, { ...CODE, ...opts });
+  const spec = canary.spec;
+
+  // What is rolled out.
+  if (spec.targetRef !== undefined && spec.virtualService !== undefined) {
+    r(['spec', 'virtualService'], 'set only one of targetRef and virtualService', { key: true });
+  } else if (spec.targetRef === undefined && spec.virtualService === undefined) {
+    r(['spec'], 'targetRef (or virtualService) is required: the VirtualService to roll out');
+  }
+  const ref = spec.targetRef ?? spec.virtualService;
+  const refPath: Path = ['spec', spec.targetRef !== undefined ? 'targetRef' : 'virtualService'];
+  if (ref !== undefined) {
+    if (!ref.name) r(refPath, 'the VirtualService name is required');
+    const kind = spec.targetRef?.kind;
+    if (kind !== undefined && kind !== 'VirtualService') {
+      r([...refPath, 'kind'], `targetRef kind must be VirtualService (got ${q(kind)})`);
+    }
+  }
+  if (spec.host === undefined) r(['spec'], 'host is required: the VirtualService host whose route is rolled out');
+  else {
+    const err = validateFQDN(spec.host);
+    if (err) r(['spec', 'host'], err);
+  }
+  for (const f of ['primarySubset', 'canarySubset'] as const) {
+    const v = spec[f];
+    if (v === undefined) r(['spec'], `${f} is required`);
+    else {
+      const err = validateSubsetName(v);
+      if (err) r(['spec', f], err);
+    }
+  }
+  if (spec.primarySubset !== undefined && spec.primarySubset === spec.canarySubset) {
+    r(['spec', 'canarySubset'], `canarySubset must differ from primarySubset (both ${q(spec.primarySubset)})`);
+  }
+
+  if (spec.analysis === undefined) {
+    r(['spec'], 'analysis is required: the steps and metrics that judge the canary');
+    return;
+  }
+  checkAnalysis(r, ['spec', 'analysis'], spec.analysis);
+}
+
+function checkDuration(r: Report, path: Path, text: string | undefined): void {
+  if (text === undefined) return;
+  const err = durationError(text);
+  if (err) r(path, err);
+}
+
+function checkAnalysis(r: Report, at: Path, a: CanaryAnalysis): void {
+  checkDuration(r, [...at, 'interval'], a.interval);
+  checkDuration(r, [...at, 'maxDuration'], a.maxDuration);
+
+  if (a.threshold !== undefined && a.threshold < 1) r([...at, 'threshold'], 'threshold must be at least 1');
+  if (a.iterations !== undefined && a.iterations < 1) r([...at, 'iterations'], 'iterations must be at least 1');
+
+  // The weight ladder.
+  if (a.stepWeight !== undefined && a.stepWeights !== undefined) {
+    r([...at, 'stepWeights'], 'set only one of stepWeight and stepWeights', { key: true });
+  } else if (a.stepWeight === undefined && a.stepWeights === undefined && a.iterations === undefined) {
+    r(at, 'one of stepWeight, stepWeights (weighted steps) or iterations (header-only A/B testing) is required', {
+      key: true,
+    });
+  }
+  if (a.stepWeight !== undefined && (a.stepWeight < 1 || a.stepWeight > 100)) {
+    r([...at, 'stepWeight'], `stepWeight ${a.stepWeight} is not in range 1..100`);
+  }
+  if (a.maxWeight !== undefined && (a.maxWeight < 1 || a.maxWeight > 100)) {
+    r([...at, 'maxWeight'], `maxWeight ${a.maxWeight} is not in range 1..100`);
+  }
+  if (a.stepWeights !== undefined) {
+    if (a.stepWeights.length === 0) r([...at, 'stepWeights'], 'stepWeights must not be empty');
+    a.stepWeights.forEach((w, i) => {
+      const p = [...at, 'stepWeights', i];
+      if (w < 0 || w > 100) r(p, `step weight ${w} is not in range 0..100`);
+      else if (i > 0 && !(w > a.stepWeights![i - 1]!)) {
+        r(p, `stepWeights must increase (${w} follows ${a.stepWeights![i - 1]})`);
+      }
+    });
+  }
+  if (a.mirrorWeight !== undefined && (a.mirrorWeight < 0 || a.mirrorWeight > 100)) {
+    r([...at, 'mirrorWeight'], `mirrorWeight ${a.mirrorWeight} is not in range 0..100`);
+  }
+
+  // weir's sequential parameters.
+  if (a.alpha !== undefined && !(a.alpha > 0 && a.alpha < 0.5)) {
+    r([...at, 'alpha'], `alpha ${a.alpha} must be in (0, 0.5)`);
+  }
+  if (a.tolerance !== undefined && !(a.tolerance > 1 && a.tolerance < NOT_WORSE_MARGIN)) {
+    r(
+      [...at, 'tolerance'],
+      `tolerance ${a.tolerance} must be greater than 1 and below the not-worse margin ${NOT_WORSE_MARGIN}`,
+    );
+  }
+
+  // Metrics.
+  const seen = new Set<string>();
+  (a.metrics ?? []).forEach((m, i) => {
+    const p: Path = [...at, 'metrics', i];
+    checkDuration(r, [...p, 'interval'], m.interval);
+    const name = m.name ?? '';
+    if (name === '') r(p, 'metric name is required');
+    else if (seen.has(name)) r([...p, 'name'], `duplicate metric ${q(name)}`);
+    seen.add(name);
+    const builtin = (BUILTIN_METRICS as readonly string[]).includes(name);
+    if (name !== '' && !builtin && m.query === undefined && m.templateRef === undefined) {
+      r(
+        [...p, 'name'],
+        `unknown metric ${q(name)}: use ${BUILTIN_METRICS.join(' or ')}, or give a custom metric a query or templateRef`,
+      );
+    }
+    const range = m.thresholdRange;
+    if (range?.min !== undefined && range.max !== undefined && range.min > range.max) {
+      r([...p, 'thresholdRange'], `thresholdRange min ${range.min} is greater than max ${range.max}`);
+    }
+    if (name === 'request-success-rate' && range?.min !== undefined && !(range.min > 0 && range.min < 100)) {
+      r([...p, 'thresholdRange', 'min'], `request-success-rate min ${range.min} must be a percentage in (0, 100)`);
+    }
+    if (name === 'request-duration' && range?.max !== undefined && !(range.max > 0)) {
+      r([...p, 'thresholdRange', 'max'], `request-duration max ${range.max} must be a latency in ms above 0`);
+    }
+  });
+
+  // Webhooks.
+  (a.webhooks ?? []).forEach((h, i) => {
+    const p: Path = [...at, 'webhooks', i];
+    if (!h.name) r(p, 'webhook name is required');
+    if (h.type !== undefined && !(WEBHOOK_TYPES as readonly string[]).includes(h.type)) {
+      r([...p, 'type'], `unknown webhook type ${q(h.type)}; expected one of ${WEBHOOK_TYPES.join(', ')}`);
+    }
+    if (h.url === undefined) r(p, 'webhook url is required');
+    else {
+      const err = urlError(h.url);
+      if (err) r([...p, 'url'], err);
+    }
+    checkDuration(r, [...p, 'timeout'], h.timeout);
+  });
+}
+
+function urlError(url: string): string | null {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return `webhook url ${q(url)} is not an absolute URL`;
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') return `webhook url ${q(url)} must be http or https`;
+  return null;
+}

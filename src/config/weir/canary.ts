@@ -1,0 +1,123 @@
+/**
+ * The structural schema of weir's `Canary` resource (`apiVersion: weir.dev/v1alpha1`, issue 8): what to roll out (a
+ * VirtualService, its host, the primary and canary subsets) and how to judge it. The `analysis` block keeps Flagger's
+ * field names and meanings (`interval`, `threshold`, `maxWeight`, `stepWeight`, `stepWeights`, `iterations`, `match`,
+ * `mirror`, `mirrorWeight`, `metrics[]`, `webhooks[]`; flagger.app/v1beta1 `CanaryAnalysis`), so a Flagger user moves
+ * over by changing the target, plus weir's own fields for the sequential statistics of `sequential-canary.md`
+ * (`tolerance` θ₀, `alpha`, `maxDuration`, `onInconclusive`, `sticky`). Shapes and types only, strict objects (unknown
+ * fields warn, see `resources.ts`); the semantic rules live in `config/validate/canary.ts`.
+ */
+import { z } from 'zod';
+import { HTTPMatchRequest, INT_MARKER } from '../istio/schemas.ts';
+
+/** The apiVersion of weir's own resources. */
+export const CANARY_API_VERSION = 'weir.dev/v1alpha1';
+
+const str = z.string();
+const int = z.number({ error: () => INT_MARKER }).int({ error: () => INT_MARKER });
+const num = z.number();
+const bool = z.boolean();
+/** A Go-style duration (`"1m"`, `"30s"`, `"500ms"`); checked by the validator. */
+const duration = z.string();
+
+/** The built-in metrics (Flagger's names): canary success rate in %, and p99 latency in ms. */
+export const BUILTIN_METRICS = ['request-success-rate', 'request-duration'] as const;
+
+/** Flagger's webhook types (flagger.app/v1beta1 `HookType`). */
+export const WEBHOOK_TYPES = [
+  'pre-rollout',
+  'rollout',
+  'confirm-rollout',
+  'confirm-traffic-increase',
+  'confirm-promotion',
+  'post-rollout',
+  'rollback',
+  'event',
+] as const;
+
+/** What happens when `maxDuration` ends a run without a decision (`sequential-canary.md` §3.5). */
+export const INCONCLUSIVE_POLICIES = ['pause', 'rollback', 'promote'] as const;
+
+/** A reference to the VirtualService being rolled out. The namespace defaults to the Canary's. */
+export const CanaryTargetRef = z.strictObject({
+  apiVersion: str.optional(),
+  /** Only `VirtualService` today (Flagger points at a Deployment; weir routes at the VirtualService). */
+  kind: str.optional(),
+  name: str.optional(),
+  namespace: str.optional(),
+});
+export type CanaryTargetRef = z.infer<typeof CanaryTargetRef>;
+
+/** Flagger `CanaryThresholdRange`: the accepted range of a metric's value. */
+export const ThresholdRange = z.strictObject({ min: num.optional(), max: num.optional() });
+
+/** Flagger `CanaryMetric`: a built-in (`request-success-rate` ≥ min %, `request-duration` p99 ≤ max ms) or custom one. */
+export const CanaryMetric = z.strictObject({
+  name: str.optional(),
+  thresholdRange: ThresholdRange.optional(),
+  /** The PromQL range of a query; ignored for the built-ins (weir counts every request). */
+  interval: duration.optional(),
+  /** A custom metric's PromQL query (Flagger's pre-template form). */
+  query: str.optional(),
+  /** A custom metric's MetricTemplate reference (Flagger's templated form). */
+  templateRef: z.strictObject({ name: str.optional(), namespace: str.optional() }).optional(),
+});
+export type CanaryMetric = z.infer<typeof CanaryMetric>;
+
+/** Flagger `CanaryWebhook`. */
+export const CanaryWebhook = z.strictObject({
+  name: str.optional(),
+  type: str.optional(),
+  url: str.optional(),
+  timeout: duration.optional(),
+  metadata: z.record(z.string(), z.string()).optional(),
+});
+export type CanaryWebhook = z.infer<typeof CanaryWebhook>;
+
+/** Flagger `CanaryAnalysis` plus weir's sequential fields. */
+export const CanaryAnalysis = z.strictObject({
+  /** Flagger: tick and query window. weir: the dwell per weight step. Default `1m`. */
+  interval: duration.optional(),
+  /** Flagger: failed checks before rollback. weir: feeds only the default `maxDuration` (§3.6). Default 5. */
+  threshold: int.optional(),
+  /** Highest canary weight before promotion (%), with `stepWeight`. */
+  maxWeight: int.optional(),
+  /** Weight increment per step (%). */
+  stepWeight: int.optional(),
+  /** Explicit weight ladder (%), instead of `stepWeight`. */
+  stepWeights: z.array(int).optional(),
+  /** A/B testing: checks with all matching traffic on the canary before promotion. */
+  iterations: int.optional(),
+  /** Istio HTTP matches that route to the canary (header-only phase). */
+  match: z.array(HTTPMatchRequest).optional(),
+  /** Mirror traffic to the canary before shifting weight. */
+  mirror: bool.optional(),
+  /** Percentage of traffic mirrored. */
+  mirrorWeight: int.optional(),
+  metrics: z.array(CanaryMetric).optional(),
+  webhooks: z.array(CanaryWebhook).optional(),
+  /** weir: θ₀, the tolerated relative risk canary/primary (> 1); default 1.2. */
+  tolerance: num.optional(),
+  /** weir: the error budget α of both the rollback and the not-worse tests, in (0, 0.5); default 0.05. */
+  alpha: num.optional(),
+  /** weir: the longest a run may take before it is INCONCLUSIVE; default `max(30m, interval × (steps + threshold))`. */
+  maxDuration: duration.optional(),
+  /** weir: what an INCONCLUSIVE run does; default `pause`. */
+  onInconclusive: z.enum(INCONCLUSIVE_POLICIES).optional(),
+  /** weir: sticky, monotone weight split (a user who reached the canary stays there); default true. */
+  sticky: bool.optional(),
+});
+export type CanaryAnalysis = z.infer<typeof CanaryAnalysis>;
+
+/** `Canary.spec`. Exactly one of `targetRef` and `virtualService` names the VirtualService. */
+export const CanarySpec = z.strictObject({
+  targetRef: CanaryTargetRef.optional(),
+  virtualService: z.strictObject({ name: str.optional(), namespace: str.optional() }).optional(),
+  /** The VirtualService host whose route is rolled out. */
+  host: str.optional(),
+  /** The DestinationRule subsets of the stable and the new version. */
+  primarySubset: str.optional(),
+  canarySubset: str.optional(),
+  analysis: CanaryAnalysis.optional(),
+});
+export type CanarySpec = z.infer<typeof CanarySpec>;

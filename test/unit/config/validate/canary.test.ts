@@ -1,0 +1,255 @@
+/**
+ * The Canary resource (weir.dev/v1alpha1): schema typing through `toResources` and the WEIR0020 rules of
+ * `validate/canary.ts`, each with one passing and one failing input, checked at the marked line and column.
+ */
+import { describe, expect, it } from 'vitest';
+import type { Diagnostic } from '../../../../src/config/diagnostics.ts';
+import { parseText } from '../../../../src/config/load.ts';
+import { toResources } from '../../../../src/config/resources.ts';
+import { validateResource } from '../../../../src/config/validate/index.ts';
+import { markedPosition } from '../../../helpers/validate.ts';
+
+/** A complete, valid analysis; `analysis` replaces it when given. */
+const ANALYSIS = `interval: 1m
+threshold: 5
+stepWeights: [5, 10, 25, 50]
+metrics:
+- name: request-success-rate
+  thresholdRange: {min: 99}
+- name: request-duration
+  thresholdRange: {max: 500}
+webhooks:
+- name: load-test
+  type: rollout
+  url: http://loadtester.test/
+  timeout: 5s`;
+
+const TARGET = `targetRef: {kind: VirtualService, name: checkout-vs}
+host: checkout.shop.svc.cluster.local
+primarySubset: v1
+canarySubset: v2`;
+
+const indent = (text: string, n: number): string =>
+  text
+    .split('\n')
+    .map((l) => (l === '' ? l : `${' '.repeat(n)}${l}`))
+    .join('\n');
+
+/** A Canary whose spec has `target` (the lines above `analysis`) and `analysis` (its body). */
+function canary(opts: { target?: string; analysis?: string | null } = {}): string {
+  const analysis = opts.analysis === undefined ? ANALYSIS : opts.analysis;
+  return (
+    'apiVersion: weir.dev/v1alpha1\nkind: Canary\nmetadata: {name: c, namespace: shop}\nspec:\n' +
+    `${indent(opts.target ?? TARGET, 2)}\n` +
+    (analysis === null ? '' : `  analysis:\n${indent(analysis, 4)}\n`)
+  );
+}
+
+/** Types and validates `text` (one Canary): every diagnostic, schema and semantic. */
+function check(text: string): Diagnostic[] {
+  const docs = parseText({ file: 't.yaml', text });
+  expect(docs.diagnostics, 'YAML must parse').toEqual([]);
+  const typed = toResources(docs.documents);
+  return [...typed.diagnostics, ...typed.resources.flatMap((r) => validateResource(r))];
+}
+
+function expectClean(text: string): void {
+  expect(check(text).map((d) => `${d.code} ${d.field}: ${d.message}`)).toEqual([]);
+}
+
+function expectAt(text: string, message: string, code = 'WEIR0020'): Diagnostic {
+  const out = check(text);
+  const d = out.find((x) => x.message.includes(message));
+  expect(d, `no ${JSON.stringify(message)} in ${JSON.stringify(out.map((x) => x.message))}`).toBeDefined();
+  expect({ line: d!.position?.line, column: d!.position?.column }).toEqual(markedPosition(text));
+  expect(d!.code).toBe(code);
+  expect(d!.level).toBe(code === 'WEIR0002' ? 'warning' : 'error');
+  return d!;
+}
+
+const withAnalysis = (replace: string, by: string): string => ANALYSIS.replace(replace, by);
+/** The analysis with one more metric (its lines, starting `- name:`). */
+const withMetric = (lines: string): string => withAnalysis('webhooks:', `${lines}\nwebhooks:`);
+
+describe('Canary resource', () => {
+  it('accepts the complete example without any diagnostic', () => {
+    expectClean(canary());
+  });
+
+  it('types the spec (Flagger field names and weir fields)', () => {
+    const docs = parseText({
+      file: 't.yaml',
+      text: canary({ analysis: `${ANALYSIS}\ntolerance: 1.3\nalpha: 0.01\nonInconclusive: rollback\nsticky: false` }),
+    });
+    const r = toResources(docs.documents).resources[0]!;
+    expect(r.kind).toBe('Canary');
+    expect(r.namespace).toBe('shop');
+    const spec = r.spec as { analysis: Record<string, unknown> };
+    expect(spec.analysis).toMatchObject({ stepWeights: [5, 10, 25, 50], tolerance: 1.3, onInconclusive: 'rollback' });
+  });
+
+  it('warns about an unknown field (strict, like the Istio kinds) and still validates', () => {
+    const d = expectAt(canary({ analysis: `${ANALYSIS}\nbogus: 1 #^` }), 'unknown field "bogus"', 'WEIR0002');
+    expect(d.field).toBe('spec.analysis.bogus');
+  });
+
+  it('rejects a wrong type with IST0106', () => {
+    expectAt(
+      canary({ analysis: withAnalysis('threshold: 5', 'threshold: five #=') }),
+      'expected an integer',
+      'IST0106',
+    );
+  });
+
+  it('rejects an unknown onInconclusive with IST0106', () => {
+    expectAt(canary({ analysis: `${ANALYSIS}\nonInconclusive: retry #=` }), 'expected one of', 'IST0106');
+  });
+
+  it('rejects an unknown weir.dev apiVersion for Canary', () => {
+    const text = 'apiVersion: weir.dev/v1 #=\nkind: Canary\nmetadata: {name: c}\nspec: {}\n';
+    expectAt(text, 'unknown apiVersion "weir.dev/v1" for Canary', 'IST0106');
+  });
+});
+
+describe('validateCanary (WEIR0020)', () => {
+  type Rule = [name: string, good: string, bad: string, message: string];
+  const a = (analysis: string) => canary({ analysis });
+  const t = (target: string) => canary({ target });
+  const rules: Rule[] = [
+    [
+      'interval is a valid duration',
+      a(withAnalysis('interval: 1m', 'interval: 30s')),
+      a(withAnalysis('interval: 1m', 'interval: 0s #=')),
+      'duration must be greater than 1ms',
+    ],
+    [
+      'maxDuration is a valid duration',
+      a(`${ANALYSIS}\nmaxDuration: 45m`),
+      a(`${ANALYSIS}\nmaxDuration: soon #=`),
+      'invalid duration "soon"',
+    ],
+    [
+      'metric interval is a valid duration',
+      a(withAnalysis('thresholdRange: {min: 99}', 'thresholdRange: {min: 99}\n  interval: 2m')),
+      a(withAnalysis('thresholdRange: {min: 99}', 'thresholdRange: {min: 99}\n  interval: 1.5ns #=')),
+      'duration must be greater than 1ms',
+    ],
+    [
+      'webhook timeout is a valid duration',
+      a(withAnalysis('timeout: 5s', 'timeout: 500ms')),
+      a(withAnalysis('timeout: 5s', 'timeout: 5x #=')),
+      'invalid duration "5x"',
+    ],
+    [
+      'stepWeight xor stepWeights',
+      a(withAnalysis('stepWeights: [5, 10, 25, 50]', 'stepWeight: 10\nmaxWeight: 50')),
+      a(withAnalysis('stepWeights: [5, 10, 25, 50]', 'stepWeight: 10\nstepWeights: [5, 10] #^')),
+      'set only one of stepWeight and stepWeights',
+    ],
+    [
+      'some ladder or iterations',
+      a(withAnalysis('stepWeights: [5, 10, 25, 50]', 'iterations: 10')),
+      `${canary({ analysis: null })}  analysis: #^\n${indent(withAnalysis('stepWeights: [5, 10, 25, 50]\n', ''), 4)}\n`,
+      'one of stepWeight, stepWeights',
+    ],
+    [
+      'stepWeight in 1..100',
+      a(withAnalysis('stepWeights: [5, 10, 25, 50]', 'stepWeight: 100')),
+      a(withAnalysis('stepWeights: [5, 10, 25, 50]', 'stepWeight: 0 #=')),
+      'stepWeight 0 is not in range 1..100',
+    ],
+    [
+      'step weights in 0..100',
+      a(withAnalysis('stepWeights: [5, 10, 25, 50]', 'stepWeights: [0, 100]')),
+      a(withAnalysis('stepWeights: [5, 10, 25, 50]', 'stepWeights:\n- 5\n- 120 #-')),
+      'step weight 120 is not in range 0..100',
+    ],
+    [
+      'step weights increase',
+      a(withAnalysis('stepWeights: [5, 10, 25, 50]', 'stepWeights: [1, 2]')),
+      a(withAnalysis('stepWeights: [5, 10, 25, 50]', 'stepWeights:\n- 10\n- 10 #-')),
+      'stepWeights must increase (10 follows 10)',
+    ],
+    [
+      'maxWeight ≤ 100',
+      a(withAnalysis('stepWeights: [5, 10, 25, 50]', 'stepWeight: 5\nmaxWeight: 100')),
+      a(withAnalysis('stepWeights: [5, 10, 25, 50]', 'stepWeight: 5\nmaxWeight: 101 #=')),
+      'maxWeight 101 is not in range 1..100',
+    ],
+    [
+      'thresholdRange min ≤ max',
+      a(withMetric('- name: my-metric\n  query: sum(x)\n  thresholdRange: {min: 1, max: 1}')),
+      a(withMetric('- name: my-metric\n  query: sum(x)\n  thresholdRange: {min: 2, max: 1} #=')),
+      'thresholdRange min 2 is greater than max 1',
+    ],
+    [
+      'metric names are known, or custom with a query',
+      a(withMetric('- name: my-metric\n  templateRef: {name: t}')),
+      a(withMetric('- name: my-metric #=')),
+      'unknown metric "my-metric"',
+    ],
+    [
+      'alpha in (0, 0.5)',
+      a(`${ANALYSIS}\nalpha: 0.01`),
+      a(`${ANALYSIS}\nalpha: 0.5 #=`),
+      'alpha 0.5 must be in (0, 0.5)',
+    ],
+    [
+      'tolerance > 1',
+      a(`${ANALYSIS}\ntolerance: 1.5`),
+      a(`${ANALYSIS}\ntolerance: 1 #=`),
+      'tolerance 1 must be greater than 1',
+    ],
+    [
+      'primary and canary subsets differ',
+      t(TARGET.replace('canarySubset: v2', 'canarySubset: v3')),
+      t(TARGET.replace('canarySubset: v2', 'canarySubset: v1 #=')),
+      'canarySubset must differ from primarySubset',
+    ],
+    [
+      'webhook types are known',
+      a(withAnalysis('type: rollout', 'type: confirm-promotion')),
+      a(withAnalysis('type: rollout', 'type: pre-promotion #=')),
+      'unknown webhook type "pre-promotion"',
+    ],
+    [
+      'webhook URLs are absolute',
+      a(withAnalysis('url: http://loadtester.test/', 'url: https://loadtester.test/hook')),
+      a(withAnalysis('url: http://loadtester.test/', 'url: /hook #=')),
+      'webhook url "/hook" is not an absolute URL',
+    ],
+    [
+      'webhook URLs are http(s)',
+      a(withAnalysis('url: http://loadtester.test/', 'url: http://[::1]:8080/')),
+      a(withAnalysis('url: http://loadtester.test/', 'url: ftp://loadtester.test/ #=')),
+      'must be http or https',
+    ],
+    [
+      'one target',
+      t(TARGET.replace('targetRef: {kind: VirtualService, name: checkout-vs}', 'virtualService: {name: checkout-vs}')),
+      t(`${TARGET}\nvirtualService: {name: checkout-vs} #^`),
+      'set only one of targetRef and virtualService',
+    ],
+    [
+      'the target is a VirtualService',
+      t(TARGET.replace('{kind: VirtualService, name: checkout-vs}', '{name: checkout-vs}')),
+      t(
+        TARGET.replace(
+          'targetRef: {kind: VirtualService, name: checkout-vs}',
+          'targetRef:\n  kind: Deployment #=\n  name: x',
+        ),
+      ),
+      'targetRef kind must be VirtualService',
+    ],
+  ];
+
+  it.each(rules)('%s', (_name, good, bad, message) => {
+    expectClean(good);
+    expectAt(bad, message);
+  });
+
+  it('reports the field path', () => {
+    const d = expectAt(a(withAnalysis('url: http://loadtester.test/', 'url: /hook #=')), 'not an absolute URL');
+    expect(d.field).toBe('spec.analysis.webhooks[0].url');
+  });
+});
