@@ -36,7 +36,6 @@ import {
   flatten,
   type HeaderList,
   isHopByHop,
-  renderValue,
 } from './pipeline/header-ops.ts';
 import { normalizePath } from './server/normalize-path.ts';
 import {
@@ -1235,5 +1234,3 @@ function classifyError(err: unknown): 'connect-failure' | 'reset-before-request'
   if (connectCodes.includes(code) || connectCodes.includes(causeCode)) return 'connect-failure';
   return 'reset';
 }
-
-export { renderValue };

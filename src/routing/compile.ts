@@ -232,7 +232,7 @@ export function compileRouteTable(snapshot: ConfigSnapshot, mode: ProxyMode): Ro
             virtualService: null,
             delegates: [],
             service: svc,
-            routes: [defaultRoute(svc, snapshot)],
+            routes: [defaultRoute(svc)],
             port80Only: false,
           };
       exact.set(svc.hostname, vhost);
@@ -318,10 +318,9 @@ function truncateAfterCatchAll(routes: CompiledRoute[]): CompiledRoute[] {
 }
 
 /** Istio's default route for a service with no VirtualService: one destination, default retries, no timeout. */
-function defaultRoute(svc: Service, snapshot: ConfigSnapshot): CompiledRoute {
+function defaultRoute(svc: Service): CompiledRoute {
   const source: HTTPRoute = { route: [{ destination: { host: svc.hostname } }] };
   const fakeVs = { kind: 'VirtualService', name: '', namespace: svc.namespace } as unknown as VirtualService;
-  void snapshot;
   return {
     name: 'default',
     index: 0,

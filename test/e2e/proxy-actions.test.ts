@@ -308,15 +308,7 @@ spec:
 });
 
 describe('bad input never takes the proxy down', () => {
-  const raw = (payload: string): Promise<string> =>
-    new Promise((resolve, reject) => {
-      const port = Number(new URL(weir.url).port);
-      const s = connect(port, '127.0.0.1', () => s.end(payload));
-      let data = '';
-      s.on('data', (d) => (data += d.toString('latin1')));
-      s.on('close', () => resolve(data));
-      s.on('error', (e) => ((e as NodeJS.ErrnoException).code === 'ECONNRESET' ? resolve(data) : reject(e)));
-    });
+  const raw = (payload: string) => rawExchange(payload, { halfClose: true });
 
   it.each([
     ['a bad request line', 'GARBAGE\r\n\r\n', 400],
@@ -430,16 +422,8 @@ describe('repeated request headers', () => {
 });
 
 describe('requests normalized before routing', () => {
-  // Writes without half-closing (a client FIN before the response counts as a disconnect).
-  const raw = (payload: string): Promise<string> =>
-    new Promise((resolve, reject) => {
-      const port = Number(new URL(weir.url).port);
-      const s = connect(port, '127.0.0.1', () => s.write(payload));
-      let data = '';
-      s.on('data', (d) => (data += d.toString('utf8')));
-      s.on('close', () => resolve(data));
-      s.on('error', reject);
-    });
+  // Without half-closing: a client FIN before the response counts as a disconnect.
+  const raw = (payload: string) => rawExchange(payload, { halfClose: false });
 
   it('resolves dot segments before matching, so ../ cannot bypass a route, and forwards the normalized path', async () => {
     const moved = await raw(`GET /old/../moved HTTP/1.1\r\nHost: ${HOST}\r\nConnection: close\r\n\r\n`);
@@ -509,5 +493,20 @@ spec:
     ]),
     'dr.yaml': subsetsYaml(NS),
     'vs.yaml': vs,
+  });
+}
+
+/**
+ * Sends raw bytes to the proxy on a new connection and returns everything it answers until the connection closes.
+ * `halfClose` ends the client side right after writing (for requests the proxy rejects before any upstream work).
+ */
+function rawExchange(payload: string, opts: { halfClose: boolean }): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const port = Number(new URL(weir.url).port);
+    const s = connect(port, '127.0.0.1', () => (opts.halfClose ? s.end(payload) : s.write(payload)));
+    let data = '';
+    s.on('data', (d) => (data += d.toString('utf8')));
+    s.on('close', () => resolve(data));
+    s.on('error', (e) => ((e as NodeJS.ErrnoException).code === 'ECONNRESET' ? resolve(data) : reject(e)));
   });
 }

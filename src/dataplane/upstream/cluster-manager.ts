@@ -161,7 +161,7 @@ export class ClusterRuntime {
     const setting = cluster.policy.localityLbSetting;
     const localityOn = this.outlier !== null && env.locality !== null && setting?.enabled !== false;
     this.priorityOf = this.endpoints.map((e) =>
-      localityOn ? localityPriority(env.locality!, e.locality, setting, e.labels) : 0,
+      localityOn ? localityPriority(env.locality!, e.locality, setting) : 0,
     );
     if (localityOn && setting?.distribute && setting.distribute.length > 0)
       this.distribute = buildDistribute(env.locality!, setting, this.endpoints);
@@ -424,17 +424,10 @@ export class ClusterRuntime {
 
 /**
  * Locality priority of an endpoint for a proxy (Istio's failover by locality): 0 when region, zone and subzone
- * match, 1 when region and zone match, 2 when only the region matches, 3 otherwise. With `failoverPriority`, each
- * listed label that matches the proxy's value (taken from the endpoint labels) in order lowers the priority
- * further. `failover` (region → region) puts the configured failover region before other regions.
+ * match, 1 when region and zone match, 2 when only the region matches, 3 otherwise. `failover` (region → region)
+ * puts the configured failover region before other regions. `failoverPriority` (label-based) is not applied.
  */
-export function localityPriority(
-  proxy: Locality,
-  endpointLocality: string,
-  setting: LocalityLbSetting | null,
-  labels: Readonly<Record<string, string>>,
-): number {
-  void labels;
+export function localityPriority(proxy: Locality, endpointLocality: string, setting: LocalityLbSetting | null): number {
   const ep = parseLocality(endpointLocality);
   if (ep.region === proxy.region && ep.zone === proxy.zone && ep.subzone === proxy.subzone) return 0;
   if (ep.region === proxy.region && ep.zone === proxy.zone) return 1;

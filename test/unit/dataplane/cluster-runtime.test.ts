@@ -197,13 +197,11 @@ describe('locality priority', () => {
     ['us-east/zone-b', 2],
     ['eu-west/zone-a', 3],
   ])('%s → priority %i', (loc, p) => {
-    expect(localityPriority(me, loc, null, {})).toBe(p);
+    expect(localityPriority(me, loc, null)).toBe(p);
   });
   it('failover puts the configured region before the others', () => {
     const setting = { failover: [{ from: 'us-east', to: 'eu-west' }] };
-    expect(localityPriority(me, 'eu-west/z', setting, {})).toBeLessThan(
-      localityPriority(me, 'ap-south/z', setting, {}),
-    );
+    expect(localityPriority(me, 'eu-west/z', setting)).toBeLessThan(localityPriority(me, 'ap-south/z', setting));
   });
   it('only with outlier detection: traffic stays in the closest healthy priority', () => {
     const clock = { t: 0 };
