@@ -437,6 +437,7 @@ function compileRoute(
       type: 'redirect',
       redirect: {
         uri: r.uri ?? null,
+        prefixRewrite: r.prefixRewrite ?? null,
         authority: r.authority ?? null,
         port: r.port ?? null,
         derivePort: r.derivePort ?? null,

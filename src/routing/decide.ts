@@ -245,7 +245,6 @@ export function redirectTarget(
 ): { status: number; location: string } {
   if (route.action.type !== 'redirect') throw new Error('not a redirect route');
   const r = route.action.redirect;
-  void matchIndex;
   const scheme = r.scheme ?? facts.scheme;
   const original = splitAuthority(facts.authority);
   let host = original.host;
@@ -268,7 +267,11 @@ export function redirectTarget(
   if (portRedirect !== null) port = portRedirect;
   let path = parts.path;
   let query = parts.query;
-  if (r.uri !== null) {
+  if (r.prefixRewrite !== null) {
+    // Envoy RedirectAction.prefix_rewrite: the matched prefix is replaced (a route without a uri match matched '/').
+    const prefix = route.matches[matchIndex]?.uriPrefix ?? '/';
+    path = r.prefixRewrite + path.slice(Math.min(prefix.length, path.length));
+  } else if (r.uri !== null) {
     const q = r.uri.indexOf('?');
     if (q >= 0) {
       path = r.uri.slice(0, q);

@@ -124,6 +124,8 @@ export interface RewritePolicy {
 /** A redirect as configured. */
 export interface RedirectPolicy {
   uri: string | null;
+  /** Replaces the matched uri prefix (exclusive with `uri`; every match is a prefix match, checked by validation). */
+  prefixRewrite: string | null;
   authority: string | null;
   port: number | null;
   derivePort: 'FROM_PROTOCOL_DEFAULT' | 'FROM_REQUEST_PORT' | null;

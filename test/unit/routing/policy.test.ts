@@ -312,6 +312,12 @@ describe('redirect Location (§7.2, Envoy RouteEntryImplBase::newUri)', () => {
       location: 'http://p.test/n',
     });
   });
+  it('prefixRewrite replaces the matched prefix and keeps the query', () => {
+    expect(loc({ prefixRewrite: '/v2/' }, { path: '/v1/cart?x=1' }, { uri: { prefix: '/v1/' } })).toEqual({
+      status: 301,
+      location: 'http://p.test/v2/cart?x=1',
+    });
+  });
 });
 
 describe('rewritePath (§7.1)', () => {
