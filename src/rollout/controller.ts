@@ -1,0 +1,756 @@
+/**
+ * The rollout controller (issue 8; `sequential-canary.md` §3): one loop that reads the proxies' counts, asks the
+ * sequential decision rule once per tick (every second by default; no α is spent on looks, §3.2), applies the
+ * decision to the VirtualService through a {@link TrafficRouter}, calls Flagger-style webhooks, logs every decision
+ * with the statistics behind it (§3.7) and persists its status so a restarted controller resumes at the same step.
+ *
+ * Phases, in one run: header-only (`analysis.match` → canary), mirroring (`analysis.mirror`), the weight steps (sticky,
+ * monotone split), the 100 % step, then PROMOTED — or ROLLED BACK at once (100 % primary) as soon as a rollback
+ * e-process crosses `K/α_R`, or INCONCLUSIVE at `maxDuration` with its policy (§3.5; `pause` drops back to the first
+ * step). Time comes from an injected {@link Clock}, so the state machine is testable without waiting.
+ */
+
+import { createHash, randomUUID } from 'node:crypto';
+import { appendFile, mkdir } from 'node:fs/promises';
+import type { WEBHOOK_TYPES } from '../config/weir/canary.ts';
+import type { RolloutPlan, RolloutStep } from './plan.ts';
+import type { CountsReading, MetricsProvider, MirrorCounts, RolloutSelector } from './providers/types.ts';
+import {
+  type Decision,
+  decide,
+  ENVOY_DEFAULT_BUCKETS_MS,
+  type Evidence,
+  evaluateEvidence,
+  primaryLatencyThresholdsMs,
+  type RolloutCounts,
+  recordEvents,
+  relativeRiskConfidenceSequence,
+  type SequentialPolicy,
+  snapUpToEdge,
+  totalCounts,
+} from './stats/index.ts';
+import {
+  type ControlCommand,
+  type LastDecision,
+  type RolloutPaths,
+  type RolloutPhase,
+  type RolloutStatus,
+  STATUS_VERSION,
+  saveStatus,
+  TERMINAL_PHASES,
+  type Transition,
+  takeControl,
+} from './status.ts';
+
+/** The VirtualService state a rollout step needs (see `router/file-router.ts`). */
+export interface TrafficState {
+  /** Canary weight on the rolled-out routes, percent 0..100. */
+  readonly canaryWeight: number;
+  /** Header-only route to the canary (Istio HTTPMatchRequests), or null. */
+  readonly match: readonly unknown[] | null;
+  /** Percentage of the rolled-out routes' traffic mirrored to the canary, or null. */
+  readonly mirrorPercent: number | null;
+  /** The `weir.dev/sticky-split` annotation. */
+  readonly sticky: boolean;
+}
+
+/** Applies traffic states (a file rewrite today; a Kubernetes API call later). */
+export interface TrafficRouter {
+  /** For logs: what is being rewritten. */
+  readonly description: string;
+  read(): Promise<TrafficState>;
+  apply(state: TrafficState): Promise<{ changed: boolean }>;
+}
+
+/** Flagger webhook types. */
+export type WebhookType = (typeof WEBHOOK_TYPES)[number];
+
+/** Runs the Canary's webhooks of one type (see `webhooks.ts`). */
+export interface WebhookGate {
+  /** Calls every hook of `type` with Flagger's payload for `phase`; ok when all answered 2xx (true when there are none). */
+  run(type: WebhookType, phase: string, eventMessage?: string): Promise<{ ok: boolean; count: number; detail: string }>;
+}
+
+/** Time, injectable for tests. */
+export interface Clock {
+  /** Epoch ms. */
+  now(): number;
+  sleep(ms: number): Promise<void>;
+}
+
+/** The real clock. */
+export const SYSTEM_CLOCK: Clock = {
+  now: () => Date.now(),
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+};
+
+/** What a view needs after each tick. */
+export interface TickView {
+  readonly status: RolloutStatus;
+  readonly plan: RolloutPlan;
+  readonly decision: Decision | null;
+  /** Set when something happened this tick (a transition, a webhook result, a resume). */
+  readonly events: readonly string[];
+  readonly reading: CountsReading | null;
+}
+
+/** Options of {@link RolloutController}. */
+export interface ControllerOptions {
+  readonly plan: RolloutPlan;
+  /** The Canary's file (for the status) and its `.weir/` paths. */
+  readonly canaryFile: string;
+  readonly paths: RolloutPaths;
+  readonly provider: MetricsProvider;
+  readonly router: TrafficRouter;
+  readonly webhooks: WebhookGate;
+  readonly clock?: Clock;
+  /** Evaluation period, ms; default 1000 (§3.1). */
+  readonly tickMs?: number;
+  /** Called after every tick (the live view). */
+  readonly onTick?: (v: TickView) => void;
+  /** Hash of the Canary spec (a changed spec starts a new test). */
+  readonly specHash: string;
+}
+
+/** Primary requests needed before its histogram sets τ (§2.2); below, the policy's defaults are snapped to edges. */
+export const MIN_PRIMARY_REQUESTS_FOR_THRESHOLDS = 100;
+
+/** The SHA-256 (hex, 16 chars) of a Canary spec, stable across key order. */
+export function specHashOf(spec: unknown): string {
+  const canon = (v: unknown): unknown =>
+    Array.isArray(v)
+      ? v.map(canon)
+      : v !== null && typeof v === 'object'
+        ? Object.fromEntries(
+            Object.keys(v as object)
+              .sort()
+              .map((k) => [k, canon((v as Record<string, unknown>)[k])]),
+          )
+        : v;
+  return createHash('sha256')
+    .update(JSON.stringify(canon(spec)))
+    .digest('hex')
+    .slice(0, 16);
+}
+
+/** The traffic state of step `i` of a plan. */
+export function stateForStep(plan: RolloutPlan, step: RolloutStep): TrafficState {
+  switch (step.kind) {
+    case 'header':
+      return { canaryWeight: 0, match: plan.match, mirrorPercent: null, sticky: false };
+    case 'mirror':
+      return { canaryWeight: 0, match: plan.match, mirrorPercent: step.mirrorPercent, sticky: false };
+    case 'weight':
+      return {
+        canaryWeight: step.weight,
+        match: step.weight >= 100 ? null : plan.match,
+        mirrorPercent: null,
+        sticky: plan.sticky && step.weight < 100,
+      };
+  }
+}
+
+/** 100 % canary, no header route, no mirror (promotion). */
+export const PROMOTED_STATE: TrafficState = { canaryWeight: 100, match: null, mirrorPercent: null, sticky: false };
+/** 100 % primary, no header route, no mirror (rollback). */
+export const ROLLED_BACK_STATE: TrafficState = { canaryWeight: 0, match: null, mirrorPercent: null, sticky: false };
+
+/** The phase Flagger would report (webhook payloads). */
+export function flaggerPhase(phase: RolloutPhase): string {
+  switch (phase) {
+    case 'Initializing':
+      return 'Initializing';
+    case 'Progressing':
+      return 'Progressing';
+    case 'Paused':
+      return 'Waiting';
+    case 'Promoted':
+      return 'Succeeded';
+    case 'RolledBack':
+    case 'Inconclusive':
+    case 'Aborted':
+      return 'Failed';
+  }
+}
+
+/**
+ * The counts the rules judge: the routed counts plus the mirrored copies served by the canary, added at `w = 1`
+ * (they carry no relative information — rows at w ∈ {0, 1} are skipped by the relative tests, §1.3 — but they are
+ * canary requests for the canary-only SLO tests, §1.7, §2.3). Returns new tables.
+ */
+export function judgementCounts(counts: RolloutCounts, mirror: MirrorCounts | null): RolloutCounts {
+  const clone = (t: RolloutCounts['requests']) => ({ rows: t.rows.map((r) => ({ ...r })) });
+  const out: RolloutCounts = {
+    requests: clone(counts.requests),
+    errors: clone(counts.errors),
+    latency: counts.latency.map((l) => ({ thresholdMs: l.thresholdMs, exceedances: clone(l.exceedances) })),
+  };
+  if (mirror && mirror.requests > 0) {
+    recordEvents(out.requests, 1, mirror.requests, 0);
+    recordEvents(out.errors, 1, mirror.errors, 0);
+    for (const l of out.latency) {
+      const x = mirror.exceedances.find((e) => e.thresholdMs === l.thresholdMs)?.count ?? 0;
+      recordEvents(l.exceedances, 1, x, 0);
+    }
+  }
+  return out;
+}
+
+/** The policy with the run's frozen latency thresholds. */
+function frozenPolicy(plan: RolloutPlan, thresholdsMs: readonly number[], sloMs: number | null): SequentialPolicy {
+  const p = plan.policy;
+  if (!p.latency) return p;
+  return { ...p, latency: { ...p.latency, thresholdsMs, sloThresholdMs: sloMs } };
+}
+
+/**
+ * One tick of the phases that are not weight steps (header-only, mirror) — the same order of rules as `decide`
+ * (§3.1): ROLLBACK on any rollback e-process; INCONCLUSIVE at maxDuration; HOLD for the dwell and the minimum canary
+ * requests; then ADVANCE to the next phase, or — when this is the last phase (A/B testing without weight steps) —
+ * PROMOTE once every metric is not worse (only the canary-only routes can move here), else HOLD.
+ */
+export function decidePhase(
+  counts: RolloutCounts,
+  step: RolloutStep,
+  next: RolloutStep | null,
+  nextIndex: number,
+  p: { runElapsedMs: number; stepElapsedMs: number; canaryRequestsInStep: number },
+  policy: SequentialPolicy,
+): Decision {
+  const evidence = evaluateEvidence(counts, policy);
+  const crossed = evidence.rollback.filter((t) => t.crossed);
+  if (crossed.length > 0) {
+    return {
+      action: 'ROLLBACK',
+      triggeredBy: crossed.map((t) => t.test),
+      reason: crossed.map((t) => `${t.test}: ln E = ${t.logE.toFixed(3)} ≥ ${t.logThreshold.toFixed(3)}`).join('; '),
+      evidence,
+    };
+  }
+  if (p.runElapsedMs >= policy.maxDurationMs) {
+    return {
+      action: 'INCONCLUSIVE',
+      onInconclusive: policy.onInconclusive,
+      reason: `maxDuration ${policy.maxDurationMs / 60_000} min reached without a decision; onInconclusive: ${policy.onInconclusive}`,
+      evidence,
+    };
+  }
+  const what = step.kind === 'header' ? 'header-only phase' : 'mirror phase';
+  if (p.stepElapsedMs < step.dwellMs) {
+    return {
+      action: 'HOLD',
+      hold: 'dwell',
+      reason: `dwell: ${Math.floor(p.stepElapsedMs / 1000)} s of ${step.dwellMs / 1000} s in the ${what}`,
+      evidence,
+    };
+  }
+  if (p.canaryRequestsInStep < policy.minRequestsPerStep) {
+    return {
+      action: 'HOLD',
+      hold: 'min-requests',
+      reason: `${p.canaryRequestsInStep} of ${policy.minRequestsPerStep} canary requests in the ${what}`,
+      evidence,
+    };
+  }
+  if (next !== null) {
+    return {
+      action: 'ADVANCE',
+      toStep: nextIndex,
+      toWeight: next.weight / 100,
+      reason: `${what} done (${p.canaryRequestsInStep} canary requests); no rollback evidence`,
+      evidence,
+    };
+  }
+  const missing = evidence.notWorse.filter((m) => !m.notWorse);
+  if (missing.length > 0) {
+    return {
+      action: 'HOLD',
+      hold: 'not-worse',
+      reason: `insufficient evidence that the canary is not worse: ${missing
+        .map((m) => `${m.metric} (${m.routes.map((r) => `${r.test} ln E = ${r.logE.toFixed(3)}`).join(', ')})`)
+        .join('; ')}`,
+      evidence,
+    };
+  }
+  return { action: 'PROMOTE', reason: `${what} done; every metric not worse`, evidence };
+}
+
+/** A compact summary of evidence for the decision log and the status. */
+export function evidenceSummary(e: Evidence): Record<string, unknown> {
+  return {
+    requests: { canary: e.canaryRequests, primary: e.primaryRequests },
+    errors: { canary: e.canaryErrors, primary: e.primaryErrors },
+    rollback: e.rollback.map((t) => ({
+      test: t.test,
+      lnE: round(t.logE),
+      threshold: round(t.logThreshold),
+      ...(t.perThreshold
+        ? { perThreshold: t.perThreshold.map((x) => ({ ms: x.thresholdMs, lnE: round(x.logE) })) }
+        : {}),
+    })),
+    notWorse: e.notWorse.map((m) => ({
+      metric: m.metric,
+      notWorse: m.notWorse,
+      routes: m.routes.map((r) => ({ test: r.test, lnE: round(r.logE), threshold: round(r.logThreshold) })),
+    })),
+  };
+}
+
+function round(x: number): number | string {
+  return Number.isFinite(x) ? Math.round(x * 1000) / 1000 : String(x);
+}
+
+/** The controller. `run()` drives it to a terminal (or paused) phase; `tick()` is one evaluation. */
+export class RolloutController {
+  private readonly plan: RolloutPlan;
+  private readonly clock: Clock;
+  private readonly tickMs: number;
+  private readonly selector: RolloutSelector;
+  private status: RolloutStatus;
+  private lastLoggedAt = 0;
+  private lastHoldKey = '';
+  private lastWebhookRound = 0;
+  private stopping = false;
+
+  /**
+   * @param existing a persisted status to resume (same spec hash, not terminal), or null to start a new run.
+   */
+  constructor(
+    private readonly o: ControllerOptions,
+    existing: RolloutStatus | null,
+  ) {
+    this.plan = o.plan;
+    this.clock = o.clock ?? SYSTEM_CLOCK;
+    this.tickMs = o.tickMs ?? 1000;
+    this.selector = {
+      namespace: o.plan.virtualService.namespace,
+      virtualService: o.plan.virtualService.name,
+      host: o.plan.host,
+      primarySubset: o.plan.primarySubset,
+      canarySubset: o.plan.canarySubset,
+    };
+    const now = this.clock.now();
+    if (existing) {
+      this.status = { ...existing, pid: process.pid, heartbeatAt: now };
+    } else {
+      this.status = {
+        version: STATUS_VERSION,
+        canary: { namespace: o.plan.namespace, name: o.plan.name, file: o.canaryFile },
+        specHash: o.specHash,
+        runId: randomUUID(),
+        phase: 'Initializing',
+        stepIndex: 0,
+        step: o.plan.steps[0]!,
+        weight: 0,
+        startedAt: now,
+        stepStartedAt: now,
+        deadline: now + o.plan.policy.maxDurationMs,
+        stepStartCanaryRequests: 0,
+        thresholdsMs: [],
+        latencySloMs: null,
+        provider: { kind: o.provider.kind },
+        counts: null,
+        mirror: null,
+        lastDecision: null,
+        lastTransition: { at: now, from: null, to: 'Initializing', stepIndex: 0, reason: 'new rollout' },
+        webhookFailures: 0,
+        pid: process.pid,
+        heartbeatAt: now,
+      };
+    }
+  }
+
+  /** The current status (a copy is not made; do not mutate). */
+  get current(): RolloutStatus {
+    return this.status;
+  }
+
+  /** Asks `run()` to return after the current tick, leaving the status resumable. */
+  stop(): void {
+    this.stopping = true;
+  }
+
+  /** Runs ticks until a terminal or paused phase (or {@link stop}); returns the final phase. */
+  async run(): Promise<RolloutPhase> {
+    const events: string[] = [];
+    if (this.status.phase !== 'Initializing') {
+      events.push(`resuming ${this.describeStep()} (phase ${this.status.phase}, run ${this.status.runId.slice(0, 8)})`);
+      await this.log({ event: 'resume', phase: this.status.phase, stepIndex: this.status.stepIndex });
+      if (this.status.phase === 'Progressing') {
+        await this.o.router.apply(stateForStep(this.plan, this.status.step));
+      }
+    }
+    await this.save();
+    this.o.onTick?.({ status: this.status, plan: this.plan, decision: null, events, reading: null });
+    while (!this.stopping) {
+      const started = this.clock.now();
+      await this.tick();
+      if (TERMINAL_PHASES.includes(this.status.phase) || this.status.phase === 'Paused') return this.status.phase;
+      const spent = this.clock.now() - started;
+      await this.clock.sleep(Math.max(0, this.tickMs - spent));
+    }
+    return this.status.phase;
+  }
+
+  /** One evaluation: control commands, gates, counts, the decision, its application, the log, the status. */
+  async tick(): Promise<void> {
+    const events: string[] = [];
+    const now = this.clock.now();
+    const cmd = await takeControl(this.o.paths);
+    if (cmd) {
+      await this.handleCommand(cmd, events);
+      if (this.isOver()) return this.finishTick(null, null, events);
+    }
+    if (this.status.phase === 'Initializing') {
+      const ready = await this.initialize(events);
+      if (!ready || this.isOver()) return this.finishTick(null, null, events);
+    }
+    if (this.status.phase === 'Paused') return this.finishTick(null, null, events);
+
+    const thresholds = this.countedThresholds();
+    const { reading, state } = await this.o.provider.read(this.selector, this.status.provider, thresholds);
+    const counts = judgementCounts(reading.counts, reading.mirror);
+    const canaryTotal = totalCounts(counts.requests).canary;
+    this.status = { ...this.status, provider: state, counts: reading.counts, mirror: reading.mirror };
+    for (const p of reading.sources.problems) events.push(`metrics source: ${p}`);
+
+    let decision = this.decideNow(counts, canaryTotal, now);
+
+    // Webhooks once per interval (Flagger runs them at each analysis tick).
+    if (decision.action !== 'ROLLBACK' && decision.action !== 'INCONCLUSIVE' && this.webhookRoundDue(now)) {
+      this.lastWebhookRound = now;
+      const manual = await this.o.webhooks.run('rollback', 'Progressing');
+      if (manual.count > 0 && manual.ok) {
+        decision = {
+          action: 'ROLLBACK',
+          triggeredBy: [],
+          reason: `rollback webhook answered 2xx (${manual.detail})`,
+          evidence: decision.evidence,
+        };
+      } else {
+        const r = await this.o.webhooks.run('rollout', 'Progressing');
+        if (r.count > 0) {
+          if (r.ok) this.status = { ...this.status, webhookFailures: 0 };
+          else {
+            const n = this.status.webhookFailures + 1;
+            this.status = { ...this.status, webhookFailures: n };
+            events.push(`rollout webhook failed (${n} of ${this.plan.threshold}): ${r.detail}`);
+            if (n >= this.plan.threshold) {
+              decision = {
+                action: 'ROLLBACK',
+                triggeredBy: [],
+                reason: `rollout webhook failed ${n} times in a row (threshold ${this.plan.threshold}): ${r.detail}`,
+                evidence: decision.evidence,
+              };
+            } else if (decision.action === 'ADVANCE' || decision.action === 'PROMOTE') {
+              decision = {
+                action: 'HOLD',
+                hold: 'dwell',
+                reason: `rollout webhook failed: ${r.detail}`,
+                evidence: decision.evidence,
+              };
+            }
+          }
+        }
+      }
+    }
+    await this.apply(decision, canaryTotal, now, events);
+    return this.finishTick(decision, reading, events);
+  }
+
+  private isOver(): boolean {
+    return TERMINAL_PHASES.includes(this.status.phase) || this.status.phase === 'Paused';
+  }
+
+  private webhookRoundDue(now: number): boolean {
+    return now - this.lastWebhookRound >= this.plan.intervalMs;
+  }
+
+  private countedThresholds(): number[] {
+    const all = new Set(this.status.thresholdsMs);
+    if (this.status.latencySloMs !== null) all.add(this.status.latencySloMs);
+    return [...all].sort((a, b) => a - b);
+  }
+
+  private policy(): SequentialPolicy {
+    return frozenPolicy(this.plan, this.status.thresholdsMs, this.status.latencySloMs);
+  }
+
+  private describeStep(s: RolloutStep = this.status.step): string {
+    const i = this.plan.steps.indexOf(s);
+    const n = this.plan.steps.length;
+    const at = `step ${(i >= 0 ? i : this.status.stepIndex) + 1}/${n}`;
+    if (s.kind === 'header') return `${at} header-only`;
+    if (s.kind === 'mirror') return `${at} mirror ${s.mirrorPercent} %`;
+    return `${at} weight ${s.weight} %`;
+  }
+
+  private decideNow(counts: RolloutCounts, canaryTotal: number, now: number): Decision {
+    const policy = this.policy();
+    const s = this.status;
+    const runElapsedMs = policy.maxDurationMs - (s.deadline - now);
+    const stepElapsedMs = now - s.stepStartedAt;
+    const canaryRequestsInStep = Math.max(0, canaryTotal - s.stepStartCanaryRequests);
+    const step = s.step;
+    if (step.kind !== 'weight') {
+      const nextIndex = s.stepIndex + 1;
+      const next = this.plan.steps[nextIndex] ?? null;
+      return decidePhase(counts, step, next, nextIndex, { runElapsedMs, stepElapsedMs, canaryRequestsInStep }, policy);
+    }
+    const first = this.plan.steps.findIndex((x) => x.kind === 'weight');
+    const weights = this.plan.steps.slice(first).map((x) => x.weight / 100);
+    const d = decide(
+      counts,
+      { weights, stepIndex: s.stepIndex - first, runElapsedMs, stepElapsedMs, canaryRequestsInStep },
+      policy,
+    );
+    return d.action === 'ADVANCE' ? { ...d, toStep: d.toStep + first } : d;
+  }
+
+  /** confirm-rollout and pre-rollout gates, the baseline, τ, and the first step. Returns true when progressing. */
+  private async initialize(events: string[]): Promise<boolean> {
+    const now = this.clock.now();
+    if (!this.webhookRoundDue(now) && this.lastWebhookRound !== 0) return false;
+    this.lastWebhookRound = now;
+    const confirm = await this.o.webhooks.run('confirm-rollout', 'Initializing');
+    if (!confirm.ok) {
+      this.status = {
+        ...this.status,
+        lastDecision: { at: now, action: 'WEBHOOK', reason: `waiting for confirm-rollout: ${confirm.detail}` },
+      };
+      events.push(`waiting for confirm-rollout (${confirm.detail})`);
+      return false;
+    }
+    const pre = await this.o.webhooks.run('pre-rollout', 'Initializing');
+    if (!pre.ok) {
+      const n = this.status.webhookFailures + 1;
+      this.status = { ...this.status, webhookFailures: n };
+      events.push(`pre-rollout webhook failed (${n} of ${this.plan.threshold}): ${pre.detail}`);
+      if (n >= this.plan.threshold) {
+        await this.transition('RolledBack', `pre-rollout webhook failed ${n} times: ${pre.detail}`, events);
+        await this.o.router.apply(ROLLED_BACK_STATE);
+        await this.o.webhooks.run('post-rollout', 'Failed');
+      }
+      return false;
+    }
+    const provider = await this.o.provider.start(this.selector);
+    // §2.2: τ from the primary's histogram before the canary starts, frozen for the run.
+    const first = await this.o.provider.read(this.selector, provider, []);
+    const edges = first.reading.edgesMs;
+    let thresholdsMs: number[] = [];
+    let sloMs: number | null = null;
+    let tauSource = '';
+    if (this.plan.judgeLatency) {
+      const h = first.reading.primaryHistogram;
+      const n = h.counts.reduce((a, b) => a + b, 0);
+      if (n >= MIN_PRIMARY_REQUESTS_FOR_THRESHOLDS) {
+        thresholdsMs = primaryLatencyThresholdsMs(h, [0.5, 0.9, 0.99], edges);
+        tauSource = `the primary's p50/p90/p99 over ${n} requests`;
+      } else {
+        const defaults = this.plan.policy.latency?.thresholdsMs ?? [];
+        thresholdsMs = [...new Set(defaults.map((t) => snapUpToEdge(t, edges)).filter(Number.isFinite))];
+        tauSource = `defaults (the primary has served only ${n} requests)`;
+      }
+      if (this.plan.latencySloMs !== null) {
+        const s = snapUpToEdge(this.plan.latencySloMs, edges.length > 0 ? edges : ENVOY_DEFAULT_BUCKETS_MS);
+        sloMs = Number.isFinite(s) ? s : null;
+      }
+    }
+    const t = this.clock.now();
+    this.status = {
+      ...this.status,
+      provider,
+      thresholdsMs,
+      latencySloMs: sloMs,
+      startedAt: t,
+      stepStartedAt: t,
+      deadline: t + this.plan.policy.maxDurationMs,
+      webhookFailures: 0,
+    };
+    if (this.plan.judgeLatency) {
+      events.push(
+        `latency thresholds τ = ${thresholdsMs.join(', ')} ms from ${tauSource}; SLO p99 ≤ ${sloMs ?? '–'} ms`,
+      );
+    }
+    if (this.plan.ignoredMetrics.length > 0) {
+      events.push(`custom metrics not evaluated by weir: ${this.plan.ignoredMetrics.join(', ')}`);
+    }
+    if (this.plan.sticky && this.plan.steps.some((s) => s.kind === 'weight' && s.weight < 100)) {
+      events.push(
+        'sticky split: users are assigned by hash, so the relative tests read w as the configured share (§1.8 option b, an assumption, not a guarantee)',
+      );
+    }
+    await this.log({
+      event: 'start',
+      thresholdsMs,
+      latencySloMs: sloMs,
+      tauSource,
+      policy: this.policy(),
+      steps: this.plan.steps,
+      provider: this.o.provider.description,
+      router: this.o.router.description,
+    });
+    await this.o.router.apply(stateForStep(this.plan, this.plan.steps[0]!));
+    await this.transition('Progressing', `started at ${this.describeStep(this.plan.steps[0]!)}`, events);
+    return true;
+  }
+
+  private async handleCommand(cmd: ControlCommand, events: string[]): Promise<void> {
+    const why = cmd.reason ? `: ${cmd.reason}` : '';
+    const now = this.clock.now();
+    if (cmd.action === 'promote') {
+      await this.o.router.apply(PROMOTED_STATE);
+      this.status = { ...this.status, lastDecision: { at: now, action: 'MANUAL', reason: `promote${why}` } };
+      await this.transition('Promoted', `promoted by weir rollout promote${why}`, events);
+      await this.o.webhooks.run('post-rollout', 'Succeeded');
+    } else if (cmd.action === 'abort') {
+      await this.o.router.apply(ROLLED_BACK_STATE);
+      this.status = { ...this.status, lastDecision: { at: now, action: 'MANUAL', reason: `abort${why}` } };
+      await this.transition('Aborted', `aborted by weir rollout abort${why}`, events);
+      await this.o.webhooks.run('post-rollout', 'Failed');
+    } else if (cmd.action === 'resume') {
+      if (this.status.phase === 'Paused') await this.resumePaused(events);
+      else events.push(`resume ignored: the rollout is ${this.status.phase}`);
+    }
+  }
+
+  /** Paused → Progressing at the step where it stopped; the deadline moves to now + maxDuration (§3.5). */
+  async resumePaused(events: string[]): Promise<void> {
+    const now = this.clock.now();
+    const counts = this.status.counts ? judgementCounts(this.status.counts, this.status.mirror) : null;
+    this.status = {
+      ...this.status,
+      deadline: now + this.plan.policy.maxDurationMs,
+      stepStartedAt: now,
+      stepStartCanaryRequests: counts ? totalCounts(counts.requests).canary : this.status.stepStartCanaryRequests,
+    };
+    await this.o.router.apply(stateForStep(this.plan, this.status.step));
+    await this.transition('Progressing', `resumed at ${this.describeStep()}`, events);
+  }
+
+  private async apply(d: Decision, canaryTotal: number, now: number, events: string[]): Promise<void> {
+    const s = this.status;
+    const last: LastDecision = { at: now, action: d.action, reason: d.reason };
+    this.status = { ...s, lastDecision: last };
+    switch (d.action) {
+      case 'HOLD':
+        break;
+      case 'ADVANCE': {
+        const next = this.plan.steps[d.toStep]!;
+        const gate =
+          next.kind === 'weight' && next.weight >= 100 ? 'confirm-promotion' : ('confirm-traffic-increase' as const);
+        const g = await this.o.webhooks.run(gate, 'Progressing');
+        if (!g.ok) {
+          this.status = { ...this.status, lastDecision: { ...last, action: 'HOLD', reason: `waiting for ${gate}` } };
+          events.push(`waiting for ${gate} (${g.detail})`);
+          break;
+        }
+        await this.o.router.apply(stateForStep(this.plan, next));
+        this.status = {
+          ...this.status,
+          stepIndex: d.toStep,
+          step: next,
+          weight: next.weight,
+          stepStartedAt: now,
+          stepStartCanaryRequests: canaryTotal,
+        };
+        events.push(`→ ${this.describeStep(next)}: ${d.reason}`);
+        await this.o.webhooks.run('event', 'Progressing', `advanced to ${this.describeStep(next)}`);
+        break;
+      }
+      case 'PROMOTE': {
+        const g = await this.o.webhooks.run('confirm-promotion', 'Progressing');
+        if (!g.ok) {
+          events.push(`waiting for confirm-promotion (${g.detail})`);
+          break;
+        }
+        await this.o.router.apply(PROMOTED_STATE);
+        this.status = { ...this.status, weight: 100 };
+        await this.transition('Promoted', d.reason, events);
+        await this.o.webhooks.run('post-rollout', 'Succeeded');
+        break;
+      }
+      case 'ROLLBACK': {
+        await this.o.router.apply(ROLLED_BACK_STATE);
+        this.status = { ...this.status, weight: 0 };
+        await this.transition('RolledBack', d.reason, events);
+        await this.o.webhooks.run('post-rollout', 'Failed');
+        break;
+      }
+      case 'INCONCLUSIVE': {
+        if (d.onInconclusive === 'pause') {
+          // §3.5: drop the canary back to the first step's weight while paused.
+          const first = this.plan.steps[0]!;
+          await this.o.router.apply(stateForStep(this.plan, first));
+          this.status = { ...this.status, weight: first.weight };
+          await this.transition('Paused', `${d.reason}; traffic back to ${this.describeStep(first)}`, events);
+        } else if (d.onInconclusive === 'rollback') {
+          await this.o.router.apply(ROLLED_BACK_STATE);
+          this.status = { ...this.status, weight: 0 };
+          await this.transition('Inconclusive', `${d.reason}; rolled back`, events);
+          await this.o.webhooks.run('post-rollout', 'Failed');
+        } else {
+          await this.o.router.apply(PROMOTED_STATE);
+          this.status = { ...this.status, weight: 100 };
+          await this.transition('Inconclusive', `${d.reason}; promoted`, events);
+          await this.o.webhooks.run('post-rollout', 'Succeeded');
+        }
+        break;
+      }
+    }
+    await this.logDecision(d, now, events);
+  }
+
+  private async transition(to: RolloutPhase, reason: string, events: string[]): Promise<void> {
+    const now = this.clock.now();
+    const t: Transition = { at: now, from: this.status.phase, to, stepIndex: this.status.stepIndex, reason };
+    this.status = { ...this.status, phase: to, lastTransition: t };
+    events.push(`${t.from ?? '–'} → ${to}: ${reason}`);
+    await this.log({ event: 'transition', from: t.from, to, stepIndex: t.stepIndex, reason });
+    await this.o.webhooks.run('event', flaggerPhase(to), `${to}: ${reason}`);
+  }
+
+  /** §3.7: logs every non-HOLD decision, a HOLD whose kind changed, and one line per interval. */
+  private async logDecision(d: Decision, now: number, events: readonly string[]): Promise<void> {
+    const key = d.action === 'HOLD' ? `HOLD:${d.hold}:${this.status.stepIndex}` : d.action;
+    if (d.action === 'HOLD' && key === this.lastHoldKey && now - this.lastLoggedAt < this.plan.intervalMs) return;
+    this.lastHoldKey = key;
+    this.lastLoggedAt = now;
+    const errs = this.status.counts?.errors;
+    let thetaCS: { lower: number | string; upper: number | string } | null = null;
+    if (errs) {
+      const cs = relativeRiskConfidenceSequence(errs, this.plan.policy.alphaRollback);
+      thetaCS = { lower: round(cs.lower), upper: round(cs.upper) };
+    }
+    await this.log({
+      event: 'decision',
+      stepIndex: this.status.stepIndex,
+      weight: this.status.weight,
+      action: d.action,
+      reason: d.reason,
+      ...(d.action === 'HOLD' ? { hold: d.hold } : {}),
+      ...(d.action === 'ROLLBACK' ? { triggeredBy: d.triggeredBy } : {}),
+      evidence: evidenceSummary(d.evidence),
+      thetaCS,
+      counts: this.status.counts,
+      mirror: this.status.mirror,
+      events,
+    });
+  }
+
+  private async log(entry: Record<string, unknown>): Promise<void> {
+    const line = JSON.stringify({ t: new Date(this.clock.now()).toISOString(), run: this.status.runId, ...entry });
+    await mkdir(this.o.paths.dir, { recursive: true });
+    await appendFile(this.o.paths.decisions, `${line}\n`);
+  }
+
+  private async save(): Promise<void> {
+    this.status = { ...this.status, pid: process.pid, heartbeatAt: this.clock.now() };
+    await saveStatus(this.o.paths, this.status);
+  }
+
+  private async finishTick(d: Decision | null, reading: CountsReading | null, events: string[]): Promise<void> {
+    await this.save();
+    this.o.onTick?.({ status: this.status, plan: this.plan, decision: d, events, reading });
+  }
+}

@@ -1,0 +1,206 @@
+/**
+ * The persisted state of a rollout (issue 8): status (phase, step, weight, frozen thresholds, provider baselines,
+ * the last counts and decision, the last transition), the decision log (§3.7, one JSON line per evaluation that
+ * changed something, plus one per interval), and the control file through which `weir rollout promote | abort |
+ * resume` talk to a running controller. All live in a `.weir/` folder next to the Canary's file (hidden, so a config
+ * folder loader skips it). Writes are atomic (temp file, fsync, rename, fsync of the folder), so a controller killed
+ * at any moment leaves the last complete status, from which `weir rollout run` resumes (§1.8 "Controller restart").
+ */
+
+import { randomUUID } from 'node:crypto';
+import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import type { RolloutStep } from './plan.ts';
+import type { MirrorCounts, ProviderState } from './providers/types.ts';
+import type { DecisionAction, RolloutCounts } from './stats/index.ts';
+
+/** Format version of {@link RolloutStatus}. */
+export const STATUS_VERSION = 1;
+
+/**
+ * Where a rollout is. `Initializing` until the baseline is taken and the first step applied; `Progressing` while
+ * judged; `Paused` after an INCONCLUSIVE with `onInconclusive: pause` (resumable); the rest are terminal.
+ */
+export type RolloutPhase =
+  | 'Initializing'
+  | 'Progressing'
+  | 'Paused'
+  | 'Promoted'
+  | 'RolledBack'
+  | 'Inconclusive'
+  | 'Aborted';
+
+/** Terminal phases: the run is over and `weir rollout run` starts a new one. */
+export const TERMINAL_PHASES: readonly RolloutPhase[] = ['Promoted', 'RolledBack', 'Inconclusive', 'Aborted'];
+
+/** A phase change. Times are epoch ms. */
+export interface Transition {
+  readonly at: number;
+  readonly from: RolloutPhase | null;
+  readonly to: RolloutPhase;
+  /** Step index after the transition. */
+  readonly stepIndex: number;
+  readonly reason: string;
+}
+
+/** The last decision, as shown by `weir rollout status`. */
+export interface LastDecision {
+  readonly at: number;
+  readonly action: DecisionAction | 'WEBHOOK' | 'MANUAL';
+  readonly reason: string;
+}
+
+/** Everything `weir rollout run` needs to resume, and `weir rollout status` shows. Times are epoch ms. */
+export interface RolloutStatus {
+  readonly version: typeof STATUS_VERSION;
+  readonly canary: { readonly namespace: string; readonly name: string; readonly file: string };
+  /** Hash of the Canary's spec: a changed spec starts a new test (§6). */
+  readonly specHash: string;
+  /** Id of this run (a new one per new test). */
+  readonly runId: string;
+  readonly phase: RolloutPhase;
+  readonly stepIndex: number;
+  /** The step at `stepIndex`, for display. */
+  readonly step: RolloutStep;
+  /** Canary weight in force (percent). */
+  readonly weight: number;
+  readonly startedAt: number;
+  readonly stepStartedAt: number;
+  /** When the run becomes INCONCLUSIVE (startedAt + maxDuration; moved by a resume). */
+  readonly deadline: number;
+  /** Canary requests (routed + mirrored) counted when the current step started. */
+  readonly stepStartCanaryRequests: number;
+  /** τ_j frozen at run start (§2.2), ms. */
+  readonly thresholdsMs: readonly number[];
+  /** The latency SLO threshold snapped to the provider's edges, ms, or null. */
+  readonly latencySloMs: number | null;
+  /** The metric provider's kind and state (baselines). */
+  readonly provider: ProviderState;
+  /** The last reading since the baseline. */
+  readonly counts: RolloutCounts | null;
+  readonly mirror: MirrorCounts | null;
+  readonly lastDecision: LastDecision | null;
+  readonly lastTransition: Transition;
+  /** Consecutive failed `pre-rollout` / `rollout` webhook rounds (Flagger's failed checks). */
+  readonly webhookFailures: number;
+  /** The pid of the controller that wrote this, and when (a live heartbeat means it is running). */
+  readonly pid: number;
+  readonly heartbeatAt: number;
+}
+
+/** A request to a running controller (or, when none runs, carried out by the command itself). */
+export interface ControlCommand {
+  readonly action: 'promote' | 'abort' | 'resume';
+  readonly at: number;
+  readonly reason?: string;
+}
+
+/** The files of one rollout. */
+export interface RolloutPaths {
+  readonly dir: string;
+  readonly status: string;
+  readonly control: string;
+  readonly decisions: string;
+}
+
+/** The `.weir/` paths of the Canary `namespace/name` defined in `canaryFile`. */
+export function rolloutPaths(canaryFile: string, namespace: string, name: string): RolloutPaths {
+  const dir = join(dirname(canaryFile), '.weir');
+  const stem = `${namespace}.${name}`;
+  return {
+    dir,
+    status: join(dir, `${stem}.status.json`),
+    control: join(dir, `${stem}.control.json`),
+    decisions: join(dir, `${stem}.decisions.jsonl`),
+  };
+}
+
+/** Writes `text` to `path` atomically: temp file in the same folder, fsync, rename, fsync of the folder. */
+export async function writeFileAtomic(path: string, text: string): Promise<void> {
+  const dir = dirname(path);
+  await mkdir(dir, { recursive: true });
+  const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomUUID().slice(0, 8)}.tmp`);
+  const fh = await open(tmp, 'w');
+  try {
+    await fh.writeFile(text);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  try {
+    await rename(tmp, path);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+  const d = await open(dir, 'r');
+  try {
+    await d.sync();
+  } catch {
+    // some filesystems refuse fsync on a directory; the rename is still atomic
+  } finally {
+    await d.close();
+  }
+}
+
+/** Reads a status; null when there is none. Throws an Error naming the file when it is unreadable or of another version. */
+export async function loadStatus(paths: RolloutPaths): Promise<RolloutStatus | null> {
+  let text: string;
+  try {
+    text = await readFile(paths.status, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw new Error(`${paths.status}: not valid JSON (${(err as Error).message}); remove it to start a new rollout`);
+  }
+  const s = parsed as Partial<RolloutStatus>;
+  if (s.version !== STATUS_VERSION) {
+    throw new Error(`${paths.status}: status version ${String(s.version)}, this weir reads ${STATUS_VERSION}`);
+  }
+  return s as RolloutStatus;
+}
+
+/** Saves a status atomically. */
+export async function saveStatus(paths: RolloutPaths, status: RolloutStatus): Promise<void> {
+  await writeFileAtomic(paths.status, `${JSON.stringify(status, null, 2)}\n`);
+}
+
+/** Leaves a command for the running controller (replacing an unread one). */
+export async function writeControl(paths: RolloutPaths, cmd: ControlCommand): Promise<void> {
+  await writeFileAtomic(paths.control, `${JSON.stringify(cmd)}\n`);
+}
+
+/** Takes the pending command, if any (read and removed; a malformed file is removed and ignored). */
+export async function takeControl(paths: RolloutPaths): Promise<ControlCommand | null> {
+  const claimed = `${paths.control}.${process.pid}.taken`;
+  try {
+    await rename(paths.control, claimed);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
+  try {
+    const cmd = JSON.parse(await readFile(claimed, 'utf8')) as ControlCommand;
+    return cmd.action === 'promote' || cmd.action === 'abort' || cmd.action === 'resume' ? cmd : null;
+  } catch {
+    return null;
+  } finally {
+    await rm(claimed, { force: true });
+  }
+}
+
+/** Whether the controller that wrote `status` still runs: its pid is alive and its heartbeat is recent. */
+export function controllerAlive(status: RolloutStatus, now: number, staleAfterMs = 15_000): boolean {
+  if (now - status.heartbeatAt > staleAfterMs) return false;
+  try {
+    process.kill(status.pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

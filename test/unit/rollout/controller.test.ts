@@ -1,0 +1,260 @@
+/**
+ * The rollout controller's state machine with an injected clock (issue 8): phases in order, promotion of a healthy
+ * canary, rollback of a bad one, no traffic → HOLD → INCONCLUSIVE (pause at the first step), resume from a persisted
+ * status at the same step, manual promote/abort through the control file, webhook gates. Traffic is synthesised
+ * (seeded) from the router's state; the end-to-end tests drive the same controller with `weir serve`.
+ */
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseText } from '../../../src/config/load.ts';
+import { type Canary, toResources } from '../../../src/config/resources.ts';
+import { RolloutController, specHashOf } from '../../../src/rollout/controller.ts';
+import { planRollout, type RolloutPlan } from '../../../src/rollout/plan.ts';
+import { loadStatus, rolloutPaths, writeControl } from '../../../src/rollout/status.ts';
+import { lognormalMs, ManualClock, MemoryRouter, SimulatedProvider, TableWebhooks } from '../../helpers/rollout.ts';
+
+function canaryFrom(analysis: string): Canary {
+  const text = `apiVersion: weir.dev/v1alpha1
+kind: Canary
+metadata: {name: checkout, namespace: shop}
+spec:
+  targetRef: {kind: VirtualService, name: checkout-vs}
+  host: checkout
+  primarySubset: v1
+  canarySubset: v2
+  analysis:
+${analysis
+  .split('\n')
+  .map((l) => `    ${l}`)
+  .join('\n')}
+`;
+  const typed = toResources(parseText({ file: 'canary.yaml', text }).documents);
+  const c = typed.resources.find((r) => r.kind === 'Canary');
+  if (!c) throw new Error(`no Canary: ${JSON.stringify(typed.diagnostics)}`);
+  return c as Canary;
+}
+
+const LADDER = `interval: 10s
+stepWeights: [10, 25, 50]
+metrics:
+- {name: request-success-rate, thresholdRange: {min: 99}}
+- {name: request-duration, thresholdRange: {max: 500}}
+maxDuration: 10m`;
+
+async function setup(
+  analysis: string,
+  traffic: { rps: number; primaryErrors: number; canaryErrors: number; canaryLatencyMs?: number; seed?: number },
+  webhooks = new TableWebhooks(),
+) {
+  const canary = canaryFrom(analysis);
+  const plan = planRollout(canary);
+  const dir = await mkdtemp(join(tmpdir(), 'weir-ctl-'));
+  const file = join(dir, 'canary.yaml');
+  const paths = rolloutPaths(file, plan.namespace, plan.name);
+  const clock = new ManualClock();
+  const router = new MemoryRouter();
+  const provider = new SimulatedProvider(
+    clock,
+    router,
+    traffic.rps,
+    { errorRate: traffic.primaryErrors, latencyMs: lognormalMs(100) },
+    { errorRate: traffic.canaryErrors, latencyMs: lognormalMs(traffic.canaryLatencyMs ?? 100) },
+    traffic.seed ?? 7,
+  );
+  const make = (existing: Awaited<ReturnType<typeof loadStatus>>) =>
+    new RolloutController(
+      { plan, canaryFile: file, paths, provider, router, webhooks, clock, specHash: specHashOf(canary.spec) },
+      existing,
+    );
+  return { plan, paths, clock, router, provider, webhooks, make };
+}
+
+const weights = (r: MemoryRouter) => r.history.map((s) => s.canaryWeight);
+
+describe('plan', () => {
+  it('orders header-only, mirror and the weight ladder, and resolves the host', () => {
+    const plan: RolloutPlan = planRollout(
+      canaryFrom(`interval: 30s
+iterations: 2
+match: [{headers: {x-canary-user: {exact: "true"}}}]
+mirror: true
+mirrorWeight: 20
+stepWeight: 20
+maxWeight: 60`),
+    );
+    expect(plan.host).toBe('checkout.shop.svc.cluster.local');
+    expect(plan.steps.map((s) => `${s.kind}:${s.weight}`)).toEqual([
+      'header:0',
+      'mirror:0',
+      'weight:20',
+      'weight:40',
+      'weight:60',
+      'weight:100',
+    ]);
+    expect(plan.steps[0]!.dwellMs).toBe(60_000);
+    expect(plan.steps[1]).toMatchObject({ mirrorPercent: 20, dwellMs: 30_000 });
+    // Flagger's default maxDuration rule: max(30 min, interval × (steps + threshold)).
+    expect(plan.policy.maxDurationMs).toBe(30 * 60_000);
+    expect(plan.policy.latency).toBeNull();
+  });
+
+  it('refuses a Canary with nothing to run', () => {
+    expect(() => planRollout(canaryFrom('interval: 1m'))).toThrow(/nothing to run/);
+  });
+});
+
+describe('controller', () => {
+  it('promotes a healthy canary step by step and logs every decision', async () => {
+    const t = await setup(LADDER, { rps: 200, primaryErrors: 0.002, canaryErrors: 0.002 });
+    const c = t.make(null);
+    const phase = await c.run();
+    expect(phase).toBe('Promoted');
+    expect(weights(t.router)).toEqual([10, 25, 50, 100]);
+    expect(t.router.state).toEqual({ canaryWeight: 100, match: null, mirrorPercent: null, sticky: false });
+    const status = await loadStatus(t.paths);
+    expect(status?.phase).toBe('Promoted');
+    // τ from the primary's histogram (lognormal median 100 ms): three thresholds at statistics edges.
+    expect(status?.thresholdsMs.length).toBe(3);
+    expect(status?.latencySloMs).toBe(500);
+    const log = (await readFile(t.paths.decisions, 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(log[0].event).toBe('start');
+    const actions = log.filter((l) => l.event === 'decision').map((l) => l.action);
+    expect(actions.filter((a: string) => a === 'ADVANCE')).toHaveLength(3);
+    expect(actions.at(-1)).toBe('PROMOTE');
+    const last = log.filter((l) => l.event === 'decision').at(-1);
+    expect(last.evidence.rollback.map((x: { test: string }) => x.test)).toEqual([
+      'errors-relative',
+      'errors-slo',
+      'latency-relative',
+      'latency-slo',
+    ]);
+    // Each weight step lasted at least its dwell: 3 shared steps × 10 s plus the 100 % step.
+    expect(status!.lastTransition.at - status!.startedAt).toBeGreaterThanOrEqual(40_000);
+  });
+
+  it('rolls back a canary with 10× the errors before the ladder ends', async () => {
+    const t = await setup(LADDER, { rps: 200, primaryErrors: 0.005, canaryErrors: 0.05 });
+    const phase = await t.make(null).run();
+    expect(phase).toBe('RolledBack');
+    expect(t.router.state).toEqual({ canaryWeight: 0, match: null, mirrorPercent: null, sticky: false });
+    const status = await loadStatus(t.paths);
+    expect(status?.lastDecision?.action).toBe('ROLLBACK');
+    expect(status?.lastDecision?.reason).toMatch(/errors-(relative|slo)/);
+  });
+
+  it('rolls back a canary 3× slower on the latency tests', async () => {
+    const t = await setup(LADDER, { rps: 200, primaryErrors: 0.002, canaryErrors: 0.002, canaryLatencyMs: 300 });
+    expect(await t.make(null).run()).toBe('RolledBack');
+    const status = await loadStatus(t.paths);
+    expect(status?.lastDecision?.reason).toMatch(/latency-/);
+  });
+
+  it('holds without traffic, never fails, and pauses at maxDuration back at the first step', async () => {
+    const t = await setup(LADDER.replace('maxDuration: 10m', 'maxDuration: 2m'), {
+      rps: 0,
+      primaryErrors: 0,
+      canaryErrors: 0,
+    });
+    const c = t.make(null);
+    const holds: string[] = [];
+    const phase = await c.run();
+    expect(phase).toBe('Paused');
+    const log = (await readFile(t.paths.decisions, 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    for (const l of log) if (l.event === 'decision' && l.action === 'HOLD') holds.push(l.hold);
+    expect(holds).toContain('min-requests');
+    expect(log.filter((l) => l.action === 'ROLLBACK')).toHaveLength(0);
+    expect(log.filter((l) => l.event === 'decision').at(-1).action).toBe('INCONCLUSIVE');
+    expect(t.router.state.canaryWeight).toBe(10);
+    const status = await loadStatus(t.paths);
+    expect(status?.phase).toBe('Paused');
+    // 2 min of maxDuration, within one tick.
+    expect(status!.lastTransition.at - status!.startedAt).toBeGreaterThanOrEqual(120_000);
+    expect(status!.lastTransition.at - status!.startedAt).toBeLessThanOrEqual(121_000);
+  });
+
+  it('resumes a killed controller at the same step with the same baseline', async () => {
+    const t = await setup(LADDER, { rps: 200, primaryErrors: 0.002, canaryErrors: 0.002 });
+    const first = t.make(null);
+    // Run until the second step, then stop as if killed.
+    let ticks = 0;
+    while (first.current.stepIndex < 1 && ticks++ < 100) {
+      await first.tick();
+      await t.clock.sleep(1000);
+    }
+    expect(first.current.stepIndex).toBe(1);
+    await first.tick();
+    const persisted = await loadStatus(t.paths);
+    expect(persisted?.phase).toBe('Progressing');
+    expect(persisted?.stepIndex).toBe(1);
+    const second = t.make(persisted);
+    expect(second.current.stepIndex).toBe(1);
+    expect(second.current.runId).toBe(persisted!.runId);
+    expect(await second.run()).toBe('Promoted');
+    // The first controller applied 10 and 25; the second re-applied 25 (unchanged) and went on.
+    expect(weights(t.router)).toEqual([10, 25, 50, 100]);
+  });
+
+  it('obeys promote and abort from the control file', async () => {
+    const t = await setup(LADDER, { rps: 50, primaryErrors: 0.002, canaryErrors: 0.002 });
+    const c = t.make(null);
+    await c.tick();
+    await writeControl(t.paths, { action: 'abort', at: t.clock.now(), reason: 'test' });
+    await t.clock.sleep(1000);
+    await c.tick();
+    expect(c.current.phase).toBe('Aborted');
+    expect(t.router.state.canaryWeight).toBe(0);
+
+    const u = await setup(LADDER, { rps: 50, primaryErrors: 0.002, canaryErrors: 0.002 });
+    const d = u.make(null);
+    await d.tick();
+    await writeControl(u.paths, { action: 'promote', at: u.clock.now() });
+    await d.tick();
+    expect(d.current.phase).toBe('Promoted');
+    expect(u.router.state.canaryWeight).toBe(100);
+  });
+
+  it('runs header-only and mirror phases before the weights', async () => {
+    const t = await setup(
+      `interval: 10s
+match: [{headers: {x-canary-user: {exact: "true"}}}]
+mirror: true
+mirrorWeight: 50
+stepWeights: [20]
+metrics:
+- {name: request-success-rate, thresholdRange: {min: 99}}`,
+      { rps: 200, primaryErrors: 0.002, canaryErrors: 0.002 },
+    );
+    expect(await t.make(null).run()).toBe('Promoted');
+    const h = t.router.history;
+    expect(h[0]).toMatchObject({ canaryWeight: 0, mirrorPercent: null });
+    expect(h[0]!.match).not.toBeNull();
+    expect(h[1]).toMatchObject({ canaryWeight: 0, mirrorPercent: 50 });
+    expect(h[2]).toMatchObject({ canaryWeight: 20, mirrorPercent: null, sticky: true });
+    expect(h.at(-1)).toEqual({ canaryWeight: 100, match: null, mirrorPercent: null, sticky: false });
+  });
+
+  it('waits for confirm-rollout and rolls back after threshold failed rollout webhooks', async () => {
+    let confirmed = false;
+    const hooks = new TableWebhooks({ 'confirm-rollout': () => confirmed, rollout: () => false });
+    const t = await setup(`${LADDER}\nthreshold: 3`, { rps: 100, primaryErrors: 0.002, canaryErrors: 0.002 }, hooks);
+    const c = t.make(null);
+    for (let i = 0; i < 15; i++) {
+      await c.tick();
+      await t.clock.sleep(1000);
+    }
+    expect(c.current.phase).toBe('Initializing');
+    expect(t.router.history).toHaveLength(0);
+    confirmed = true;
+    const phase = await c.run();
+    expect(phase).toBe('RolledBack');
+    expect(c.current.lastDecision?.reason).toMatch(/rollout webhook failed 3 times/);
+  });
+});
