@@ -11,6 +11,7 @@ import { loadPaths } from '../../config/load.ts';
 import { type Canary, toResources } from '../../config/resources.ts';
 import { validateResource } from '../../config/validate/index.ts';
 import type { CanaryAnalysis } from '../../config/weir/canary.ts';
+import { canaryLadder } from '../../rollout/plan.ts';
 import {
   type FlaggerModel,
   primaryThresholdsMs,
@@ -90,21 +91,6 @@ function parseDuration(text: string, what: string): number {
   return ms;
 }
 
-/** Flagger's ladder: `stepWeights`, or `stepWeight` up to `maxWeight` (default 50); then 100 % (promotion). */
-export function canaryLadder(a: CanaryAnalysis): number[] | null {
-  let percents: number[];
-  if (a.stepWeights !== undefined) percents = a.stepWeights.filter((w) => w > 0);
-  else if (a.stepWeight !== undefined) {
-    const max = a.maxWeight ?? 50;
-    percents = [];
-    for (let w = a.stepWeight; w < max; w += a.stepWeight) percents.push(w);
-    percents.push(max);
-  } else return null;
-  const ladder = percents.map((w) => w / 100);
-  if (ladder.length === 0 || ladder[ladder.length - 1]! < 1) ladder.push(1);
-  return ladder;
-}
-
 /** The sequential policy and Flagger's model from a Canary's analysis, for a primary with `primary`'s latency. */
 export function planFromCanary(
   a: CanaryAnalysis,
@@ -153,7 +139,7 @@ export function planFromCanary(
 }
 
 /** Reads the one Canary in `file`; invalid ones end the command with their diagnostics (exit 64). */
-async function readCanary(file: string): Promise<Canary> {
+export async function readCanary(file: string): Promise<Canary> {
   const loaded = await loadPaths([file]);
   const typed = toResources(loaded.documents);
   const diags: Diagnostic[] = [...loaded.diagnostics, ...typed.diagnostics];
