@@ -1,11 +1,13 @@
 /**
  * The admin HTTP server (Envoy's admin port, 15000 by default): `/ready`, `/config_dump` (effective route tables
- * and clusters as JSON), `/clusters` (endpoints, active requests, health), and `/stats/prometheus` + `/metrics`
- * through a pluggable metrics source. Read-only; binds loopback by default.
+ * and clusters as JSON), `/clusters` (endpoints, active requests, health), `/stats/prometheus` + `/metrics`
+ * through a pluggable metrics source, and `/rollout/counts` (the per-route counts `weir rollout` reads). Read-only;
+ * binds loopback by default.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ProxyServer } from '../dataplane/proxy.ts';
+import { ROUTE_COUNTS_PATH, type RouteCountsSnapshot } from '../rollout/route-counts.ts';
 import { formatDurationMs } from '../util/duration.ts';
 
 /** Something that renders Prometheus text exposition. */
@@ -14,12 +16,25 @@ export interface MetricsSource {
   render(): Promise<string>;
 }
 
+/**
+ * Something that serves the per-route counts of `weir rollout` (`RouteCountsRecorder` of
+ * `telemetry/route-counts.ts`); a filter field keeps the routes whose namespace / VirtualService name equals it.
+ */
+export interface RouteCountsSource {
+  snapshot(filter?: { namespace?: string | undefined; virtualService?: string | undefined }): RouteCountsSnapshot;
+}
+
 /** Options of the admin server. */
 export interface AdminOptions {
   host: string;
   port: number;
   proxy: ProxyServer;
   metrics?: MetricsSource | null;
+  /**
+   * Served as JSON on `GET /rollout/counts[?namespace=NS&virtualService=NAME]` (an empty parameter does not
+   * filter); 404 there when absent.
+   */
+  routeCounts?: RouteCountsSource | null;
   /** Extra JSON for /config_dump (e.g. the last reload's diagnostics). */
   status?: () => Record<string, unknown>;
 }
@@ -62,7 +77,9 @@ export async function startAdmin(
   opts: AdminOptions,
 ): Promise<{ server: Server; address: AddressInfo; close(): Promise<void> }> {
   const server = createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
+    const target = req.url ?? '/';
+    const q = target.indexOf('?');
+    const path = q < 0 ? target : target.slice(0, q);
     const json = (status: number, body: unknown): void => {
       const text = `${JSON.stringify(body, null, 2)}\n`;
       res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
@@ -113,8 +130,23 @@ export async function startAdmin(
             (err: unknown) => text(500, `metrics error: ${(err as Error).message}\n`),
           );
           return;
+        case ROUTE_COUNTS_PATH: {
+          if (!opts.routeCounts) {
+            text(404, 'route counts are not enabled on this proxy\n');
+            return;
+          }
+          const params = new URLSearchParams(q < 0 ? '' : target.slice(q + 1));
+          json(
+            200,
+            opts.routeCounts.snapshot({
+              namespace: params.get('namespace') || undefined,
+              virtualService: params.get('virtualService') || undefined,
+            }),
+          );
+          return;
+        }
         default:
-          text(404, 'not found: try /ready, /config_dump, /clusters, /stats/prometheus\n');
+          text(404, `not found: try /ready, /config_dump, /clusters, /stats/prometheus, ${ROUTE_COUNTS_PATH}\n`);
       }
     } catch (err) {
       text(500, `admin error: ${(err as Error).message}\n`);

@@ -82,6 +82,10 @@ export interface MirrorRecord {
   status: number;
   outcome: 'sent' | 'failed' | 'dropped-overload' | 'dropped-no-endpoint' | 'dropped-body-too-large';
   durationMs: number;
+  /** The route that mirrored the request (its VirtualService and index), for the per-route counts. */
+  route: CompiledRoute;
+  /** Which of `route.mirrors` this copy followed (host, subset, percentage). */
+  mirror: MirrorPolicy;
 }
 
 /** Options of the proxy. */
@@ -945,7 +949,8 @@ export class ProxyServer {
     body: BodyRead,
   ): void {
     const cluster = table.cluster(m.host, m.subset, m.port, facts.port);
-    const report = (r: MirrorRecord): void => this.opts.onMirror?.(r);
+    const report = (r: Omit<MirrorRecord, 'route' | 'mirror'>): void =>
+      this.opts.onMirror?.({ ...r, route, mirror: m });
     if (!cluster) return; // Envoy shadows only to clusters that exist
     if (body.stream) {
       report({ cluster: cluster.name, status: -1, outcome: 'dropped-body-too-large', durationMs: 0 });

@@ -17,6 +17,7 @@ import {
   recordConfigReload,
   recordOutlierEjection,
 } from '../../telemetry/metrics.ts';
+import { RouteCountsRecorder, withRouteCountMetrics } from '../../telemetry/route-counts.ts';
 import { CliError, EXIT } from '../exit-codes.ts';
 import { formatDiagnosticLine } from '../output.ts';
 
@@ -41,6 +42,16 @@ export interface ServeOptions {
   rng?: () => number;
   drainTimeoutMs?: number;
   metrics?: (hooks: { onRequest(r: RequestRecord): void; onMirror(r: MirrorRecord): void }) => MetricsSource;
+  /**
+   * Keep the per-route counts of `weir rollout` (`telemetry/route-counts.ts`): served on the admin
+   * `/rollout/counts` and as {@link ServeHandle.routeCounts}. Default true.
+   */
+  routeCounts?: boolean;
+  /**
+   * Also export the route counts as `weir_route_*` on `/stats/prometheus` (only with `metrics`). Default false;
+   * `weir serve` ({@link runServe}) turns it on.
+   */
+  routeCountMetrics?: boolean;
 }
 
 /** A running `weir serve`. */
@@ -49,6 +60,8 @@ export interface ServeHandle {
   /** `http://host:port` of the listener. */
   url: string;
   adminUrl: string | null;
+  /** The per-route counts (admin `/rollout/counts`), or null when `routeCounts: false`. */
+  routeCounts: RouteCountsRecorder | null;
   /** Reloads from the paths now; resolves true when the new config was applied. */
   reload(): Promise<boolean>;
   /** Graceful shutdown. */
@@ -108,6 +121,7 @@ export async function startServe(opts: ServeOptions): Promise<ServeHandle> {
   await initHashing();
   const hooks = { onRequest: (_r: RequestRecord) => {}, onMirror: (_r: MirrorRecord) => {} };
   const metrics = opts.metrics?.(hooks) ?? null;
+  const routeCounts = opts.routeCounts === false ? null : new RouteCountsRecorder();
   const accessLog =
     opts.logFormat === 'off' ? null : new AccessLogWriter(opts.accessLogStream ?? process.stdout, opts.logFormat);
   const sidecar =
@@ -128,8 +142,18 @@ export async function startServe(opts: ServeOptions): Promise<ServeHandle> {
       recordOutlierEjection(metrics, cluster);
       log(`weir: outlier detection ejected ${host} from ${cluster}`);
     },
-    onRequest: (r) => hooks.onRequest(r),
-    onMirror: (r) => hooks.onMirror(r),
+    onRequest: routeCounts
+      ? (r) => {
+          routeCounts.onRequest(r);
+          hooks.onRequest(r);
+        }
+      : (r) => hooks.onRequest(r),
+    onMirror: routeCounts
+      ? (r) => {
+          routeCounts.onMirror(r);
+          hooks.onMirror(r);
+        }
+      : (r) => hooks.onMirror(r),
   });
   attachProxyMetrics(metrics, proxy);
   let addr: Awaited<ReturnType<typeof proxy.listen>>;
@@ -152,7 +176,9 @@ export async function startServe(opts: ServeOptions): Promise<ServeHandle> {
         host: admin.host,
         port: admin.port,
         proxy,
-        metrics,
+        metrics:
+          metrics && routeCounts && opts.routeCountMetrics ? withRouteCountMetrics(metrics, routeCounts) : metrics,
+        routeCounts,
         status: () => ({ lastReload }),
       });
     } catch (err) {
@@ -222,6 +248,7 @@ export async function startServe(opts: ServeOptions): Promise<ServeHandle> {
     proxy,
     url,
     adminUrl,
+    routeCounts,
     reload,
     close: () => {
       closing ??= (async () => {
@@ -236,7 +263,7 @@ export async function startServe(opts: ServeOptions): Promise<ServeHandle> {
 
 /** Runs `weir serve` until SIGTERM/SIGINT; returns the exit code. */
 export async function runServe(opts: ServeOptions): Promise<number> {
-  const handle = await startServe({ metrics: createProxyMetrics, ...opts });
+  const handle = await startServe({ metrics: createProxyMetrics, routeCountMetrics: true, ...opts });
   // A safety net: a promise rejected without a handler is a bug in weir, and must not take every in-flight request
   // down with the process (Node's default). It is reported, and the proxy keeps serving.
   process.on('unhandledRejection', (reason) => {
