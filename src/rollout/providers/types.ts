@@ -48,7 +48,16 @@ export interface CountsReading {
   /** Edges (ms) at which this provider's exceedance counts are exact; thresholds must be among them (snap up). */
   readonly edgesMs: readonly number[];
   /** How many sources answered; problems name the failing ones (a partial read is still a valid lower count). */
-  readonly sources: { readonly ok: number; readonly failed: number; readonly problems: readonly string[] };
+  readonly sources: {
+    readonly ok: number;
+    readonly failed: number;
+    readonly problems: readonly string[];
+    /**
+     * Non-fatal observations for the log, when the provider has any: counter resets and new proxy instances (counts
+     * before them kept), sample values ignored (NaN, ±Inf, negative) or rounded (non-integer), Prometheus warnings.
+     */
+    readonly notes?: readonly string[];
+  };
 }
 
 /** A provider's persisted state (baselines, resets carried over); JSON. */
