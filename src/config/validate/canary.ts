@@ -2,8 +2,8 @@
  * The semantic rules of weir's `Canary` resource (`config/weir/canary.ts`), reported as `WEIR0020` errors at the
  * offending field: the target, host and subsets; durations; the weight ladder (Flagger's `stepWeight` xor
  * `stepWeights`, `maxWeight`); metrics (built-in names or a custom query, `thresholdRange`); webhooks (Flagger's types,
- * absolute http(s) URLs); and weir's sequential parameters (α, tolerance θ₀). Checking that the VirtualService and the
- * subsets exist is left to the controller, which reads them when it starts.
+ * absolute http(s) URLs, retries ≥ 0); and weir's sequential parameters (α, tolerance θ₀). Checking that the
+ * VirtualService and the subsets exist is left to the controller, which reads them when it starts.
  */
 import { CODES } from '../diagnostics.ts';
 import type { Canary } from '../resources.ts';
@@ -153,6 +153,8 @@ function checkAnalysis(r: Report, at: Path, a: CanaryAnalysis): void {
       if (err) r([...p, 'url'], err);
     }
     checkDuration(r, [...p, 'timeout'], h.timeout);
+    if (h.retries !== undefined && h.retries < 0)
+      r([...p, 'retries'], `webhook retries ${h.retries} must be 0 or more`);
   });
 }
 

@@ -64,12 +64,31 @@ export const CanaryMetric = z.strictObject({
 });
 export type CanaryMetric = z.infer<typeof CanaryMetric>;
 
-/** Flagger `CanaryWebhook`. */
+/**
+ * Flagger `CanaryWebhook` (flagger.app/v1beta1): an HTTP POST hook called at a point of the rollout given by `type`.
+ * Calls, payload, success and retries are implemented in `rollout/webhooks.ts`, which follows Flagger's
+ * `pkg/controller/webhook.go`.
+ */
 export const CanaryWebhook = z.strictObject({
   name: str.optional(),
+  /** One of {@link WEBHOOK_TYPES}; Flagger treats an absent or empty type as `rollout`. */
   type: str.optional(),
+  /** Absolute http(s) URL; the hook is POSTed a JSON payload (`name`, `namespace`, `phase`, `checksum`, `metadata`). */
   url: str.optional(),
+  /** Per-attempt request timeout (Go duration); Flagger's default `10s`. */
   timeout: duration.optional(),
+  /**
+   * Flagger (fluxcd/flagger#1541, 2023): how many times a failed call is retried — connection errors, timeouts,
+   * HTTP 429 and 5xx except 501, as hashicorp/go-retryablehttp's default policy — with exponential backoff from 1 s.
+   * Default 0.
+   */
+  retries: int.optional(),
+  /**
+   * Flagger: do not raise alerts for this hook's failures (e.g. a confirm gate that is expected to hold). weir has no
+   * alert providers; the controller uses it to keep a holding gate out of its warnings.
+   */
+  muteAlert: bool.optional(),
+  /** Key-value pairs passed to the hook in the payload's `metadata`. */
   metadata: z.record(z.string(), z.string()).optional(),
 });
 export type CanaryWebhook = z.infer<typeof CanaryWebhook>;

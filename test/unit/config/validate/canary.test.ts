@@ -213,6 +213,12 @@ describe('validateCanary (WEIR0020)', () => {
       'unknown webhook type "pre-promotion"',
     ],
     [
+      'webhook retries are 0 or more',
+      a(withAnalysis('timeout: 5s', 'timeout: 5s\n  retries: 2\n  muteAlert: true')),
+      a(withAnalysis('timeout: 5s', 'timeout: 5s\n  retries: -1 #=')),
+      'webhook retries -1 must be 0 or more',
+    ],
+    [
       'webhook URLs are absolute',
       a(withAnalysis('url: http://loadtester.test/', 'url: https://loadtester.test/hook')),
       a(withAnalysis('url: http://loadtester.test/', 'url: /hook #=')),

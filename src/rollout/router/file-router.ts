@@ -1,0 +1,792 @@
+/**
+ * The file traffic router of `weir rollout` (issue 8): moves the rolled-out VirtualService through the rollout's
+ * states by rewriting its YAML file, which `weir serve` hot-reloads. A state is the canary weight, the header-only
+ * match route, the mirror and the sticky split ({@link TrafficState}).
+ *
+ * What is rewritten, in the VirtualService found by namespace/name:
+ * - **Rolled-out routes**: every `http[]` route (except weir's match route) with a destination whose host resolves
+ *   (Istio's short-name rules, `config/hosts.ts`) to the target host and whose subset is the primary or the canary.
+ *   Its destinations become primary `100 − w` and canary `w`; a 0-weight destination is dropped (100 % primary is
+ *   the primary destination alone). A missing destination is a copy of the other one (port, headers and any other
+ *   field kept) with the subset changed. Such a route may send traffic nowhere else: another host or subset in it is
+ *   refused with an error (weir would otherwise change that destination's share).
+ * - **Match route** ({@link CANARY_MATCH_ROUTE}): inserted before the first rolled-out route; `match` is the
+ *   Canary's `analysis.match`, the single destination the canary; it copies the first rolled-out route's `timeout`,
+ *   `retries`, `headers`, `rewrite`, `corsPolicy` and `fault` so matched requests are served like the others.
+ * - **Mirror**: `mirror: {host, subset: canary}` and `mirrorPercentage: {value}` on every rolled-out route. A
+ *   rolled-out route with a mirror weir did not add is refused when a mirror is wanted.
+ * - **Sticky split**: the `weir.dev/sticky-split: "true"` annotation (`routing/sticky.ts`).
+ * What weir added (the mirror, the sticky annotation) is recorded in the {@link MANAGED_ANNOTATION} annotation, and
+ * only that is ever removed.
+ *
+ * The file is rewritten atomically (temporary file in the same directory, fsync, rename, fsync of the directory),
+ * only the changed nodes are spliced into the text (`yaml-edit.ts`), and every other document and byte stays.
+ */
+import { randomBytes } from 'node:crypto';
+import { access, constants, open, readFile, realpath, rename, stat, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
+import {
+  type Document,
+  isMap,
+  isNode,
+  isScalar,
+  isSeq,
+  type Node,
+  parseAllDocuments,
+  visit,
+  type YAMLMap,
+  type YAMLSeq,
+} from 'yaml';
+import { DEFAULT_CLUSTER_DOMAIN, resolveHost } from '../../config/hosts.ts';
+import { loadPaths, type SourceDocument } from '../../config/load.ts';
+import { findService } from '../../config/registry.ts';
+import { toResources, type VirtualService } from '../../config/resources.ts';
+import { buildSnapshot } from '../../config/snapshot.ts';
+import { validateResource } from '../../config/validate/index.ts';
+import { STICKY_SPLIT_ANNOTATION } from '../../routing/compile.ts';
+import { findPair, PARSE_OPTIONS, SourceEditor } from './yaml-edit.ts';
+
+/** The name of the route weir inserts for the header-only phase. */
+export const CANARY_MATCH_ROUTE = 'weir-canary-match';
+
+/**
+ * Annotation listing, comma-separated, what weir added to the VirtualService and may remove again: `mirror` (the
+ * mirror on the rolled-out routes) and `sticky-split` (the {@link STICKY_SPLIT_ANNOTATION} annotation).
+ */
+export const MANAGED_ANNOTATION = 'weir.dev/rollout-managed';
+
+/** Route fields the match route copies from the first rolled-out route. */
+const COPIED_ROUTE_FIELDS = ['timeout', 'retries', 'headers', 'rewrite', 'corsPolicy', 'fault'] as const;
+
+/** What is rolled out: the VirtualService and the host and subsets of its routes. */
+export interface TrafficTarget {
+  /** The VirtualService's namespace and name. */
+  namespace: string;
+  name: string;
+  /** FQDN of the rolled-out service (a short name is resolved in `namespace`). */
+  host: string;
+  primarySubset: string;
+  canarySubset: string;
+}
+
+/** A state of the rolled-out VirtualService. */
+export interface TrafficState {
+  /**
+   * Canary weight in percent, 0..100 (an integer when applied: Istio weights are integers), on every rolled-out
+   * route.
+   */
+  canaryWeight: number;
+  /**
+   * Header-only phase: Istio HTTPMatchRequests (`Canary.analysis.match`) that send matching requests 100 % to the
+   * canary, in the route {@link CANARY_MATCH_ROUTE} before the first rolled-out route; null = no such route.
+   */
+  match: readonly unknown[] | null;
+  /**
+   * Mirror phase: percentage (0..100, may be fractional) of the rolled-out routes' traffic copied to the canary
+   * (`mirror` + `mirrorPercentage`); null = no mirror.
+   */
+  mirrorPercent: number | null;
+  /** Sticky, monotone split: the `weir.dev/sticky-split: "true"` annotation. */
+  sticky: boolean;
+}
+
+/** One `http[]` route of the VirtualService as the router sees it. */
+export interface RouteSummary {
+  /** Index in `spec.http` (the route label of weir serve's route counts, `rollout/route-counts.ts`). */
+  index: number;
+  name: string | null;
+  /** `rolled-out` (weighted by weir), `canary-match` (weir's match route) or `other` (left alone). */
+  role: 'rolled-out' | 'canary-match' | 'other';
+  /** For rolled-out routes: the canary's share of the route's total weight, in percent (4 decimals). */
+  canaryWeight: number | null;
+  /** For rolled-out routes: the percentage mirrored to the canary, or null. */
+  mirrorPercent: number | null;
+}
+
+/** The state of the file and how it was read. */
+export interface TrafficDescription {
+  state: TrafficState;
+  /** Every `http[]` route, in order. */
+  routes: RouteSummary[];
+  /** Things weir would not have written (hand edits): routes that disagree, extra destinations, … Empty normally. */
+  issues: string[];
+}
+
+/** Options of {@link FileTrafficRouter.locate}. */
+export interface LocateOptions {
+  /** Namespace of resources that set none (`--namespace`); default `default`, as the loader. */
+  defaultNamespace?: string;
+  /** Cluster DNS domain for short names; default `cluster.local`. */
+  clusterDomain?: string;
+  /** The Canary mirrors (`analysis.mirror`): refuse rolled-out routes that already mirror somewhere. */
+  mirror?: boolean;
+}
+
+interface DestView {
+  node: YAMLMap;
+  role: 'primary' | 'canary' | 'other';
+  host: string;
+  subset: string | null;
+  weight: number | undefined;
+}
+
+interface RouteView {
+  index: number;
+  node: YAMLMap;
+  value: Record<string, unknown>;
+  name: string | null;
+  role: RouteSummary['role'];
+  dests: DestView[];
+}
+
+/** The VirtualService inside one parse of its file. */
+interface Model {
+  text: string;
+  bom: boolean;
+  docs: Document.Parsed[];
+  docIndex: number;
+  vs: YAMLMap;
+  namespace: string;
+  routes: RouteView[];
+  http: YAMLSeq | null;
+  managed: Set<string>;
+  annotations: Record<string, unknown>;
+}
+
+/** Rewrites one VirtualService file for each rollout state. */
+export class FileTrafficRouter {
+  private constructor(
+    /** The file holding the VirtualService, as the loader named it. */
+    readonly file: string,
+    readonly target: TrafficTarget,
+    private readonly opts: Required<Omit<LocateOptions, 'mirror'>>,
+  ) {}
+
+  /**
+   * Finds the VirtualService `target.namespace/target.name` in `paths` (files and directories, read by the project's
+   * loader, so namespaces default as `weir serve --namespace` does) and checks that it can be rolled out: at least one
+   * HTTP route sends `target.host` to the primary and/or canary subset; rolled-out routes send nowhere else; a
+   * DestinationRule visible from the VirtualService's namespace defines both subsets; with `opts.mirror`, no rolled-out
+   * route mirrors elsewhere already; the file is writable.
+   * @throws Error with the files and what is missing when any check fails (PathNotFoundError for a missing path).
+   */
+  static async locate(
+    paths: readonly string[],
+    target: TrafficTarget,
+    opts: LocateOptions = {},
+  ): Promise<FileTrafficRouter> {
+    const o = {
+      defaultNamespace: opts.defaultNamespace ?? 'default',
+      clusterDomain: opts.clusterDomain ?? DEFAULT_CLUSTER_DOMAIN,
+    };
+    const ref = `VirtualService ${target.namespace}/${target.name}`;
+    const loaded = await loadPaths(paths);
+    const found: { doc: SourceDocument; vs: VirtualService | null; errors: string[] }[] = [];
+    const others: string[] = [];
+    for (const doc of loaded.documents) {
+      const typed = toResources([doc], { defaultNamespace: o.defaultNamespace });
+      for (const r of typed.resources) {
+        if (r.kind !== 'VirtualService') continue;
+        if (r.namespace === target.namespace && r.name === target.name) {
+          // istiod's webhook would reject it, and weir serve would not load it.
+          const errors = validateResource(r)
+            .filter((d) => d.level === 'error')
+            .map((d) => `${d.field}: ${d.message}`);
+          found.push({ doc, vs: errors.length > 0 ? null : (r as VirtualService), errors });
+        } else others.push(`${r.namespace}/${r.name} (${doc.file})`);
+      }
+      const raw = doc.value as { kind?: unknown; metadata?: { name?: unknown; namespace?: unknown } } | null;
+      const rawNs = typeof raw?.metadata?.namespace === 'string' ? raw.metadata.namespace : o.defaultNamespace;
+      if (
+        raw?.kind === 'VirtualService' &&
+        raw.metadata?.name === target.name &&
+        rawNs === target.namespace &&
+        !typed.resources.some((r) => r.kind === 'VirtualService')
+      ) {
+        const errors = typed.diagnostics.filter((d) => d.level === 'error').map((d) => `${d.field}: ${d.message}`);
+        found.push({ doc, vs: null, errors });
+      }
+    }
+    if (found.length === 0) {
+      const files = loaded.files.length === 0 ? 'no config files' : loaded.files.join(', ');
+      const known = others.length > 0 ? `; VirtualServices found: ${others.join(', ')}` : '';
+      throw new Error(`${ref} not found in ${files}${known}`);
+    }
+    if (found.length > 1) {
+      const at = found.map((f) => `${f.doc.file}:${f.doc.start.line}`).join(' and ');
+      throw new Error(`${ref} is defined more than once (${at}); keep one definition to roll it out`);
+    }
+    const hit = found[0]!;
+    if (hit.vs === null) {
+      throw new Error(`${ref} in ${hit.doc.file}:${hit.doc.start.line} is invalid: ${hit.errors.join('; ')}`);
+    }
+    if (hit.doc.file === '-') throw new Error(`${ref} was read from stdin; weir rollout needs a file it can rewrite`);
+    const router = new FileTrafficRouter(hit.doc.file, target, o);
+    const model = await router.model();
+    const problems = router.structureProblems(model, opts.mirror === true);
+    if (problems.length > 0) {
+      throw new Error(`cannot roll out ${ref} in ${router.file}:\n  - ${problems.join('\n  - ')}`);
+    }
+
+    // Both subsets must exist, or weir serve answers 503 NC for them.
+    const snapshot = buildSnapshot(loaded.documents, loaded.diagnostics, {
+      defaultNamespace: o.defaultNamespace,
+      clusterDomain: o.clusterDomain,
+      analyze: false,
+    });
+    const host = router.host();
+    const serviceNs = findService(snapshot.registry, host)?.namespace ?? null;
+    const dr = snapshot.destinationRuleIndex.lookup(host, { namespace: target.namespace }, serviceNs);
+    const missing = [target.primarySubset, target.canarySubset].filter((s) => !dr?.subsets.has(s));
+    if (missing.length > 0) {
+      const where = dr
+        ? `the DestinationRule ${dr.sources.map((s) => `${s.namespace}/${s.name}`).join(', ')} for ${host} defines ${[...dr.subsets.keys()].join(', ') || 'no subsets'}`
+        : `no DestinationRule for ${host} is visible from namespace ${target.namespace} in ${loaded.files.join(', ')}`;
+      throw new Error(
+        `cannot roll out ${ref}: subset ${missing.join(' and ')} not defined (${where}); weir serve would answer 503 NC`,
+      );
+    }
+
+    const dir = dirname(await realpath(router.file));
+    try {
+      await access(dir, constants.W_OK);
+      await access(router.file, constants.W_OK);
+    } catch {
+      throw new Error(`cannot roll out ${ref}: ${router.file} (or its directory) is not writable`);
+    }
+    return router;
+  }
+
+  /** The state the file is in now (the best description of a hand-edited file; never throws for that). */
+  async read(): Promise<TrafficState> {
+    return (await this.describe()).state;
+  }
+
+  /**
+   * The state, every route's role and canary weight, and the ways the file departs from what weir writes.
+   * @throws Error when the file cannot be read or parsed, or no longer holds the VirtualService.
+   */
+  async describe(): Promise<TrafficDescription> {
+    return this.describeModel(await this.model());
+  }
+
+  /**
+   * Rewrites the file to `state`; returns `changed: false` and writes nothing when it already is in that state.
+   * Atomic: a temporary file in the same directory is written and fsynced, renamed over the file, and the directory
+   * fsynced. If the file changes while it is being rewritten, the rewrite starts over (up to three times).
+   * @throws RangeError for an invalid state (weight not an integer in 0..100, mirror outside 0..100, empty match);
+   *   Error when the file no longer allows the state (e.g. a hand edit added a third destination) or cannot be written.
+   */
+  async apply(state: TrafficState): Promise<{ changed: boolean }> {
+    checkState(state);
+    for (let round = 0; ; round++) {
+      const model = await this.model();
+      const text = this.rewrite(model, state);
+      if (text === model.text) return { changed: false };
+      const written = await writeAtomically(this.file, (model.bom ? '\uFEFF' : '') + text, async (current) => {
+        return current === (model.bom ? '\uFEFF' : '') + model.text;
+      });
+      if (written) return { changed: true };
+      if (round >= 2) throw new Error(`${this.file} keeps changing while weir rewrites it; try again`);
+    }
+  }
+
+  // ------------------------------------------------------------------ reading
+
+  private host(): string {
+    return resolveHost(this.target.host, this.target.namespace, this.opts.clusterDomain);
+  }
+
+  private async model(): Promise<Model> {
+    const ref = `VirtualService ${this.target.namespace}/${this.target.name}`;
+    let raw = await readFile(this.file, 'utf8');
+    const bom = raw.charCodeAt(0) === 0xfeff;
+    if (bom) raw = raw.slice(1);
+    const docs = parseAllDocuments(raw, PARSE_OPTIONS) as Document.Parsed[];
+    const list = Array.isArray(docs) ? docs : [];
+    const broken = list.find((d) => d.errors.length > 0);
+    if (broken) throw new Error(`${this.file} does not parse: ${broken.errors[0]!.message.split('\n')[0]}`);
+    for (let i = 0; i < list.length; i++) {
+      const doc = list[i]!;
+      const hit = this.findIn(doc);
+      if (!hit) continue;
+      const spec = hit.get('spec', true);
+      const httpNode = isMap(spec) ? spec.get('http', true) : undefined;
+      const http = isSeq(httpNode) ? httpNode : null;
+      const metadata = hit.get('metadata', true);
+      const annNode = isMap(metadata) ? metadata.get('annotations', true) : undefined;
+      const annotations = isMap(annNode) ? (annNode.toJSON() as Record<string, unknown>) : {};
+      const managed = new Set(
+        String(annotations[MANAGED_ANNOTATION] ?? '')
+          .split(',')
+          .map((x) => x.trim())
+          .filter((x) => x !== ''),
+      );
+      const namespace = this.target.namespace;
+      return {
+        text: raw,
+        bom,
+        docs: list,
+        docIndex: i,
+        vs: hit,
+        namespace,
+        http,
+        routes: http ? http.items.map((item, index) => this.routeView(item as Node, index, namespace)) : [],
+        managed,
+        annotations,
+      };
+    }
+    throw new Error(`${ref} is no longer in ${this.file}`);
+  }
+
+  /** The VirtualService object node in a document (the document itself, or an item of a List). */
+  private findIn(doc: Document.Parsed): YAMLMap | null {
+    const matches = (node: unknown): node is YAMLMap => {
+      if (!isMap(node)) return false;
+      const v = node.toJSON() as {
+        apiVersion?: unknown;
+        kind?: unknown;
+        metadata?: { name?: unknown; namespace?: unknown };
+      };
+      const ns =
+        typeof v.metadata?.namespace === 'string' && v.metadata.namespace !== ''
+          ? v.metadata.namespace
+          : this.opts.defaultNamespace;
+      return (
+        v.kind === 'VirtualService' &&
+        typeof v.apiVersion === 'string' &&
+        v.apiVersion.startsWith('networking.istio.io/') &&
+        v.metadata?.name === this.target.name &&
+        ns === this.target.namespace
+      );
+    };
+    const root = doc.contents;
+    if (matches(root)) return root;
+    if (isMap(root)) {
+      const kind = root.get('kind');
+      const items = root.get('items', true);
+      if (typeof kind === 'string' && kind.endsWith('List') && isSeq(items)) {
+        for (const it of items.items) if (matches(it)) return it;
+      }
+    }
+    return null;
+  }
+
+  private routeView(item: Node, index: number, namespace: string): RouteView {
+    const host = this.host();
+    const value = (isMap(item) ? item.toJSON() : {}) as Record<string, unknown>;
+    const name = typeof value.name === 'string' ? value.name : null;
+    const dests: DestView[] = [];
+    const route = isMap(item) ? item.get('route', true) : undefined;
+    if (isSeq(route)) {
+      for (const d of route.items) {
+        if (!isMap(d)) continue;
+        const v = d.toJSON() as { destination?: { host?: unknown; subset?: unknown }; weight?: unknown };
+        const h = typeof v.destination?.host === 'string' ? v.destination.host : '';
+        const subset = typeof v.destination?.subset === 'string' ? v.destination.subset : null;
+        const same = h !== '' && resolveHost(h, namespace, this.opts.clusterDomain) === host;
+        const role =
+          same && subset === this.target.primarySubset
+            ? 'primary'
+            : same && subset === this.target.canarySubset
+              ? 'canary'
+              : 'other';
+        dests.push({ node: d, role, host: h, subset, weight: typeof v.weight === 'number' ? v.weight : undefined });
+      }
+    }
+    const role: RouteSummary['role'] =
+      name === CANARY_MATCH_ROUTE ? 'canary-match' : dests.some((d) => d.role !== 'other') ? 'rolled-out' : 'other';
+    return { index, node: isMap(item) ? item : (null as unknown as YAMLMap), value, name, role, dests };
+  }
+
+  /** What prevents weir from writing states: no rolled-out route, foreign destinations, foreign mirrors. */
+  private structureProblems(model: Model, wantMirror: boolean): string[] {
+    const t = this.target;
+    const out: string[] = [];
+    const rolled = model.routes.filter((r) => r.role === 'rolled-out');
+    if (rolled.length === 0) {
+      const seen = model.routes
+        .map(
+          (r) =>
+            `${label(r)} → ${r.dests.map((d) => `${d.host}${d.subset ? ` (${d.subset})` : ''}`).join(', ') || 'no route destinations'}`,
+        )
+        .join('; ');
+      out.push(
+        `no HTTP route sends ${this.host()} to subset ${t.primarySubset} or ${t.canarySubset}` +
+          (model.routes.length === 0 ? ' (spec.http is empty)' : `; routes: ${seen}`),
+      );
+    }
+    for (const r of rolled) {
+      for (const d of r.dests.filter((x) => x.role === 'other')) {
+        out.push(
+          `${label(r)} also routes to ${d.host}${d.subset ? ` subset ${d.subset}` : ' (no subset)'}: weir shifts weight only between ${t.primarySubset} and ${t.canarySubset}; give that destination a route of its own`,
+        );
+      }
+      for (const role of ['primary', 'canary'] as const) {
+        const n = r.dests.filter((d) => d.role === role).length;
+        if (n > 1) {
+          const subset = role === 'primary' ? t.primarySubset : t.canarySubset;
+          out.push(`${label(r)} has ${n} destinations to subset ${subset}; keep one`);
+        }
+      }
+      if (wantMirror && !model.managed.has('mirror')) {
+        for (const key of ['mirror', 'mirrors', 'mirrorPercent'] as const) {
+          if (r.value[key] !== undefined) {
+            out.push(
+              `${label(r)} already has its own ${key}; the Canary mirrors to ${t.canarySubset} (analysis.mirror): remove the route's ${key}, or turn mirroring off`,
+            );
+            break;
+          }
+        }
+      }
+    }
+    return out;
+  }
+
+  private describeModel(model: Model): TrafficDescription {
+    const issues: string[] = [];
+    const routes: RouteSummary[] = model.routes.map((r) => ({
+      index: r.index,
+      name: r.name,
+      role: r.role,
+      canaryWeight: r.role === 'rolled-out' ? routeCanaryWeight(r) : null,
+      mirrorPercent: r.role === 'rolled-out' ? this.mirrorOf(r.value) : null,
+    }));
+    const rolled = routes.filter((r) => r.role === 'rolled-out');
+    const views = model.routes.filter((r) => r.role === 'rolled-out');
+    // The reference route: the first catch-all (no match) rolled-out route carries the general traffic.
+    const refView = views.find((r) => r.value.match === undefined) ?? views[0];
+    const ref = refView ? routes[refView.index]! : undefined;
+    if (!ref)
+      issues.push(`no HTTP route sends ${this.host()} to ${this.target.primarySubset} or ${this.target.canarySubset}`);
+    const weights = new Set(rolled.map((r) => r.canaryWeight));
+    if (weights.size > 1) {
+      issues.push(
+        `rolled-out routes disagree on the canary weight (${rolled.map((r) => `${label(r)} ${r.canaryWeight} %`).join(', ')}); reporting ${ref ? label(ref) : 'none'}`,
+      );
+    }
+    const mirrors = new Set(rolled.map((r) => r.mirrorPercent));
+    if (mirrors.size > 1) {
+      issues.push(
+        `rolled-out routes disagree on the mirror (${rolled.map((r) => `${label(r)} ${r.mirrorPercent ?? 'none'}`).join(', ')})`,
+      );
+    }
+    for (const r of views) {
+      const foreign = r.dests.filter((d) => d.role === 'other');
+      if (foreign.length > 0) {
+        issues.push(
+          `${label(r)} also routes to ${foreign.map((d) => `${d.host}${d.subset ? ` (${d.subset})` : ''}`).join(', ')}`,
+        );
+      }
+    }
+    const matchRoutes = model.routes.filter((r) => r.role === 'canary-match');
+    let match: unknown[] | null = null;
+    if (matchRoutes.length > 0) {
+      const m = matchRoutes[0]!;
+      match = Array.isArray(m.value.match) ? (m.value.match as unknown[]) : [];
+      if (matchRoutes.length > 1)
+        issues.push(`${matchRoutes.length} routes are named ${CANARY_MATCH_ROUTE}; reporting the first`);
+      if (!(m.dests.length === 1 && m.dests[0]!.role === 'canary')) {
+        issues.push(`${label(m)} does not send its requests only to the canary subset ${this.target.canarySubset}`);
+      }
+      const first = views[0];
+      if (first && m.index > first.index)
+        issues.push(`${label(m)} comes after the rolled-out ${label(first)}, so it matches nothing there`);
+    }
+    const annotation = model.annotations[STICKY_SPLIT_ANNOTATION];
+    return {
+      state: {
+        canaryWeight: ref?.canaryWeight ?? 0,
+        match,
+        mirrorPercent: ref?.mirrorPercent ?? null,
+        sticky: annotation === 'true' || annotation === true,
+      },
+      routes,
+      issues,
+    };
+  }
+
+  /** The percentage a route mirrors to the canary subset of the host, or null. */
+  private mirrorOf(route: Record<string, unknown>): number | null {
+    const host = this.host();
+    const toCanary = (m: unknown): boolean => {
+      const d = m as { host?: unknown; subset?: unknown } | undefined;
+      return (
+        typeof d?.host === 'string' &&
+        resolveHost(d.host, this.target.namespace, this.opts.clusterDomain) === host &&
+        d.subset === this.target.canarySubset
+      );
+    };
+    if (toCanary(route.mirror)) {
+      const pct = (route.mirrorPercentage as { value?: unknown } | undefined)?.value;
+      if (typeof pct === 'number') return pct;
+      if (typeof route.mirrorPercent === 'number') return route.mirrorPercent;
+      return 100;
+    }
+    if (Array.isArray(route.mirrors)) {
+      for (const m of route.mirrors as { destination?: unknown; percentage?: { value?: unknown } }[]) {
+        if (toCanary(m.destination)) return typeof m.percentage?.value === 'number' ? m.percentage.value : 100;
+      }
+    }
+    return null;
+  }
+
+  // ------------------------------------------------------------------ writing
+
+  /** The file's text in `state` (the same text when it already is). */
+  private rewrite(model: Model, state: TrafficState): string {
+    const problems = this.structureProblems(model, state.mirrorPercent !== null);
+    if (problems.length > 0) {
+      throw new Error(`cannot apply the rollout state to ${this.file}:\n  - ${problems.join('\n  - ')}`);
+    }
+    const ed = new SourceEditor(model.text, model.docs, model.docIndex, { json: isJsonFile(this.file, model.text) });
+    const doc = model.docs[model.docIndex]!;
+    const rolled = model.routes.filter((r) => r.role === 'rolled-out');
+    const managed = new Set(model.managed);
+
+    // The match route is built from the first rolled-out route before any of them changes.
+    const first = rolled[0]!;
+    const template = first.dests.find((d) => d.role === 'primary') ?? first.dests.find((d) => d.role === 'canary')!;
+    const matchNode = state.match === null ? null : this.matchRoute(doc, first, template, state.match);
+
+    for (const r of rolled) this.setWeights(ed, r, state.canaryWeight);
+    for (const r of rolled) this.setMirror(ed, doc, r, template.host, state.mirrorPercent, managed);
+    if (state.mirrorPercent === null) managed.delete('mirror');
+
+    const existing = model.routes.filter((r) => r.role === 'canary-match');
+    if (matchNode) {
+      const current = existing[0];
+      if (!current) ed.insertItem(model.http!, matchNode, first.node);
+      else if (!isDeepStrictEqual(current.value, matchNode.toJSON()))
+        ed.replaceItem(model.http!, current.node, matchNode);
+      for (const extra of existing.slice(1)) ed.deleteItem(model.http!, extra.node);
+    } else {
+      for (const r of existing) ed.deleteItem(model.http!, r.node);
+    }
+
+    this.setAnnotations(ed, doc, model, state.sticky, managed);
+    return ed.result();
+  }
+
+  private setWeights(ed: SourceEditor, r: RouteView, w: number): void {
+    const seq = r.node.get('route', true) as unknown as YAMLSeq;
+    const primary = r.dests.find((d) => d.role === 'primary');
+    const canary = r.dests.find((d) => d.role === 'canary');
+    const wantPrimary = w < 100;
+    const wantCanary = w > 0;
+    const split = wantPrimary && wantCanary;
+    const weightOf = (role: 'primary' | 'canary') => (split ? (role === 'primary' ? 100 - w : w) : 100);
+
+    const setWeight = (d: DestView, role: 'primary' | 'canary') => {
+      const pair = findPair(d.node, 'weight');
+      if (pair && isScalar(pair.value)) ed.setScalar(pair.value, weightOf(role));
+      else if (split) ed.insertPair(d.node, 'weight', weightOf(role));
+    };
+    const cloneAs = (from: DestView, role: 'primary' | 'canary'): YAMLMap => {
+      const c = cloneWithoutComments(from.node);
+      c.setIn(['destination', 'subset'], role === 'primary' ? this.target.primarySubset : this.target.canarySubset);
+      if (split || c.has('weight')) c.set('weight', weightOf(role));
+      return c;
+    };
+
+    // Insert first (positions are taken from the items as they are), then delete.
+    if (wantPrimary && !primary && canary) ed.insertItem(seq, cloneAs(canary, 'primary'), canary.node);
+    if (wantCanary && !canary && primary) {
+      const next = (seq.items as Node[])[(seq.items as Node[]).indexOf(primary.node) + 1] ?? null;
+      ed.insertItem(seq, cloneAs(primary, 'canary'), next);
+    }
+    if (primary) {
+      if (wantPrimary) setWeight(primary, 'primary');
+      else ed.deleteItem(seq, primary.node);
+    }
+    if (canary) {
+      if (wantCanary) setWeight(canary, 'canary');
+      else ed.deleteItem(seq, canary.node);
+    }
+  }
+
+  private setMirror(
+    ed: SourceEditor,
+    doc: Document.Parsed,
+    r: RouteView,
+    hostAsWritten: string,
+    pct: number | null,
+    managed: Set<string>,
+  ): void {
+    const weirs = managed.has('mirror');
+    if (pct === null) {
+      if (!weirs) return;
+      ed.deletePair(r.node, 'mirror');
+      ed.deletePair(r.node, 'mirrorPercentage');
+      return;
+    }
+    const mirror = doc.createNode({ host: hostAsWritten, subset: this.target.canarySubset });
+    if (r.node.has('mirror')) ed.setValue(r.node, 'mirror', mirror);
+    else ed.insertPair(r.node, 'mirror', mirror);
+    const current = r.node.get('mirrorPercentage', true);
+    const valuePair = isMap(current) ? findPair(current, 'value') : undefined;
+    if (valuePair && isScalar(valuePair.value) && current && isMap(current) && current.items.length === 1) {
+      ed.setScalar(valuePair.value, pct);
+    } else if (current !== undefined) ed.setValue(r.node, 'mirrorPercentage', doc.createNode({ value: pct }));
+    else ed.insertPair(r.node, 'mirrorPercentage', doc.createNode({ value: pct }));
+    managed.add('mirror');
+  }
+
+  private matchRoute(doc: Document.Parsed, first: RouteView, template: DestView, match: readonly unknown[]): YAMLMap {
+    const dest = cloneWithoutComments(template.node);
+    dest.setIn(['destination', 'subset'], this.target.canarySubset);
+    dest.delete('weight');
+    const route = doc.createNode({}) as YAMLMap;
+    route.set('name', CANARY_MATCH_ROUTE);
+    route.set('match', doc.createNode(match));
+    const seq = doc.createNode([]) as YAMLSeq;
+    seq.items.push(dest);
+    route.set('route', seq);
+    for (const key of COPIED_ROUTE_FIELDS) {
+      const v = first.node.get(key, true) as Node | undefined;
+      if (v === undefined) continue;
+      route.set(key, isNode(v) ? cloneWithoutComments(v) : doc.createNode(v));
+    }
+    return route;
+  }
+
+  private setAnnotations(
+    ed: SourceEditor,
+    doc: Document.Parsed,
+    model: Model,
+    sticky: boolean,
+    managed: Set<string>,
+  ): void {
+    const current = model.annotations[STICKY_SPLIT_ANNOTATION];
+    const isSticky = current === 'true' || current === true;
+    const set: [string, string][] = [];
+    const del: string[] = [];
+    if (sticky && !isSticky) {
+      set.push([STICKY_SPLIT_ANNOTATION, 'true']);
+      managed.add('sticky-split');
+    } else if (!sticky && managed.has('sticky-split')) {
+      del.push(STICKY_SPLIT_ANNOTATION);
+      managed.delete('sticky-split');
+    }
+    const managedText = [...managed].sort().join(',');
+    const before = [...model.managed].sort().join(',');
+    if (managedText !== before) {
+      if (managedText === '') del.push(MANAGED_ANNOTATION);
+      else set.push([MANAGED_ANNOTATION, managedText]);
+    }
+    if (set.length === 0 && del.length === 0) return;
+
+    let meta = model.vs.get('metadata', true) as unknown;
+    if (!isMap(meta)) {
+      meta = doc.createNode({});
+      ed.insertPair(model.vs, 'metadata', meta);
+    }
+    if (!isMap(meta)) return;
+    const ann = meta.get('annotations', true);
+    if (!isMap(ann)) {
+      if (set.length === 0) return;
+      ed.insertPair(meta, 'annotations', doc.createNode(Object.fromEntries(set)));
+      return;
+    }
+    for (const [k, v] of set) {
+      const pair = findPair(ann, k);
+      if (pair && isScalar(pair.value)) ed.setScalar(pair.value, v);
+      else ed.insertPair(ann, k, v);
+    }
+    for (const k of del) ed.deletePair(ann, k);
+    if (ann.items.length === 0) ed.deletePair(meta, 'annotations');
+  }
+}
+
+/** A deep copy of a node without its comments and blank lines (they describe the original, not the copy). */
+function cloneWithoutComments<T extends Node>(node: T): T {
+  const c = node.clone() as T;
+  visit(c, {
+    Node(_key, n) {
+      n.commentBefore = undefined;
+      n.comment = undefined;
+      n.spaceBefore = undefined;
+    },
+  });
+  c.commentBefore = undefined;
+  c.comment = undefined;
+  c.spaceBefore = undefined;
+  return c;
+}
+
+/** A `.json` file, or a single document written as a JSON object: rewritten as JSON. */
+function isJsonFile(file: string, text: string): boolean {
+  return /\.json$/i.test(file) || /^\s*\{/.test(text);
+}
+
+function label(r: { index: number; name: string | null }): string {
+  return `http[${r.index}]${r.name ? ` (${JSON.stringify(r.name)})` : ''}`;
+}
+
+/** The canary's share of a route's total weight, in percent, to 4 decimals (Istio: a lone destination weighs 100). */
+function routeCanaryWeight(r: RouteView): number {
+  const ws = r.dests.map((d) => d.weight ?? (r.dests.length === 1 ? 100 : 0));
+  const total = ws.reduce((a, b) => a + b, 0);
+  if (total <= 0) return 0;
+  const canary = r.dests.reduce((a, d, i) => a + (d.role === 'canary' ? ws[i]! : 0), 0);
+  return Math.round((100 * canary * 1e4) / total) / 1e4;
+}
+
+function checkState(s: TrafficState): void {
+  if (!Number.isInteger(s.canaryWeight) || s.canaryWeight < 0 || s.canaryWeight > 100) {
+    throw new RangeError(`canaryWeight ${s.canaryWeight} must be an integer in 0..100 (Istio weights are integers)`);
+  }
+  if (
+    s.mirrorPercent !== null &&
+    !(Number.isFinite(s.mirrorPercent) && s.mirrorPercent >= 0 && s.mirrorPercent <= 100)
+  ) {
+    throw new RangeError(`mirrorPercent ${s.mirrorPercent} must be in 0..100`);
+  }
+  if (s.match !== null && (!Array.isArray(s.match) || s.match.length === 0)) {
+    throw new RangeError(
+      'match must be null or a non-empty list of HTTPMatchRequests (an empty list matches everything)',
+    );
+  }
+}
+
+/**
+ * Writes `text` over `file` atomically: a temporary file in the same directory (hidden, so the loader skips it),
+ * fsync, rename, fsync of the directory. `unchanged(current)` is asked with the file's current content just before
+ * the rename; when it answers false nothing is written and false is returned. Symlinks are followed (the target is
+ * replaced), and the file's mode is kept.
+ */
+async function writeAtomically(
+  file: string,
+  text: string,
+  unchanged: (current: string) => Promise<boolean>,
+): Promise<boolean> {
+  const real = await realpath(file);
+  const dir = dirname(real);
+  const tmp = join(dir, `.${basename(real)}.weir-${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
+  const mode = (await stat(real)).mode & 0o7777;
+  let renamed = false;
+  try {
+    const fh = await open(tmp, 'wx', mode);
+    try {
+      await fh.writeFile(text, 'utf8');
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    if (!(await unchanged(await readFile(real, 'utf8')))) return false;
+    await rename(tmp, real);
+    renamed = true;
+    const dh = await open(dir, 'r');
+    try {
+      await dh.sync();
+    } catch {
+      // Some file systems cannot fsync a directory; the rename itself is atomic.
+    } finally {
+      await dh.close();
+    }
+    return true;
+  } finally {
+    if (!renamed) await unlink(tmp).catch(() => {});
+  }
+}
