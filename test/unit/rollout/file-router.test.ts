@@ -6,6 +6,7 @@
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadSnapshot } from '../../../src/config/snapshot.ts';
 import {
@@ -86,6 +87,38 @@ async function engine(dir: string) {
     };
   };
 }
+
+/** A hand-formatted file: 4-space indentation, indented sequences, flow maps, comments, a second document. */
+const FANCY = `# the checkout service — keep this comment
+apiVersion: networking.istio.io/v1   # v1 API
+kind: VirtualService
+metadata: {name: checkout-service-vs, namespace: composite}
+spec:
+    hosts: [ "${HOST}" ]
+    http:
+        -   name: 'other'
+            match: [{uri: {prefix: /admin}}]
+            route:
+                - destination: {host: ${HOST}}
+
+        # the public split
+        -   name: "main"      # rolled out
+            route:
+                - destination:
+                      host: ${HOST}
+                      subset: v1
+                  weight: 95     # stable
+                - destination: {host: ${HOST}, subset: v2}
+                  weight: 5
+            timeout: 0x1F s
+---
+# another document
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: unrelated
+data: {a: "1", b: yes}
+`;
 
 describe('FileTrafficRouter.locate', () => {
   it('finds the VirtualService and reads the example’s state (reporting the catch-all route, noting the disagreement)', async () => {
@@ -331,37 +364,6 @@ describe('FileTrafficRouter.apply: every state, validated and routed', () => {
 });
 
 describe('layout', () => {
-  const FANCY = `# the checkout service — keep this comment
-apiVersion: networking.istio.io/v1   # v1 API
-kind: VirtualService
-metadata: {name: checkout-service-vs, namespace: composite}
-spec:
-    hosts: [ "${HOST}" ]
-    http:
-        -   name: 'other'
-            match: [{uri: {prefix: /admin}}]
-            route:
-                - destination: {host: ${HOST}}
-
-        # the public split
-        -   name: "main"      # rolled out
-            route:
-                - destination:
-                      host: ${HOST}
-                      subset: v1
-                  weight: 95     # stable
-                - destination: {host: ${HOST}, subset: v2}
-                  weight: 5
-            timeout: 0x1F s
----
-# another document
-apiVersion: v1
-kind: ConfigMap
-metadata:
-  name: unrelated
-data: {a: "1", b: yes}
-`;
-
   it('changes only the weight scalars for a weight step, and nothing else in the file', async () => {
     const vs = FANCY.replace('            timeout: 0x1F s\n', '');
     const { dir } = await config(vs);
@@ -547,4 +549,53 @@ describe('hand edits and what belongs to the user', () => {
     expect(await r.apply(state({ canaryWeight: 20, match: MATCH }))).toEqual({ changed: true });
     expect((await r.read()).canaryWeight).toBe(20);
   });
+});
+
+describe('any sequence of states', () => {
+  const layouts: [string, string | undefined][] = [
+    ['the composite example', undefined],
+    ['a hand-formatted file', FANCY.replace('            timeout: 0x1F s\n', '')],
+    ['a one-destination route without weight', SIMPLE],
+  ];
+  const arbState = fc.record({
+    canaryWeight: fc.constantFrom(0, 1, 5, 33, 50, 99, 100),
+    match: fc.constantFrom(null, MATCH, [
+      { uri: { prefix: '/beta' } },
+      { headers: { cookie: { regex: '.*beta=1.*' } } },
+    ]),
+    mirrorPercent: fc.constantFrom(null, 0.5, 10, 100),
+    sticky: fc.boolean(),
+  });
+
+  for (const [what, vs] of layouts) {
+    it(`${what}: is valid, reads back and routes as written after every step`, async () => {
+      await fc.assert(
+        fc.asyncProperty(fc.array(arbState, { minLength: 1, maxLength: 5 }), async (states) => {
+          const { dir, file } = await config(vs);
+          const original = await readFile(file, 'utf8');
+          const r = await FileTrafficRouter.locate([dir], TARGET, { mirror: true });
+          for (const s of states) {
+            await r.apply(s);
+            expect(await r.read()).toEqual(s);
+            expect(await r.apply(s)).toEqual({ changed: false });
+            expect(await errorsOf(dir)).toEqual([]);
+            const route = await engine(dir);
+            const w = s.canaryWeight / 100;
+            if (w > 0) expect(route(1 - w + 1e-6).subset).toBe('v2');
+            if (w < 1) expect(route(Math.max(0, 1 - w - 1e-6)).subset).toBe('v1');
+            expect(route(0.5).mirrors).toEqual(s.mirrorPercent === null ? [] : [`v2@${s.mirrorPercent}`]);
+            expect(route(0.5).sticky).toBe(s.sticky);
+            if (s.match === MATCH) expect(route(0.5, { 'x-canary-user': 'true' }).subset).toBe('v2');
+          }
+          // The parts weir never touches stay byte for byte (no whole-document re-render happened).
+          const text = await readFile(file, 'utf8');
+          for (const line of original.split('\n').filter((l) => /^\s*#|^(apiVersion|kind):|hosts|'other'/.test(l))) {
+            expect(text).toContain(line);
+          }
+          await rm(dir, { recursive: true, force: true });
+        }),
+        { seed: 20240611, numRuns: 8 },
+      );
+    });
+  }
 });
