@@ -15,16 +15,19 @@
  *
  * Skips only when no `prometheus` binary exists (CI installs Debian's package: `apt-get install -y prometheus`).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createProxyMetrics, ENVOY_DEFAULT_BUCKETS } from '../../src/telemetry/metrics.ts';
-import { type BackendSet, freePort, startBackends } from '../helpers/backends.ts';
+import { type BackendSet, startBackends } from '../helpers/backends.ts';
 import { seededRng } from '../helpers/config.ts';
+import {
+  PROMETHEUS_BIN,
+  type PrometheusServer,
+  reportMissingPrometheus,
+  startPrometheus,
+} from '../helpers/prometheus.ts';
 import { closeClients, send, sendMany, startWeir, type Weir } from '../helpers/proxy.ts';
 import {
   checkoutServiceYaml,
@@ -33,15 +36,7 @@ import {
   workloadEntryYaml,
 } from '../unit/telemetry/fixtures.ts';
 
-const PROMETHEUS_BIN = [process.env.PROMETHEUS_BIN, '/usr/bin/prometheus', '/usr/local/bin/prometheus'].find(
-  (p): p is string => typeof p === 'string' && p !== '' && existsSync(p),
-);
-if (!PROMETHEUS_BIN) {
-  process.stderr.write(
-    'test/e2e/prometheus.test.ts: SKIPPED — no prometheus binary (looked at $PROMETHEUS_BIN, /usr/bin/prometheus, ' +
-      '/usr/local/bin/prometheus). Install it with: apt-get install -y prometheus\n',
-  );
-}
+reportMissingPrometheus('test/e2e/prometheus.test.ts');
 
 // The article's queries, verbatim (shared/seed/istio-canary-traffic-shaping-article.txt, Pattern 2 "Critical
 // Observability"). The test config uses namespace `prod` so they select weir's series unchanged.
@@ -131,18 +126,9 @@ function bucketOf(v: number): { lo: number; hi: number } {
 describe.skipIf(!PROMETHEUS_BIN)('Istio metrics scraped by a real Prometheus', () => {
   let backends: BackendSet<'v1' | 'v2'>;
   let weir: Weir;
-  let prom: ChildProcess | null = null;
-  let promDir = '';
-  let promUrl = '';
-  const promLog: string[] = [];
+  let prom: PrometheusServer | null = null;
 
-  const api = async (
-    path: string,
-    params: Record<string, string>,
-  ): Promise<{ status: string; data: { resultType: string; result: unknown[] }; error?: string }> => {
-    const r = await fetch(`${promUrl}${path}?${new URLSearchParams(params)}`);
-    return (await r.json()) as never;
-  };
+  const api: PrometheusServer['api'] = (path, params) => prom!.api(path, params);
   /** An instant query that must yield exactly one sample; returns its value. */
   const scalarQuery = async (query: string, time: string): Promise<number> => {
     const r = await api('/api/v1/query', { query, time });
@@ -201,69 +187,14 @@ describe.skipIf(!PROMETHEUS_BIN)('Istio metrics scraped by a real Prometheus', (
       },
     );
     const admin = new URL(weir.handle.adminUrl!);
-    promDir = await mkdtemp(join(tmpdir(), 'weir-prom-'));
-    await writeFile(
-      join(promDir, 'prometheus.yml'),
-      `global:
-  scrape_interval: 1s
-  evaluation_interval: 1s
-scrape_configs:
-- job_name: weir
-  scrape_interval: 1s
-  scrape_timeout: 1s
-  metrics_path: /stats/prometheus
-  static_configs:
-  - targets: ['${admin.host}']
-`,
-    );
-    // A free port can be taken between probing and binding: retry a few times.
-    for (let attempt = 0; attempt < 5 && promUrl === ''; attempt++) {
-      const port = await freePort();
-      const child = spawn(
-        PROMETHEUS_BIN!,
-        [
-          `--config.file=${join(promDir, 'prometheus.yml')}`,
-          `--storage.tsdb.path=${join(promDir, 'data')}`,
-          `--web.listen-address=127.0.0.1:${port}`,
-          '--log.level=warn',
-        ],
-        { stdio: ['ignore', 'ignore', 'pipe'] },
-      );
-      child.stderr?.on('data', (c: Buffer) => promLog.push(c.toString()));
-      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-      const deadline = Date.now() + 30_000;
-      let ready = false;
-      while (!ready && Date.now() < deadline && child.exitCode === null) {
-        ready = await fetch(`http://127.0.0.1:${port}/-/ready`).then(
-          (r) => r.ok,
-          () => false,
-        );
-        if (!ready) await Promise.race([exited, new Promise((r) => setTimeout(r, 100))]);
-      }
-      if (ready) {
-        prom = child;
-        promUrl = `http://127.0.0.1:${port}`;
-      } else {
-        child.kill('SIGKILL');
-        await exited;
-      }
-    }
-    if (promUrl === '') throw new Error(`prometheus did not become ready:\n${promLog.join('')}`);
+    prom = await startPrometheus([{ job: 'weir', targets: [admin.host], metricsPath: '/stats/prometheus' }]);
   }, 120_000);
 
   afterAll(async () => {
-    if (prom && prom.exitCode === null) {
-      const p = prom;
-      const exited = new Promise<void>((resolve) => p.once('exit', () => resolve()));
-      p.kill('SIGTERM');
-      const t = setTimeout(() => p.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(t);
-    }
+    await prom?.close();
     await weir?.close();
     await backends?.closeAll();
     await closeClients();
-    if (promDir) await rm(promDir, { recursive: true, force: true });
   });
 
   it('the article and Flagger queries agree with what the client observed', async () => {
@@ -406,7 +337,8 @@ scrape_configs:
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       if (await check().catch(() => false)) return;
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; prometheus log:\n${promLog.join('')}`);
+      if (Date.now() > deadline)
+        throw new Error(`timed out waiting for ${what}; prometheus log:\n${prom?.log.join('') ?? ''}`);
       await new Promise((r) => setTimeout(r, 250));
     }
   }

@@ -24,6 +24,7 @@
 import {
   type DestinationCounts,
   parseSplitKey,
+  ROUTE_METRIC_LABELS,
   ROUTE_METRICS,
   type RouteCountsSnapshot,
   type SplitMember,
@@ -80,6 +81,11 @@ export type CounterGroupState = {
   resets: number;
   /** Prometheus only: timestamp (s) of the last sample applied; samples at or before it are skipped. */
   lastTs: number | null;
+  /**
+   * Prometheus only: the scrape target's labels (every label but `__name__`, `le` and {@link ROUTE_METRIC_LABELS}),
+   * so that a restart seen on one series resets every group of that target. Null for admin streams.
+   */
+  target: string | null;
 };
 
 /** The persisted state of one stream (JSON): its finite histogram edges (ms) and its groups. */
@@ -111,12 +117,17 @@ function checkSample(sample: GroupSample, length: number): void {
  * sample revealed a reset, else null. Throws a RangeError when the vector's length does not fit the stream's edges
  * or a value is not a non-negative integer (the caller validates its source).
  */
-export function observeGroup(stream: CounterStreamState, sample: GroupSample, newGroup: NewGroupPolicy): string | null {
+export function observeGroup(
+  stream: CounterStreamState,
+  sample: GroupSample,
+  newGroup: NewGroupPolicy,
+  target: string | null = null,
+): string | null {
   const length = stream.edgesMs.length + 3;
   checkSample(sample, length);
-  const values = sample.values.map((v) => v ?? 0);
   const g = stream.groups[sample.id];
   if (g === undefined) {
+    const values = sample.values.map((v) => v ?? 0);
     stream.groups[sample.id] = {
       traffic: sample.traffic,
       role: sample.role,
@@ -126,23 +137,37 @@ export function observeGroup(stream: CounterStreamState, sample: GroupSample, ne
       carry: null,
       resets: 0,
       lastTs: null,
+      target,
     };
     return null;
   }
-  const decreased = sample.values.some((v, i) => v !== null && v < g.last[i]!);
-  if (decreased) {
-    const carry = g.carry ?? zeros(length);
-    for (let i = 0; i < length; i++) carry[i] = carry[i]! + g.last[i]! - (g.base?.[i] ?? 0);
-    g.carry = carry;
-    g.base = null;
-    g.last = values;
-    g.resets++;
+  if (decreases(g, sample.values)) {
+    resetGroup(g, sample.values);
     return `counters of ${sample.id} went down (restart): ${g.last[0]} requests now; what was counted before is kept`;
   }
   sample.values.forEach((v, i) => {
     if (v !== null) g.last[i] = v;
   });
   return null;
+}
+
+/** Whether any reported counter is lower than the group's last value (the counters restarted). */
+function decreases(g: CounterGroupState, values: readonly (number | null)[]): boolean {
+  return values.some((v, i) => v !== null && v < g.last[i]!);
+}
+
+/**
+ * The reset rule, in place: `carry += last − base`, `base = 0`, `last = values` (unreported counters: 0, the new
+ * process has not counted them yet).
+ */
+export function resetGroup(g: CounterGroupState, values: readonly (number | null)[]): void {
+  const length = g.last.length;
+  const carry = g.carry ?? zeros(length);
+  for (let i = 0; i < length; i++) carry[i] = carry[i]! + g.last[i]! - (g.base?.[i] ?? 0);
+  g.carry = carry;
+  g.base = null;
+  g.last = values.map((v) => v ?? 0);
+  g.resets++;
 }
 
 /** The counts of one group since the baseline: `carry + last − base` (never negative). */
@@ -272,6 +297,8 @@ export function parseLe(le: string): number {
 /** One group of Prometheus series with its samples per timestamp (s), ascending. */
 export interface TimedGroupSamples {
   readonly id: string;
+  /** The scrape target's labels (see {@link CounterGroupState.target}). */
+  readonly target: string;
   readonly traffic: GroupTraffic;
   readonly role: GroupRole;
   readonly w: number;
@@ -300,8 +327,15 @@ export function prometheusGroups(
   };
   const groups = new Map<
     string,
-    { traffic: GroupTraffic; role: GroupRole; w: number; points: Map<number, (number | null)[]> }
+    { target: string; traffic: GroupTraffic; role: GroupRole; w: number; points: Map<number, (number | null)[]> }
   >();
+  const routeLabels: ReadonlySet<string> = new Set<string>([...ROUTE_METRIC_LABELS, '__name__', 'le']);
+  const labelKey = (m: Readonly<Record<string, string>>, keep: (k: string) => boolean): string =>
+    JSON.stringify(
+      Object.entries(m)
+        .filter(([k]) => keep(k))
+        .sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0)),
+    );
   for (const s of series) {
     const m = s.metric;
     const name = m.__name__ ?? '';
@@ -338,13 +372,12 @@ export function prometheusGroups(
         continue;
       }
     }
-    const id = JSON.stringify(
-      Object.entries(m)
-        .filter(([k]) => k !== '__name__' && k !== 'le')
-        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
-    );
+    const id = labelKey(m, (k) => k !== '__name__' && k !== 'le');
     let g = groups.get(id);
-    if (!g) groups.set(id, (g = { traffic, role, w, points: new Map() }));
+    if (!g) {
+      const target = labelKey(m, (k) => !routeLabels.has(k));
+      groups.set(id, (g = { target, traffic, role, w, points: new Map() }));
+    }
     const samples = s.values ?? (s.value ? [s.value] : []);
     for (const [ts, text] of samples) {
       const { value, note: problem } = parseCounterValue(text);
@@ -358,16 +391,19 @@ export function prometheusGroups(
   const out: TimedGroupSamples[] = [];
   for (const [id, g] of groups) {
     const points = [...g.points].sort(([a], [b]) => a - b).map(([ts, values]) => ({ ts, values }));
-    if (points.length > 0) out.push({ id, traffic: g.traffic, role: g.role, w: g.w, points });
+    if (points.length > 0) out.push({ id, target: g.target, traffic: g.traffic, role: g.role, w: g.w, points });
   }
   const notes = [...noteCounts].map(([n, c]) => (c > 1 ? `${n} (×${c})` : n));
   return { groups: out, notes };
 }
 
 /**
- * Applies Prometheus groups to a stream, in place: points at or before a group's `lastTs` are skipped, the others
- * are applied in time order (so a reset between two scrapes inside the window is seen even when the counter has
- * grown back). With `baseline`, only each group's latest point is applied, as its baseline. Returns reset notes.
+ * Applies Prometheus groups to a stream, in place. With `baseline`, each group's latest point becomes its baseline.
+ * With `update`, the points after each group's `lastTs` are applied in time order, a scrape (one timestamp of one
+ * target) at a time: when any counter of a target went down at a timestamp, the target restarted, and **every**
+ * group of that target is reset there (those without a sample restart from 0: a restarted proxy recreates its
+ * series only when traffic reaches them, possibly above the old value). So a restart between two reads is seen
+ * even when the counters have grown back by the read, provided Prometheus scraped in between. Returns notes.
  */
 export function observeTimedGroups(
   stream: CounterStreamState,
@@ -375,18 +411,57 @@ export function observeTimedGroups(
   mode: 'baseline' | 'update',
 ): string[] {
   const notes: string[] = [];
-  for (const g of groups) {
-    const known = stream.groups[g.id];
-    const points = mode === 'baseline' ? g.points.slice(-1) : g.points;
-    for (const p of points) {
-      if (known?.lastTs != null && p.ts <= known.lastTs) continue;
-      const n = observeGroup(
-        stream,
-        { id: g.id, traffic: g.traffic, role: g.role, w: g.w, values: p.values },
-        mode === 'baseline' ? 'baseline' : 'zero',
-      );
-      if (n) notes.push(n);
+  const sampleOf = (g: TimedGroupSamples, values: readonly (number | null)[]): GroupSample => ({
+    id: g.id,
+    traffic: g.traffic,
+    role: g.role,
+    w: g.w,
+    values,
+  });
+  if (mode === 'baseline') {
+    for (const g of groups) {
+      const p = g.points[g.points.length - 1]!;
+      observeGroup(stream, sampleOf(g, p.values), 'baseline', g.target);
       stream.groups[g.id]!.lastTs = p.ts;
+    }
+    return notes;
+  }
+  // ts → target → the groups' points at ts.
+  const scrapes = new Map<number, Map<string, { g: TimedGroupSamples; values: readonly (number | null)[] }[]>>();
+  for (const g of groups) {
+    const lastTs = stream.groups[g.id]?.lastTs ?? null;
+    for (const p of g.points) {
+      if (lastTs !== null && p.ts <= lastTs) continue;
+      let byTarget = scrapes.get(p.ts);
+      if (!byTarget) scrapes.set(p.ts, (byTarget = new Map()));
+      let list = byTarget.get(g.target);
+      if (!list) byTarget.set(g.target, (list = []));
+      list.push({ g, values: p.values });
+    }
+  }
+  for (const ts of [...scrapes.keys()].sort((x, y) => x - y)) {
+    for (const [target, points] of scrapes.get(ts)!) {
+      const length = stream.edgesMs.length + 3;
+      for (const { g, values } of points) checkSample(sampleOf(g, values), length);
+      const restarted = points.some(({ g, values }) => {
+        const known = stream.groups[g.id];
+        return known !== undefined && decreases(known, values);
+      });
+      if (restarted) {
+        const at = new Map(points.map(({ g, values }) => [g.id, values]));
+        for (const [id, known] of Object.entries(stream.groups)) {
+          if (known.target !== target) continue;
+          const values = at.get(id);
+          resetGroup(known, values ?? new Array<number | null>(length).fill(null));
+          if (values) known.lastTs = ts;
+        }
+        notes.push(`target ${target} restarted (counters went down at ${ts}); what it counted before is kept`);
+      }
+      for (const { g, values } of points) {
+        if (restarted && stream.groups[g.id]?.lastTs === ts) continue;
+        observeGroup(stream, sampleOf(g, values), 'zero', g.target);
+        stream.groups[g.id]!.lastTs = ts;
+      }
     }
   }
   return notes;

@@ -507,8 +507,9 @@ describe('Prometheus series → counter groups', () => {
     expect(update.sources.ok).toBe(1);
     expect(update.sources.notes.some((n) => /went down/.test(n))).toBe(true);
     const c = readStreams(update.state.streams, [500], ENVOY_DEFAULT_BUCKETS_MS).counts;
-    // Canary: (30 − 10) + 40 + 6 from the new instance; errors (2 − 1) + 3 + 6; > 500 ms: (3 − 1) + 2.
-    expect(c.requests.rows).toEqual([{ w: 0.1, canary: 66, primary: 100 }]);
+    // Canary: (30 − 10) + 40 + 6 from the new instance; errors (2 − 1) + 3 + 6; > 500 ms: (3 − 1) + 2. The target
+    // restarted at ts 102, so its primary series (no sample there) restarted too: its 190 at ts 103 are all new.
+    expect(c.requests.rows).toEqual([{ w: 0.1, canary: 66, primary: 190 }]);
     expect(c.errors.rows).toEqual([{ w: 0.1, canary: 10, primary: 1 }]);
     expect(c.latency[0]!.exceedances.rows).toEqual([{ w: 0.1, canary: 4, primary: 0 }]);
     // Re-reading the same samples changes nothing (applied once by timestamp).
@@ -524,6 +525,44 @@ describe('Prometheus series → counter groups', () => {
     expect(failed.sources).toEqual({ ok: 0, failed: 1, problems: ['prometheus: HTTP 503'], notes: [] });
     expect(readStreams(failed.state.streams, [500], ENVOY_DEFAULT_BUCKETS_MS).counts).toEqual(c);
     expect(JSON.parse(JSON.stringify(failed.state))).toEqual(failed.state);
+  });
+
+  it('a restart seen on one series resets every group of that target, even one that grows back before it is scraped', () => {
+    const canary = labels();
+    const header = labels({ route: '1', split: splitKey([{ host: HOST, subset: 'v2', probability: 1 }]) });
+    const other = labels({ instance: '10.0.0.9:15000' });
+    const point = (ts: number, requests: number) => ({ ts, requests, errors: 0, latencies: lat(requests, 20) });
+    const start = startPrometheusCounts(
+      SEL,
+      [
+        ...promSeries(canary, [point(10, 100)]),
+        ...promSeries(header, [point(10, 50)]),
+        ...promSeries(other, [point(10, 7)]),
+      ],
+      T0,
+    );
+    // Between two reads: the header series grows to 60, the target restarts (canary 3, header not recreated yet),
+    // then the header series comes back at 80 (> 60: alone it would look like growth); the other target is untouched.
+    const s1 = updatePrometheusCounts(
+      start.state,
+      SEL,
+      {
+        series: [
+          ...promSeries(canary, [point(11, 120), point(12, 3), point(13, 9)]),
+          ...promSeries(header, [point(11, 60), point(13, 80)]),
+          ...promSeries(other, [point(13, 8)]),
+        ],
+      },
+      T0 + 1000,
+    );
+    expect(s1.sources.notes).toHaveLength(1);
+    expect(s1.sources.notes[0]).toMatch(/^target .*10\.0\.0\.1:15000.* restarted/);
+    const c = readStreams(s1.state.streams, [], ENVOY_DEFAULT_BUCKETS_MS).counts;
+    // w = 0.1: (120 − 100) + 9 + (8 − 7); w = 1: (60 − 50) + 80.
+    expect(c.requests.rows).toEqual([
+      { w: 0.1, canary: 30, primary: 0 },
+      { w: 1, canary: 90, primary: 0 },
+    ]);
   });
 
   it('skips foreign series, malformed splits and non-edge buckets, with notes; NaN keeps the last value', () => {

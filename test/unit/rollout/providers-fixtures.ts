@@ -43,7 +43,7 @@ export function dest(
   latencies: readonly number[],
   errors: number,
   host = HOST,
-  edges = EDGES,
+  edges: readonly number[] = EDGES,
 ): DestinationCounts {
   const histogram = new Array<number>(edges.length + 1).fill(0);
   for (const l of latencies) {
@@ -66,7 +66,7 @@ export function snapshot(
   routes: RouteCounts[],
   startedAtMs = T0 - 3_600_000,
   capturedAtMs = T0,
-  edges = EDGES,
+  edges: readonly number[] = EDGES,
 ): RouteCountsSnapshot {
   return {
     version: ROUTE_COUNTS_VERSION,
