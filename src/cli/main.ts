@@ -10,6 +10,15 @@ import { parseFraction, parseHttpStatus, parseNonNegativeInt, runBackend } from 
 import { runDemoCommand } from './commands/demo.ts';
 import { runExplain } from './commands/explain.ts';
 import { type RolloutSimulateOptions, runRolloutSimulate } from './commands/rollout.ts';
+import {
+  DEFAULT_ADMIN_URL,
+  type RolloutActOptions,
+  type RolloutRunOptions,
+  type RolloutStatusOptions,
+  runRolloutAct,
+  runRolloutRun,
+  runRolloutStatus,
+} from './commands/rollout-run.ts';
 import { parseLabels, runServe } from './commands/serve.ts';
 import { runValidate } from './commands/validate.ts';
 import { CliError, EXIT } from './exit-codes.ts';
@@ -186,9 +195,70 @@ function buildProgram(result: { code: number }): Command {
       },
     );
 
-  program
+  const rollout = program
     .command('rollout')
-    .description('canaries judged by anytime-valid statistics (issue 8)')
+    .description('canaries that run themselves, judged by anytime-valid statistics');
+  const runOptions = (c: Command): Command =>
+    c
+      .requiredOption('-f, --filename <path>', 'the Canary (weir.dev/v1alpha1) file')
+      .option(
+        '--config <path>',
+        "config file or folder holding the VirtualService (repeatable; default: the Canary's folder)",
+        collect,
+        [] as string[],
+      )
+      .option(
+        '--admin <url>',
+        `weir serve admin endpoint to read counts from (repeatable, summed; default ${DEFAULT_ADMIN_URL})`,
+        collect,
+        [] as string[],
+      )
+      .option('--prometheus <url>', 'read the counts through the Prometheus HTTP API instead')
+      .option('-n, --namespace <ns>', 'namespace of resources that name none')
+      .option('--tick <duration>', 'evaluation period', '1s')
+      .option('--plain', 'plain lines even on a terminal', false);
+  runOptions(
+    rollout.command('run').description('run a Canary to the end: exit 0 promoted, 3 rolled back, 4 inconclusive'),
+  )
+    .option('--restart', 'start a new run even if an unfinished one is persisted', false)
+    .action(async (o: RolloutRunOptions) => {
+      result.code = await runRolloutRun(o, 'run');
+    });
+  runOptions(rollout.command('resume').description('continue a paused or interrupted rollout')).action(
+    async (o: RolloutRunOptions) => {
+      result.code = await runRolloutRun(o, 'resume');
+    },
+  );
+  rollout
+    .command('status')
+    .description('the persisted status of a rollout, with its statistics')
+    .requiredOption('-f, --filename <path>', 'the Canary (weir.dev/v1alpha1) file')
+    .option('--json', 'JSON output', false)
+    .action(async (o: RolloutStatusOptions) => {
+      result.code = await runRolloutStatus(o);
+    });
+  for (const action of ['promote', 'abort'] as const) {
+    rollout
+      .command(action)
+      .description(
+        action === 'promote'
+          ? 'route 100 % to the canary now and end the rollout'
+          : 'route 100 % to the primary now and end the rollout',
+      )
+      .requiredOption('-f, --filename <path>', 'the Canary (weir.dev/v1alpha1) file')
+      .option(
+        '--config <path>',
+        'config file or folder holding the VirtualService (repeatable)',
+        collect,
+        [] as string[],
+      )
+      .option('-n, --namespace <ns>', 'namespace of resources that name none')
+      .option('--reason <text>', 'recorded in the status and the decision log')
+      .action(async (o: RolloutActOptions) => {
+        result.code = await runRolloutAct(action, o);
+      });
+  }
+  rollout
     .command('simulate')
     .description("judge a Canary's analysis on synthetic traffic, many runs, next to Flagger's rule")
     .requiredOption('-f, --filename <path>', 'the Canary (weir.dev/v1alpha1) file')

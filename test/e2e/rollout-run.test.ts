@@ -1,0 +1,262 @@
+/**
+ * `weir rollout run` end to end on loopback (issue 8): a real `weir serve` (watching its config folder) in front of
+ * real v1/v2 backends with seeded error rates, a bounded load loop, and the real CLI as a child process that reads
+ * the proxy's admin counts and rewrites the VirtualService file.
+ * - a healthy canary is promoted and the file routes 100 % to v2 (comments kept);
+ * - a canary with 3× the primary's errors is rolled back, within the time `weir rollout simulate` gives for the same
+ *   Canary and traffic (its 99th percentile plus slack);
+ * - without traffic the run HOLDs (never fails) and ends INCONCLUSIVE (exit 4), paused at the first step;
+ * - a controller killed mid-rollout (SIGKILL) and started again resumes at the same step and finishes.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { type BackendSet, startBackends } from '../helpers/backends.ts';
+import { seededRng } from '../helpers/config.ts';
+import { closeClients, send, serviceEntryYaml, startWeir, subsetsYaml, type Weir } from '../helpers/proxy.ts';
+
+const NS = 'shop';
+const HOST = `checkout-service.${NS}.svc.cluster.local`;
+const ROOT = join(import.meta.dirname, '..', '..');
+const WEIR = join(ROOT, 'bin', 'weir.js');
+
+const cleanups: (() => Promise<void>)[] = [];
+afterAll(async () => {
+  for (const c of cleanups.reverse()) await c();
+  await closeClients();
+});
+
+const VS = `# The checkout route; weir rollout rewrites the weights below.
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: checkout-vs
+  namespace: ${NS}
+spec:
+  hosts:
+  - ${HOST}
+  http:
+  - name: primary   # all traffic to v1 until the rollout starts
+    route:
+    - destination:
+        host: ${HOST}
+        subset: v1
+`;
+
+function canaryYaml(analysis: string): string {
+  return `apiVersion: weir.dev/v1alpha1
+kind: Canary
+metadata:
+  name: checkout
+  namespace: ${NS}
+spec:
+  targetRef: {kind: VirtualService, name: checkout-vs}
+  host: checkout-service
+  primarySubset: v1
+  canarySubset: v2
+  analysis:
+${analysis.replace(/^/gm, '    ')}
+`;
+}
+
+interface Setup {
+  weir: Weir;
+  backends: BackendSet<'v1' | 'v2'>;
+  canaryFile: string;
+  adminUrl: string;
+}
+
+async function setup(v1ErrorRate: number, v2ErrorRate: number, analysis: string): Promise<Setup> {
+  const backends = await startBackends({
+    v1: { errorRate: v1ErrorRate, errorStatus: 503, seed: 11 },
+    v2: { errorRate: v2ErrorRate, errorStatus: 503, seed: 12 },
+  });
+  cleanups.push(() => backends.closeAll());
+  const weir = await startWeir(
+    {
+      'mesh.yaml': serviceEntryYaml(NS, [
+        { port: backends.v1.port, labels: { app: 'checkout-service', version: 'v1' } },
+        { port: backends.v2.port, labels: { app: 'checkout-service', version: 'v2' } },
+      ]),
+      'dr.yaml': subsetsYaml(NS),
+      'vs.yaml': VS,
+      'canary.yaml': canaryYaml(analysis),
+    },
+    { watch: true, rng: seededRng(3), namespace: NS },
+  );
+  cleanups.push(() => weir.close());
+  return { weir, backends, canaryFile: join(weir.dir, 'canary.yaml'), adminUrl: weir.handle.adminUrl! };
+}
+
+/** Sends requests from `workers` loops, ~`perWorkerRps` each, until stopped (bounded by `maxMs`). */
+function load(url: string, workers: number, perWorkerRps: number, maxMs: number) {
+  let stop = false;
+  let sent = 0;
+  const until = Date.now() + maxMs;
+  const loops = Array.from({ length: workers }, async () => {
+    while (!stop && Date.now() < until) {
+      const t = Date.now();
+      await send(url, { host: HOST, path: '/checkout' }).catch(() => undefined);
+      sent++;
+      const wait = 1000 / perWorkerRps - (Date.now() - t);
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    }
+  });
+  return {
+    get sent() {
+      return sent;
+    },
+    async stop() {
+      stop = true;
+      await Promise.all(loops);
+    },
+  };
+}
+
+interface Run {
+  child: ChildProcess;
+  output: () => string;
+  exit: Promise<number | null>;
+}
+
+function rollout(args: string[]): Run {
+  const child = spawn(process.execPath, [WEIR, 'rollout', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  child.stderr!.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  cleanups.push(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL');
+      await exit;
+    }
+  });
+  return { child, output: () => out, exit };
+}
+
+async function statusOf(s: Setup): Promise<Record<string, unknown> | null> {
+  try {
+    return JSON.parse(await readFile(join(s.weir.dir, '.weir', `${NS}.checkout.status.json`), 'utf8'));
+  } catch {
+    return null;
+  }
+}
+
+const FAST = `interval: 2s
+stepWeights: [20, 50]
+metrics:
+- {name: request-success-rate, thresholdRange: {min: 99}}
+- {name: request-duration, thresholdRange: {max: 500}}`;
+
+describe('weir rollout run', () => {
+  it('promotes a healthy canary: the VirtualService ends at 100 % v2 with its comments', async () => {
+    const s = await setup(0, 0, `${FAST}\nmaxDuration: 2m`);
+    const l = load(s.weir.url, 8, 40, 150_000);
+    const run = rollout(['run', '-f', s.canaryFile, '--admin', s.adminUrl, '--plain']);
+    const code = await run.exit;
+    await l.stop();
+    expect(code, run.output()).toBe(0);
+    expect(run.output()).toMatch(/Promoted/);
+    const vs = await readFile(join(s.weir.dir, 'vs.yaml'), 'utf8');
+    expect(vs).toContain('# The checkout route; weir rollout rewrites the weights below.');
+    expect(vs).toContain('# all traffic to v1 until the rollout starts');
+    expect(vs).toMatch(/subset: v2/);
+    expect(vs).not.toMatch(/subset: v1/);
+    // The proxy serves the promoted file: every request goes to v2.
+    const replies = await Promise.all(Array.from({ length: 20 }, () => send(s.weir.url, { host: HOST })));
+    expect(replies.every((r) => r.headers['x-backend-version'] === 'v2')).toBe(true);
+    const status = await statusOf(s);
+    expect(status?.phase).toBe('Promoted');
+    const log = (await readFile(join(s.weir.dir, '.weir', `${NS}.checkout.decisions.jsonl`), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((x) => JSON.parse(x));
+    expect(log.filter((x) => x.action === 'ADVANCE').length).toBe(2);
+  }, 180_000);
+
+  it('rolls back a canary with 3× the errors within the simulated time', async () => {
+    const analysis = `${FAST.replace('min: 99', 'min: 80')}\nmaxDuration: 3m`;
+    const s = await setup(0.03, 0.09, analysis);
+    const rps = 8 * 40;
+    const l = load(s.weir.url, 8, 40, 200_000);
+    const started = Date.now();
+    const run = rollout(['run', '-f', s.canaryFile, '--admin', s.adminUrl, '--plain']);
+    const code = await run.exit;
+    const tookMs = Date.now() - started;
+    const sent = l.sent;
+    await l.stop();
+    expect(code, run.output()).toBe(3);
+    expect(run.output()).toMatch(/RolledBack: .*errors-relative/);
+    const vs = await readFile(join(s.weir.dir, 'vs.yaml'), 'utf8');
+    expect(vs).not.toMatch(/subset: v2/);
+    // The design's expected time for this Canary and traffic: simulate it (seeded) at the rate actually achieved.
+    const achieved = Math.max(20, Math.round(sent / (tookMs / 1000)));
+    const sim = rollout([
+      'simulate',
+      '-f',
+      s.canaryFile,
+      '--rps',
+      String(Math.min(achieved, rps)),
+      '--errors',
+      '0.03,0.09',
+      '--latency-ms',
+      '1,1',
+      '--runs',
+      '200',
+    ]);
+    expect(await sim.exit, sim.output()).toBe(0);
+    const p90 = /\| weir \(sequential\) \|[^|]*\|[^|]*\|[^|]*\|[^|]*\|[^|]*\| ([\d.]+) min \|/.exec(sim.output());
+    expect(p90, sim.output()).not.toBeNull();
+    // Wide margin for a loaded CI machine: the simulated p90 plus 1 min (startup, reloads, scrape latency).
+    expect(tookMs).toBeLessThan(Number(p90![1]) * 60_000 + 60_000);
+  }, 240_000);
+
+  it('holds without traffic and ends INCONCLUSIVE (exit 4), paused at the first step', async () => {
+    const s = await setup(0, 0, `${FAST}\nmaxDuration: 6s`);
+    const run = rollout(['run', '-f', s.canaryFile, '--admin', s.adminUrl, '--plain']);
+    const code = await run.exit;
+    expect(code, run.output()).toBe(4);
+    expect(run.output()).toMatch(/HOLD: 0 of 10 canary requests/);
+    expect(run.output()).toMatch(/Paused: maxDuration/);
+    const status = await statusOf(s);
+    expect(status?.phase).toBe('Paused');
+    const vs = await readFile(join(s.weir.dir, 'vs.yaml'), 'utf8');
+    expect(vs).toMatch(/weight: 20/);
+    // A second run does not silently restart a paused rollout.
+    const again = rollout(['run', '-f', s.canaryFile, '--admin', s.adminUrl, '--plain']);
+    expect(await again.exit).toBe(4);
+    expect(again.output()).toMatch(/paused/);
+  }, 120_000);
+
+  it('resumes at the same step after the controller is killed', async () => {
+    const s = await setup(0, 0, `interval: 3s
+stepWeights: [10, 20, 40]
+metrics:
+- {name: request-success-rate, thresholdRange: {min: 99}}
+maxDuration: 3m`);
+    const l = load(s.weir.url, 8, 40, 200_000);
+    const first = rollout(['run', '-f', s.canaryFile, '--admin', s.adminUrl, '--plain']);
+    let status: Record<string, unknown> | null = null;
+    for (let i = 0; i < 300; i++) {
+      status = await statusOf(s);
+      if (status && (status.stepIndex as number) >= 1) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(status?.stepIndex, first.output()).toBe(1);
+    first.child.kill('SIGKILL');
+    await first.exit;
+    const second = rollout(['run', '-f', s.canaryFile, '--admin', s.adminUrl, '--plain']);
+    const code = await second.exit;
+    await l.stop();
+    expect(code, second.output()).toBe(0);
+    expect(second.output()).toMatch(/resuming step 2\/4 weight 20 %/);
+    const final = await statusOf(s);
+    expect(final?.runId).toBe(status?.runId);
+    expect(final?.phase).toBe('Promoted');
+  }, 240_000);
+});
