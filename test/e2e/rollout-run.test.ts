@@ -234,11 +234,15 @@ describe('weir rollout run', () => {
   }, 120_000);
 
   it('resumes at the same step after the controller is killed', async () => {
-    const s = await setup(0, 0, `interval: 3s
+    const s = await setup(
+      0,
+      0,
+      `interval: 3s
 stepWeights: [10, 20, 40]
 metrics:
 - {name: request-success-rate, thresholdRange: {min: 99}}
-maxDuration: 3m`);
+maxDuration: 3m`,
+    );
     const l = load(s.weir.url, 8, 40, 200_000);
     const first = rollout(['run', '-f', s.canaryFile, '--admin', s.adminUrl, '--plain']);
     let status: Record<string, unknown> | null = null;
