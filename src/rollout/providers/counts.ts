@@ -19,6 +19,13 @@
  * what was counted before is kept and the new process counts from zero. A group or stream that does not answer keeps
  * its `last` (its counts stay in the sums). Everything is plain JSON, persisted by the controller (§1.8 "Controller
  * restart").
+ *
+ * - Admin: a restarted proxy answers with a new `instance` id, so it is a new stream (the old one keeps its counts);
+ *   a stream first seen after the baseline counts from zero if its process started at or after the baseline, else
+ *   from its first answer (a process that was already running, e.g. behind a load-balanced URL).
+ * - Prometheus: one stream, one group per series label set; the raw samples since the previous read are applied in
+ *   time order, and a counter going down on any series of a scrape target resets **every** group of that target
+ *   (see {@link observeTimedGroups}).
  */
 
 import {
