@@ -17,6 +17,7 @@ import {
 } from 'prom-client';
 import type { MetricsSource } from '../admin/server.ts';
 import type { ClusterEndpoint, RouteDecision, Cluster as RoutingCluster, SourceIdentity } from '../routing/types.ts';
+import { ROUTE_METRIC_CATALOG } from './route-counts.ts';
 
 /**
  * Envoy's default histogram buckets (`HistogramOptionsImpl::defaultBuckets`), used by Istio for duration (ms) and
@@ -172,6 +173,7 @@ export const METRIC_CATALOG: readonly MetricDescriptor[] = Object.freeze([
     labels: [],
     help: 'Version of the configuration being served (1 at start, +1 per applied reload).',
   },
+  ...ROUTE_METRIC_CATALOG,
 ]);
 
 /** The read-only view of a proxy that the gauges sample at scrape time (`ProxyServer` satisfies it). */

@@ -48,8 +48,7 @@ export interface ServeOptions {
    */
   routeCounts?: boolean;
   /**
-   * Also export the route counts as `weir_route_*` on `/stats/prometheus` (only with `metrics`). Default false;
-   * `weir serve` ({@link runServe}) turns it on.
+   * Also export the route counts as `weir_route_*` on `/stats/prometheus` (only with `metrics`). Default true.
    */
   routeCountMetrics?: boolean;
 }
@@ -177,7 +176,9 @@ export async function startServe(opts: ServeOptions): Promise<ServeHandle> {
         port: admin.port,
         proxy,
         metrics:
-          metrics && routeCounts && opts.routeCountMetrics ? withRouteCountMetrics(metrics, routeCounts) : metrics,
+          metrics && routeCounts && opts.routeCountMetrics !== false
+            ? withRouteCountMetrics(metrics, routeCounts)
+            : metrics,
         routeCounts,
         status: () => ({ lastReload }),
       });
@@ -263,7 +264,7 @@ export async function startServe(opts: ServeOptions): Promise<ServeHandle> {
 
 /** Runs `weir serve` until SIGTERM/SIGINT; returns the exit code. */
 export async function runServe(opts: ServeOptions): Promise<number> {
-  const handle = await startServe({ metrics: createProxyMetrics, routeCountMetrics: true, ...opts });
+  const handle = await startServe({ metrics: createProxyMetrics, ...opts });
   // A safety net: a promise rejected without a handler is a bug in weir, and must not take every in-flight request
   // down with the process (Node's default). It is reported, and the proxy keeps serving.
   process.on('unhandledRejection', (reason) => {
