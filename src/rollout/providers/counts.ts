@@ -405,7 +405,7 @@ export function prometheusGroups(
 }
 
 /**
- * Applies Prometheus groups to a stream, in place. With `baseline`, each group's latest point becomes its baseline.
+ * Applies Prometheus groups to a stream, in place. With `baseline`, each series' latest sample becomes its baseline.
  * With `update`, the points after each group's `lastTs` are applied in time order, a scrape (one timestamp of one
  * target) at a time: when any counter of a target went down at a timestamp, the target restarted, and **every**
  * group of that target is reset there (those without a sample restart from 0: a restarted proxy recreates its
@@ -427,9 +427,15 @@ export function observeTimedGroups(
   });
   if (mode === 'baseline') {
     for (const g of groups) {
-      const p = g.points[g.points.length - 1]!;
-      observeGroup(stream, sampleOf(g, p.values), 'baseline', g.target);
-      stream.groups[g.id]!.lastTs = p.ts;
+      // Each series' latest sample (a series may have stopped before the others).
+      const values = [...g.points[0]!.values];
+      for (const p of g.points) {
+        p.values.forEach((v, i) => {
+          if (v !== null) values[i] = v;
+        });
+      }
+      observeGroup(stream, sampleOf(g, values), 'baseline', g.target);
+      stream.groups[g.id]!.lastTs = g.points[g.points.length - 1]!.ts;
     }
     return notes;
   }

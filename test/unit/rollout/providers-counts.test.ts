@@ -565,6 +565,19 @@ describe('Prometheus series → counter groups', () => {
     ]);
   });
 
+  it('the baseline takes each series at its latest sample, even when one series stopped before the others', () => {
+    const canary = labels();
+    const series = (errorsTs: number, errors: number, ts: number, requests: number): PrometheusSeries[] => [
+      { metric: { __name__: ROUTE_METRICS.requests, ...canary }, values: [[ts, String(requests)]] },
+      { metric: { __name__: ROUTE_METRICS.errors, ...canary }, values: [[errorsTs, String(errors)]] },
+    ];
+    const start = startPrometheusCounts(SEL, series(5, 40, 6, 400), T0);
+    const s1 = updatePrometheusCounts(start.state, SEL, { series: series(7, 41, 7, 410) }, T0 + 1000);
+    const c = readStreams(s1.state.streams, [], ENVOY_DEFAULT_BUCKETS_MS).counts;
+    expect(c.requests.rows).toEqual([{ w: 0.1, canary: 10, primary: 0 }]);
+    expect(c.errors.rows).toEqual([{ w: 0.1, canary: 1, primary: 0 }]);
+  });
+
   it('skips foreign series, malformed splits and non-edge buckets, with notes; NaN keeps the last value', () => {
     const series: PrometheusSeries[] = [
       {
