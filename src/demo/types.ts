@@ -15,6 +15,7 @@ export const PATTERN_NAMES = [
   'per-group',
   'common-mistake',
   'resilience',
+  'rollout',
 ] as const;
 
 /** One article pattern (also its namespace in `examples/`). */

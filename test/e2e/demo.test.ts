@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 const ROOT = join(import.meta.dirname, '..', '..');
-const PATTERNS = ['composite', 'source-labels', 'mirroring', 'affinity', 'per-group', 'common-mistake', 'resilience'];
+const PATTERNS = ['composite', 'source-labels', 'mirroring', 'affinity', 'per-group', 'common-mistake', 'resilience', 'rollout'];
 
 function demo(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
@@ -37,12 +37,12 @@ function summaryOf(stdout: string): string {
 }
 
 describe('weir demo', () => {
-  it('runs every pattern and every check passes (--duration 1)', { timeout: 60_000 }, async () => {
+  it('runs every pattern and every check passes (--duration 1)', { timeout: 240_000 }, async () => {
     const r = await demo('--duration', '1');
     const summary = summaryOf(r.stdout);
     expect(summary, r.stdout + r.stderr).not.toBe('');
     for (const p of PATTERNS) expect(summary).toMatch(new RegExp(`✓ ${p}\\s+.*checks passed`));
-    expect(summary).toContain('✓ 7/7 patterns passed');
+    expect(summary).toContain('✓ 8/8 patterns passed');
     expect(summary).not.toContain('✗');
     expect(r.code, r.stdout + r.stderr).toBe(0);
     // Plain output off a TTY: no cursor movement.

@@ -6,6 +6,7 @@ import { compositePattern } from './composite.ts';
 import { mirroringPattern } from './mirroring.ts';
 import { perGroupPattern } from './per-group.ts';
 import { resiliencePattern } from './resilience.ts';
+import { rolloutPattern } from './rollout.ts';
 import { sourceLabelsPattern } from './source-labels.ts';
 
 /** Every pattern, by name, in run order. */
@@ -17,4 +18,5 @@ export const PATTERNS: Readonly<Record<PatternName, PatternSpec>> = {
   'per-group': perGroupPattern,
   'common-mistake': commonMistakePattern,
   resilience: resiliencePattern,
+  rollout: rolloutPattern,
 };
