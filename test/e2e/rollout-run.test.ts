@@ -6,15 +6,20 @@
  * - a canary with 3× the primary's errors is rolled back, within the time `weir rollout simulate` gives for the same
  *   Canary and traffic (its 99th percentile plus slack);
  * - without traffic the run HOLDs (never fails) and ends INCONCLUSIVE (exit 4), paused at the first step;
- * - a controller killed mid-rollout (SIGKILL) and started again resumes at the same step and finishes.
+ * - a controller killed mid-rollout (SIGKILL) and started again resumes at the same step and finishes;
+ * - with `--prometheus`, the same run reads the counts through a real Prometheus scraping the proxy's admin port.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { createProxyMetrics } from '../../src/telemetry/metrics.ts';
 import { type BackendSet, startBackends } from '../helpers/backends.ts';
 import { seededRng } from '../helpers/config.ts';
+import { PROMETHEUS_BIN, reportMissingPrometheus, startPrometheus } from '../helpers/prometheus.ts';
 import { closeClients, send, serviceEntryYaml, startWeir, subsetsYaml, type Weir } from '../helpers/proxy.ts';
+
+reportMissingPrometheus('test/e2e/rollout-run.test.ts (the --prometheus case)');
 
 const NS = 'shop';
 const HOST = `checkout-service.${NS}.svc.cluster.local`;
@@ -67,7 +72,12 @@ interface Setup {
   adminUrl: string;
 }
 
-async function setup(v1ErrorRate: number, v2ErrorRate: number, analysis: string): Promise<Setup> {
+async function setup(
+  v1ErrorRate: number,
+  v2ErrorRate: number,
+  analysis: string,
+  serveOpts: Parameters<typeof startWeir>[1] = {},
+): Promise<Setup> {
   const backends = await startBackends({
     v1: { errorRate: v1ErrorRate, errorStatus: 503, seed: 11 },
     v2: { errorRate: v2ErrorRate, errorStatus: 503, seed: 12 },
@@ -83,7 +93,7 @@ async function setup(v1ErrorRate: number, v2ErrorRate: number, analysis: string)
       'vs.yaml': VS,
       'canary.yaml': canaryYaml(analysis),
     },
-    { watch: true, rng: seededRng(3), namespace: NS },
+    { watch: true, rng: seededRng(3), namespace: NS, ...serveOpts },
   );
   cleanups.push(() => weir.close());
   return { weir, backends, canaryFile: join(weir.dir, 'canary.yaml'), adminUrl: weir.handle.adminUrl! };
@@ -263,4 +273,32 @@ maxDuration: 3m`,
     expect(final?.runId).toBe(status?.runId);
     expect(final?.phase).toBe('Promoted');
   }, 240_000);
+
+  it.skipIf(!PROMETHEUS_BIN)(
+    'reads the counts through a real Prometheus (--prometheus) and promotes a healthy canary',
+    async () => {
+      // As `weir serve` does: Istio metrics with the weir_route_* families on /stats/prometheus.
+      const s = await setup(0, 0, `${FAST}\nmaxDuration: 2m`, { metrics: createProxyMetrics });
+      const admin = new URL(s.adminUrl);
+      const prom = await startPrometheus([
+        { job: 'weir', targets: [`${admin.hostname}:${admin.port}`], metricsPath: '/stats/prometheus' },
+      ]);
+      cleanups.push(() => prom.close());
+      const l = load(s.weir.url, 8, 40, 150_000);
+      const run = rollout(['run', '-f', s.canaryFile, '--prometheus', prom.url, '--plain']);
+      const code = await run.exit;
+      await l.stop();
+      expect(code, run.output()).toBe(0);
+      expect(run.output()).toMatch(/metrics from .*prometheus|Prometheus/i);
+      const vs = await readFile(join(s.weir.dir, 'vs.yaml'), 'utf8');
+      expect(vs).toMatch(/subset: v2/);
+      expect(vs).not.toMatch(/subset: v1/);
+      const status = await statusOf(s);
+      expect(status?.phase).toBe('Promoted');
+      expect((status?.provider as { kind: string }).kind).toBe('prometheus');
+      // Thresholds from a Prometheus reading are Envoy bucket edges.
+      for (const t of status?.thresholdsMs as number[]) expect([0.5, 1, 5, 10, 25, 50, 100, 250, 500]).toContain(t);
+    },
+    180_000,
+  );
 });
