@@ -10,7 +10,6 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
-import { errors as undiciErrors } from 'undici';
 import { splitAuthority } from '../config/hosts.ts';
 import type { ConfigSnapshot } from '../config/snapshot.ts';
 import { compileRouteTable, type RouteTable } from '../routing/compile.ts';
@@ -46,6 +45,7 @@ import {
 } from './server/source-identity.ts';
 import { runAttempt } from './upstream/attempt.ts';
 import { ClusterManager, type ClusterRuntime, parseLocality } from './upstream/cluster-manager.ts';
+import { errors as undiciErrors } from './upstream/undici.ts';
 
 /** Envoy's default per-request buffer limit for retries and shadows: 1 MiB. */
 export const DEFAULT_REPLAY_BUFFER_BYTES = 1024 * 1024;

@@ -6,7 +6,7 @@
  * is itself the undici handler, so a request allocates one object rather than a set of closures.
  */
 import type { ServerResponse } from 'node:http';
-import type { Pool } from 'undici';
+import type { Pool } from './undici.ts';
 
 /** What the caller decides when a response head arrives. */
 export type HeadDecision = 'relay' | 'retry';

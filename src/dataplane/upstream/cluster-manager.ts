@@ -5,10 +5,10 @@
  * only with outlier detection). A runtime survives a config reload when its cluster is unchanged (same endpoints
  * and policy), so keep-alive connections, balancer position and ejection state are kept.
  */
-import { Pool } from 'undici';
 import type { LocalityLbSetting } from '../../config/istio/schemas.ts';
 import type { Cluster, OutlierDetectionResolved } from '../../routing/types.ts';
 import { createLoadBalancer, type LbEndpoint, type LbPolicy, type LoadBalancer } from '../cluster/lb/index.ts';
+import { Pool } from './undici.ts';
 
 /** One upstream host of a cluster at runtime. */
 export interface EndpointRuntime {
