@@ -161,6 +161,7 @@ export function flaggerPhase(phase: RolloutPhase): string {
     case 'Initializing':
       return 'Initializing';
     case 'Progressing':
+    case 'RollingBack':
       return 'Progressing';
     case 'Paused':
       return 'Waiting';
@@ -406,6 +407,10 @@ export class RolloutController {
       if (!ready || this.isOver()) return this.finishTick(null, null, events);
     }
     if (this.status.phase === 'Paused') return this.finishTick(null, null, events);
+    if (this.status.phase === 'RollingBack') {
+      await this.stepDown(now, events);
+      return this.finishTick(null, null, events);
+    }
 
     const thresholds = this.countedThresholds();
     const { reading, state } = await this.o.provider.read(this.selector, this.status.provider, thresholds);
@@ -671,6 +676,15 @@ export class RolloutController {
         break;
       }
       case 'ROLLBACK': {
+        const down = this.rollbackWeights();
+        if (down.length > 1) {
+          // `rollback: stepped`: walk down the ladder's lower weights, one interval each (the judgement is over).
+          const [w, ...rest] = down as [number, ...number[]];
+          await this.o.router.apply({ ...stateForStep(this.plan, this.status.step), canaryWeight: w, match: null });
+          this.status = { ...this.status, weight: w, stepStartedAt: now, rollbackWeights: rest };
+          await this.transition('RollingBack', `${d.reason}; stepping down: ${down.join(' → ')} %`, events);
+          break;
+        }
         await this.o.router.apply(ROLLED_BACK_STATE);
         this.status = { ...this.status, weight: 0 };
         await this.transition('RolledBack', d.reason, events);
@@ -699,6 +713,33 @@ export class RolloutController {
       }
     }
     await this.logDecision(d, now, events);
+  }
+
+  /** `rollback: stepped`: the ladder's weights below the current one, descending, then 0 ([0] when immediate). */
+  private rollbackWeights(): number[] {
+    const w = this.status.weight;
+    if (this.plan.rollback !== 'stepped' || w <= 0) return [0];
+    const lower = this.plan.steps
+      .filter((s) => s.kind === 'weight' && s.weight < w)
+      .map((s) => s.weight)
+      .sort((a, b) => b - a);
+    return [...lower, 0];
+  }
+
+  /** One tick of a stepped rollback: the next lower weight once the interval has passed; at 0, RolledBack. */
+  private async stepDown(now: number, events: string[]): Promise<void> {
+    if (now - this.status.stepStartedAt < this.plan.intervalMs) return;
+    const [w, ...rest] = this.status.rollbackWeights ?? [0];
+    if (w === undefined || w <= 0) {
+      await this.o.router.apply(ROLLED_BACK_STATE);
+      this.status = { ...this.status, weight: 0, rollbackWeights: [] };
+      await this.transition('RolledBack', `stepped rollback done: ${this.status.lastDecision?.reason ?? ''}`, events);
+      await this.o.webhooks.run('post-rollout', 'Failed');
+      return;
+    }
+    await this.o.router.apply({ ...stateForStep(this.plan, this.status.step), canaryWeight: w, match: null });
+    this.status = { ...this.status, weight: w, stepStartedAt: now, rollbackWeights: rest };
+    events.push(`rolling back: canary weight ${w} %`);
   }
 
   private async transition(to: RolloutPhase, reason: string, events: string[]): Promise<void> {

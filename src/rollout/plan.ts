@@ -71,6 +71,8 @@ export interface RolloutPlan {
   readonly webhooks: readonly CanaryWebhook[];
   /** Custom metrics (with `query` / `templateRef`) that weir does not evaluate; named in the log at start. */
   readonly ignoredMetrics: readonly string[];
+  /** `analysis.rollback`: leave at once (`immediate`) or down the ladder, one interval per weight (`stepped`). */
+  readonly rollback: 'immediate' | 'stepped';
 }
 
 /** Flagger's ladder in percent: `stepWeights`, or `stepWeight` up to `maxWeight` (default 50); then 100. Null without either. */
@@ -137,6 +139,9 @@ export function planRollout(canary: Canary): RolloutPlan {
     alphaRollback: a.alpha ?? base.alphaRollback,
     alphaPromote: a.alpha ?? base.alphaPromote,
     tolerance: a.tolerance ?? base.tolerance,
+    margin: a.margin ?? base.margin,
+    minRequestsPerStep: a.minRequestsPerStep ?? base.minRequestsPerStep,
+    promoteOnSLO: a.promoteOnSLO ?? base.promoteOnSLO,
     dwellMs: intervalMs,
     maxDurationMs,
     onInconclusive: a.onInconclusive ?? base.onInconclusive,
@@ -174,5 +179,6 @@ export function planRollout(canary: Canary): RolloutPlan {
     ignoredMetrics: (a.metrics ?? [])
       .filter((m) => m.name !== 'request-success-rate' && m.name !== 'request-duration')
       .map((m) => m.name ?? '(unnamed)'),
+    rollback: a.rollback ?? 'immediate',
   };
 }

@@ -19,11 +19,12 @@ export const STATUS_VERSION = 1;
 
 /**
  * Where a rollout is. `Initializing` until the baseline is taken and the first step applied; `Progressing` while
- * judged; `Paused` after an INCONCLUSIVE with `onInconclusive: pause` (resumable); the rest are terminal.
+ * judged; `RollingBack` while a `rollback: stepped` rollout walks the weight down; `Paused` after an INCONCLUSIVE with `onInconclusive: pause` (resumable); the rest are terminal.
  */
 export type RolloutPhase =
   | 'Initializing'
   | 'Progressing'
+  | 'RollingBack'
   | 'Paused'
   | 'Promoted'
   | 'RolledBack'
@@ -81,6 +82,8 @@ export interface RolloutStatus {
   readonly mirror: MirrorCounts | null;
   readonly lastDecision: LastDecision | null;
   readonly lastTransition: Transition;
+  /** `rollback: stepped`: the weights still to apply on the way down (percent, the last is 0); empty otherwise. */
+  readonly rollbackWeights?: readonly number[];
   /** Consecutive failed `pre-rollout` / `rollout` webhook rounds (Flagger's failed checks). */
   readonly webhookFailures: number;
   /** The pid of the controller that wrote this, and when (a live heartbeat means it is running). */

@@ -2,7 +2,7 @@
  * The semantic rules of weir's `Canary` resource (`config/weir/canary.ts`), reported as `WEIR0020` errors at the
  * offending field: the target, host and subsets; durations; the weight ladder (Flagger's `stepWeight` xor
  * `stepWeights`, `maxWeight`); metrics (built-in names or a custom query, `thresholdRange`); webhooks (Flagger's types,
- * absolute http(s) URLs, retries ≥ 0); and weir's sequential parameters (α, tolerance θ₀). Checking that the
+ * absolute http(s) URLs, retries ≥ 0); and weir's sequential parameters (α, tolerance θ₀ ≥ 1 below the margin θ_m, minRequestsPerStep ≥ 0). Checking that the
  * VirtualService and the subsets exist is left to the controller, which reads them when it starts.
  */
 import { CODES } from '../diagnostics.ts';
@@ -13,7 +13,7 @@ import type { Report } from './report.ts';
 
 const CODE = { code: CODES.WEIR0020.code } as const;
 
-/** The not-worse margin θ_m of `DEFAULT_SEQUENTIAL_POLICY`; the tolerance θ₀ must stay below it (§1.6). */
+/** The default not-worse margin θ_m (`DEFAULT_SEQUENTIAL_POLICY`); the tolerance θ₀ must stay below the margin (§1.6). */
 const NOT_WORSE_MARGIN = 2;
 
 /** Validates one Canary; reports every problem as a `WEIR0020` error. */
@@ -105,11 +105,15 @@ function checkAnalysis(r: Report, at: Path, a: CanaryAnalysis): void {
   if (a.alpha !== undefined && !(a.alpha > 0 && a.alpha < 0.5)) {
     r([...at, 'alpha'], `alpha ${a.alpha} must be in (0, 0.5)`);
   }
-  if (a.tolerance !== undefined && !(a.tolerance > 1 && a.tolerance < NOT_WORSE_MARGIN)) {
-    r(
-      [...at, 'tolerance'],
-      `tolerance ${a.tolerance} must be greater than 1 and below the not-worse margin ${NOT_WORSE_MARGIN}`,
-    );
+  const margin = a.margin ?? NOT_WORSE_MARGIN;
+  if (a.margin !== undefined && !(a.margin > 1)) {
+    r([...at, 'margin'], `margin ${a.margin} must be greater than 1`);
+  }
+  if (a.tolerance !== undefined && !(a.tolerance >= 1 && a.tolerance < margin)) {
+    r([...at, 'tolerance'], `tolerance ${a.tolerance} must be at least 1 and below the not-worse margin ${margin}`);
+  }
+  if (a.minRequestsPerStep !== undefined && a.minRequestsPerStep < 0) {
+    r([...at, 'minRequestsPerStep'], `minRequestsPerStep ${a.minRequestsPerStep} must be 0 or more`);
   }
 
   // Metrics.

@@ -125,6 +125,18 @@ export const CanaryAnalysis = z.strictObject({
   onInconclusive: z.enum(INCONCLUSIVE_POLICIES).optional(),
   /** weir: sticky, monotone weight split (a user who reached the canary stays there); default true. */
   sticky: bool.optional(),
+  /** weir: θ_m, the not-worse margin of the relative promotion route (> tolerance); default 2 (§1.6). */
+  margin: num.optional(),
+  /** weir: canary requests a step must see before it may end (§3.3); default 10. */
+  minRequestsPerStep: int.optional(),
+  /** weir: whether the canary-only SLO route may prove "not worse" (§3.2); default true. */
+  promoteOnSLO: bool.optional(),
+  /**
+   * weir: how a rollback leaves the canary — `immediate` (default: 100 % primary at once) or `stepped` (down the
+   * ladder's lower weights, one `interval` each, then 0; the judgement is over and the canary's errors keep counting
+   * only for the log).
+   */
+  rollback: z.enum(['immediate', 'stepped']).optional(),
 });
 export type CanaryAnalysis = z.infer<typeof CanaryAnalysis>;
 

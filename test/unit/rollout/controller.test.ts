@@ -257,4 +257,35 @@ metrics:
     expect(phase).toBe('RolledBack');
     expect(c.current.lastDecision?.reason).toMatch(/rollout webhook failed 3 times/);
   });
+
+  it('steps down the ladder on a stepped rollback, one interval per weight', async () => {
+    // Healthy until 50 %, then v2 breaks: the rollback starts at 50 % and walks 25 → 10 → 0.
+    const t = await setup(`${LADDER}\nrollback: stepped`, { rps: 200, primaryErrors: 0.002, canaryErrors: 0.002 });
+    const c = t.make(null);
+    let ticks = 0;
+    while (c.current.weight < 50 && ticks++ < 300) {
+      await c.tick();
+      await t.clock.sleep(1000);
+    }
+    expect(c.current.weight).toBe(50);
+    t.provider.canary = { errorRate: 0.5, latencyMs: lognormalMs(100) };
+    const phase = await c.run();
+    expect(phase).toBe('RolledBack');
+    const w = weights(t.router);
+    expect(w.slice(w.indexOf(50))).toEqual([50, 25, 10, 0]);
+    const log = (await readFile(t.paths.decisions, 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    const tr = log.filter((l) => l.event === 'transition').map((l) => l.to);
+    expect(tr).toEqual(['Progressing', 'RollingBack', 'RolledBack']);
+  });
+
+  it('takes margin, minRequestsPerStep and promoteOnSLO from the Canary', () => {
+    const plan = planRollout(
+      canaryFrom(`${LADDER}\nmargin: 1.5\ntolerance: 1\nminRequestsPerStep: 50\npromoteOnSLO: false`),
+    );
+    expect(plan.policy).toMatchObject({ margin: 1.5, tolerance: 1, minRequestsPerStep: 50, promoteOnSLO: false });
+    expect(plan.rollback).toBe('immediate');
+  });
 });

@@ -195,10 +195,28 @@ describe('validateCanary (WEIR0020)', () => {
       'alpha 0.5 must be in (0, 0.5)',
     ],
     [
-      'tolerance > 1',
-      a(`${ANALYSIS}\ntolerance: 1.5`),
-      a(`${ANALYSIS}\ntolerance: 1 #=`),
-      'tolerance 1 must be greater than 1',
+      'tolerance ≥ 1',
+      a(`${ANALYSIS}\ntolerance: 1`),
+      a(`${ANALYSIS}\ntolerance: 0.9 #=`),
+      'tolerance 0.9 must be at least 1',
+    ],
+    [
+      'tolerance below the margin',
+      a(`${ANALYSIS}\ntolerance: 1.4\nmargin: 1.5`),
+      a(`${ANALYSIS}\nmargin: 1.5\ntolerance: 1.6 #=`),
+      'tolerance 1.6 must be at least 1 and below the not-worse margin 1.5',
+    ],
+    [
+      'margin > 1',
+      a(`${ANALYSIS}\nmargin: 3`),
+      a(`${ANALYSIS}\nmargin: 1 #=`),
+      'margin 1 must be greater than 1',
+    ],
+    [
+      'minRequestsPerStep ≥ 0',
+      a(`${ANALYSIS}\nminRequestsPerStep: 0\npromoteOnSLO: false\nrollback: stepped`),
+      a(`${ANALYSIS}\nminRequestsPerStep: -1 #=`),
+      'minRequestsPerStep -1 must be 0 or more',
     ],
     [
       'primary and canary subsets differ',
