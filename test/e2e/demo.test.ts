@@ -8,7 +8,16 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 const ROOT = join(import.meta.dirname, '..', '..');
-const PATTERNS = ['composite', 'source-labels', 'mirroring', 'affinity', 'per-group', 'common-mistake', 'resilience', 'rollout'];
+const PATTERNS = [
+  'composite',
+  'source-labels',
+  'mirroring',
+  'affinity',
+  'per-group',
+  'common-mistake',
+  'resilience',
+  'rollout',
+];
 
 function demo(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {

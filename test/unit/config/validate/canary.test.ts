@@ -206,12 +206,7 @@ describe('validateCanary (WEIR0020)', () => {
       a(`${ANALYSIS}\nmargin: 1.5\ntolerance: 1.6 #=`),
       'tolerance 1.6 must be at least 1 and below the not-worse margin 1.5',
     ],
-    [
-      'margin > 1',
-      a(`${ANALYSIS}\nmargin: 3`),
-      a(`${ANALYSIS}\nmargin: 1 #=`),
-      'margin 1 must be greater than 1',
-    ],
+    ['margin > 1', a(`${ANALYSIS}\nmargin: 3`), a(`${ANALYSIS}\nmargin: 1 #=`), 'margin 1 must be greater than 1'],
     [
       'minRequestsPerStep ≥ 0',
       a(`${ANALYSIS}\nminRequestsPerStep: 0\npromoteOnSLO: false\nrollback: stepped`),
