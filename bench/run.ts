@@ -10,7 +10,7 @@
  * split or > 2 % steal is rejected (reported, not averaged). Figures are medians over kept rounds; ratios are
  * medians of per-round ratios; direct-b vs direct is the noise floor.
  *
- *   npm run bench [-- --quick] [--rounds N] [--latency-seconds S] [--sat-seconds S] [--sat-conns C]
+ *   npm run bench [-- --quick] [--rounds N] [--latency-seconds S] [--sat-seconds S] [--sat-conns C] [--warm-rate-seconds S]
  *                 [--only weir,nginx,...]
  */
 import { execFileSync } from 'node:child_process';
@@ -33,6 +33,13 @@ const ROUNDS = opt('rounds', QUICK ? 2 : 5);
 const LAT_S = opt('latency-seconds', QUICK ? 3 : 15);
 const SAT_S = opt('sat-seconds', QUICK ? 2 : 8);
 const WARM_S = QUICK ? 1 : 2;
+/**
+ * Warm-up at the fixed rate before the latency window, seconds (performance.md B6: ≥ 5 s at the target rate). V8's
+ * optimising compiler runs on a helper thread that shares the proxy's core: after 1 s of wrk and 1 s at 1,000 req/s
+ * weir's next 3 s still held 44 TurboFan jobs, 131 ms of compiler time; after 6 s at 1,000 req/s, 6 jobs and 18 ms
+ * (bench/lab, --trace-opt). A 1-s warm-up made the p99 a measure of the JIT's warm-up, not of the proxy.
+ */
+const WARM_RATE_S = opt('warm-rate-seconds', 5);
 const SAT_CONNS = opt('sat-conns', 16);
 const RATE = 1000;
 const CLIENTS = 16;
@@ -156,7 +163,7 @@ async function measure(ctx: Ctx, t: Target, round: number, position: number, run
     host,
     rate: RATE,
     clients: CLIENTS,
-    requests: RATE * WARM_S,
+    requests: RATE * WARM_RATE_S,
     cpu: LOAD_CPU,
     logFile: log,
   });
@@ -451,7 +458,7 @@ async function main(): Promise<void> {
   ensureTools();
   const t0 = Date.now();
   const targets = TARGETS.filter((t) => !ONLY || ONLY.has(t.name) || t.name === 'direct' || t.name === 'weir');
-  const perTarget = 2 * WARM_S + LAT_S + SAT_S + 1.5;
+  const perTarget = WARM_S + WARM_RATE_S + LAT_S + SAT_S + 1.5;
   process.stderr.write(
     `bench: ${ROUNDS} rounds × ${targets.length} targets × ≈${perTarget} s ≈ ${Math.round((ROUNDS * targets.length * perTarget) / 60)} min\n`,
   );
@@ -532,6 +539,7 @@ async function main(): Promise<void> {
         latencySeconds: LAT_S,
         saturationSeconds: SAT_S,
         warmupSeconds: WARM_S,
+        warmupAtRateSeconds: WARM_RATE_S,
         rate: RATE,
         clients: CLIENTS,
         saturationConnections: SAT_CONNS,

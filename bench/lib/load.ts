@@ -1,6 +1,6 @@
 /** The two load generators: h2load at a fixed rate (per-request log → exact percentiles) and wrk (saturation). */
 import { execFileSync } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, readFileSync, rmSync } from 'node:fs';
 
 export interface LatencyResult {
   requests: number;
@@ -38,6 +38,8 @@ export function h2loadFixedRate(o: {
   cpu: number;
   logFile: string;
   headers?: string[];
+  /** Keep a copy of the per-request log here (bench/lab). */
+  keepTo?: string;
 }): LatencyResult {
   const argv = [
     '--h1',
@@ -53,6 +55,7 @@ export function h2loadFixedRate(o: {
   argv.push(o.url);
   const out = execFileSync('taskset', ['-c', String(o.cpu), 'h2load', ...argv], { encoding: 'utf8' });
   const lines = readFileSync(o.logFile, 'utf8').trim().split('\n');
+  if (o.keepTo) copyFileSync(o.logFile, o.keepTo);
   rmSync(o.logFile, { force: true });
   const starts: number[] = [];
   const durations: number[] = [];
