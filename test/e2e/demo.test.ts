@@ -30,7 +30,7 @@ function demo(...args: string[]): Promise<{ code: number | null; stdout: string;
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
     child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 55_000);
+    const timer = setTimeout(() => child.kill('SIGKILL'), 220_000);
     child.on('error', reject);
     child.on('close', (code) => {
       clearTimeout(timer);
