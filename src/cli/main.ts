@@ -7,7 +7,6 @@ import type { Level } from '../config/diagnostics.ts';
 import { PathNotFoundError } from '../config/load.ts';
 import { PATTERN_NAMES } from '../demo/types.ts';
 import { parseFraction, parseHttpStatus, parseNonNegativeInt, runBackend } from './commands/backend.ts';
-import { runDemoCommand } from './commands/demo.ts';
 import { runExplain } from './commands/explain.ts';
 import { type RolloutSimulateOptions, runRolloutSimulate } from './commands/rollout.ts';
 import {
@@ -191,6 +190,8 @@ function buildProgram(result: { code: number }): Command {
     .option('--admin <host:port>', 'admin listener (default 127.0.0.1:15000 if free, else ephemeral)')
     .action(
       async (o: { duration: string; rps: string; pattern: string; keep: boolean; listen?: string; admin?: string }) => {
+        // Loaded on use: the demo's clients import the whole undici package, which `weir serve` does not need.
+        const { runDemoCommand } = await import('./commands/demo.ts');
         result.code = await runDemoCommand(o);
       },
     );

@@ -3,8 +3,19 @@
  * WorkloadEntry in `examples/clients.yaml`, so `sourceLabels` routing sees a different workload. Only loopback
  * targets; every request has a deadline and never throws (failures come back as an outcome).
  */
+import { createRequire } from 'node:module';
 import { connect } from 'node:net';
-import { Agent, request } from 'undici';
+import type { Dispatcher, Agent as UndiciAgent } from 'undici';
+
+// undici's Agent and its request API from their own modules, not the package root (which also loads fetch,
+// WebSocket, caches…): the bundle of bin/weir.js would otherwise load all of undici for every command, `weir serve`
+// included (see src/dataplane/upstream/undici.ts for the measured cost).
+const require = createRequire(import.meta.url);
+const Agent: typeof UndiciAgent = require('undici/lib/dispatcher/agent.js');
+type Agent = UndiciAgent;
+const api = require('undici/lib/api/index.js') as {
+  request(this: Dispatcher, opts: Dispatcher.RequestOptions): Promise<Dispatcher.ResponseData>;
+};
 
 /** The address of the qa-tools client workload (`examples/clients.yaml`). */
 export const QA_TOOLS_ADDRESS = '127.0.0.5';
@@ -82,8 +93,9 @@ export async function sendRequest(
 ): Promise<RequestOutcome> {
   const t0 = performance.now();
   try {
-    const res = await request(`${proxyUrl}${path}`, {
-      dispatcher,
+    const res = await api.request.call(dispatcher, {
+      origin: proxyUrl,
+      path,
       method: 'GET',
       headers,
       signal: AbortSignal.timeout(CLIENT_TIMEOUT_MS),
