@@ -21,6 +21,8 @@ import {
   ENVOY_DEFAULT_BUCKETS_MS,
   type Evidence,
   evaluateEvidence,
+  logPromotionThreshold,
+  preflightEstimate,
   primaryLatencyThresholdsMs,
   type RolloutCounts,
   recordEvents,
@@ -297,6 +299,11 @@ export function evidenceSummary(e: Evidence): Record<string, unknown> {
   };
 }
 
+/** `12.5 min`, `45 s`. */
+function formatMinutes(ms: number): string {
+  return ms >= 60_000 ? `${(ms / 60_000).toFixed(1)} min` : `${Math.round(ms / 1000)} s`;
+}
+
 function round(x: number): number | string {
   return Number.isFinite(x) ? Math.round(x * 1000) / 1000 : String(x);
 }
@@ -419,6 +426,8 @@ export class RolloutController {
     this.status = { ...this.status, provider: state, counts: reading.counts, mirror: reading.mirror };
     for (const p of reading.sources.problems) events.push(`metrics source: ${p}`);
 
+    if (!this.status.preflight && this.status.phase === 'Progressing')
+      await this.preflight(reading.counts, now, events);
     let decision = this.decideNow(counts, canaryTotal, now);
 
     // Webhooks once per interval (Flagger runs them at each analysis tick).
@@ -713,6 +722,58 @@ export class RolloutController {
       }
     }
     await this.logDecision(d, now, events);
+  }
+
+  /**
+   * §3.4 "Preflight", once the first interval has passed: from the traffic and the primary's error rate seen so far,
+   * the estimated time until the error metric can pass the not-worse gate, with a warning when that exceeds
+   * maxDuration (expect INCONCLUSIVE). Skipped without weight steps (there is no relative gate).
+   */
+  private async preflight(counts: RolloutCounts, now: number, events: string[]): Promise<void> {
+    const elapsedMs = now - this.status.startedAt;
+    const shared = this.plan.steps.filter((s) => s.kind === 'weight' && s.weight < 100);
+    const policy = this.plan.policy;
+    if (elapsedMs < this.plan.intervalMs || shared.length === 0 || !policy.errors) return;
+    const req = totalCounts(counts.requests);
+    const err = totalCounts(counts.errors);
+    const rps = ((req.canary + req.primary) * 1000) / elapsedMs;
+    const errorRate = req.primary > 0 ? err.primary / req.primary : 0;
+    const gate = shared[shared.length - 1]!;
+    const gateIndex = this.plan.steps.indexOf(gate);
+    const msBeforeGate = this.plan.steps.slice(0, gateIndex).reduce((a, s) => a + s.dwellMs, 0);
+    const routes = policy.errors.sloRate !== null && policy.promoteOnSLO ? 2 : 1;
+    const e = preflightEstimate({
+      rps,
+      errorRate,
+      gateWeight: gate.weight / 100,
+      msBeforeGate,
+      maxDurationMs: policy.maxDurationMs,
+      margin: policy.margin,
+      logPromotionThreshold: logPromotionThreshold(policy.alphaPromote, routes),
+      sloRate: policy.promoteOnSLO ? policy.errors.sloRate : null,
+    });
+    const at = `at ${rps.toFixed(1)} req/s with ${(errorRate * 100).toFixed(2)} % primary errors`;
+    const need = [
+      Number.isFinite(e.relativeCanaryRequests) ? `${Math.round(e.relativeCanaryRequests)} (relative)` : null,
+      Number.isFinite(e.sloCanaryRequests) ? `${Math.round(e.sloCanaryRequests)} (SLO)` : null,
+    ].filter(Boolean);
+    const limit = formatMinutes(policy.maxDurationMs);
+    const message = e.feasible
+      ? `preflight: ${at}, a canary as good as the primary passes the not-worse gate at ${gate.weight} % after ≈ ${formatMinutes(e.estimatedMs)} (${need.join(' or ')} canary requests); maxDuration ${limit}`
+      : `warning: ${at} this canary cannot be shown not worse within ${limit} (estimate ${Number.isFinite(e.estimatedMs) ? `≈ ${formatMinutes(e.estimatedMs)}` : 'never'}${need.length ? `, ${need.join(' or ')} canary requests at ${gate.weight} %` : ''}); expect INCONCLUSIVE (onInconclusive: ${policy.onInconclusive}). Lengthen maxDuration, add load, or accept SLO-only judgement (§3.4)`;
+    this.status = {
+      ...this.status,
+      preflight: {
+        at: now,
+        rps,
+        errorRate,
+        estimatedMs: Number.isFinite(e.estimatedMs) ? e.estimatedMs : null,
+        feasible: e.feasible,
+        message,
+      },
+    };
+    events.push(message);
+    await this.log({ event: 'preflight', rps, errorRate, ...e, message });
   }
 
   /** `rollback: stepped`: the ladder's weights below the current one, descending, then 0 ([0] when immediate). */

@@ -84,6 +84,15 @@ export interface RolloutStatus {
   readonly lastTransition: Transition;
   /** `rollback: stepped`: the weights still to apply on the way down (percent, the last is 0); empty otherwise. */
   readonly rollbackWeights?: readonly number[];
+  /** The §3.4 preflight estimate, made once after the first interval (null until then). */
+  readonly preflight?: {
+    readonly at: number;
+    readonly rps: number;
+    readonly errorRate: number;
+    readonly estimatedMs: number | null;
+    readonly feasible: boolean;
+    readonly message: string;
+  } | null;
   /** Consecutive failed `pre-rollout` / `rollout` webhook rounds (Flagger's failed checks). */
   readonly webhookFailures: number;
   /** The pid of the controller that wrote this, and when (a live heartbeat means it is running). */

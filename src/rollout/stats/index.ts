@@ -7,4 +7,5 @@ export * from './count-table.ts';
 export * from './decision.ts';
 export * from './e-process.ts';
 export * from './log-math.ts';
+export * from './planning.ts';
 export * from './quantile.ts';

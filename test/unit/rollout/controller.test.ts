@@ -123,6 +123,10 @@ describe('controller', () => {
       .split('\n')
       .map((l) => JSON.parse(l));
     expect(log[0].event).toBe('start');
+    // §3.4 preflight after the first interval: feasible at 200 req/s.
+    const pre = log.find((l) => l.event === 'preflight');
+    expect(pre.feasible, pre.message).toBe(true);
+    expect(pre.message).toMatch(/^preflight: at \d+\.\d req\/s/);
     const actions = log.filter((l) => l.event === 'decision').map((l) => l.action);
     expect(actions.filter((a: string) => a === 'ADVANCE')).toHaveLength(3);
     expect(actions.at(-1)).toBe('PROMOTE');
@@ -172,6 +176,10 @@ describe('controller', () => {
     expect(holds).toContain('min-requests');
     expect(log.filter((l) => l.action === 'ROLLBACK')).toHaveLength(0);
     expect(log.filter((l) => l.event === 'decision').at(-1).action).toBe('INCONCLUSIVE');
+    // Without traffic the preflight says so up front.
+    const pre = log.find((l) => l.event === 'preflight');
+    expect(pre.feasible).toBe(false);
+    expect(pre.message).toMatch(/expect INCONCLUSIVE/);
     expect(t.router.state.canaryWeight).toBe(10);
     const status = await loadStatus(t.paths);
     expect(status?.phase).toBe('Paused');
