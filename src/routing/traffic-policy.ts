@@ -119,6 +119,13 @@ function resolvePool(policy: BasePolicy | null): ConnectionPoolResolved {
     http1MaxPendingRequests: positive(http?.http1MaxPendingRequests) ?? UNLIMITED,
     http2MaxRequests: positive(http?.http2MaxRequests) ?? UNLIMITED,
     maxRetries: positive(http?.maxRetries) ?? UNLIMITED,
+    // Istio `applyRetryBudget`: Envoy's defaults (20 %, 3) for the fields left unset.
+    retryBudget: policy?.retryBudget
+      ? {
+          percent: policy.retryBudget.percent?.value ?? 20,
+          minRetryConcurrency: policy.retryBudget.minRetryConcurrency ?? 3,
+        }
+      : null,
     maxRequestsPerConnection: positive(http?.maxRequestsPerConnection) ?? 0,
     connectTimeoutMs: ms(tcp?.connectTimeout) ?? DEFAULT_CONNECT_TIMEOUT_MS,
     idleTimeoutMs: idle === null ? DEFAULT_IDLE_TIMEOUT_MS : idle,

@@ -159,6 +159,12 @@ export interface ConnectionPoolResolved {
   http1MaxPendingRequests: number;
   http2MaxRequests: number;
   maxRetries: number;
+  /**
+   * DestinationRule `trafficPolicy.retryBudget` (Envoy `retry_budget`, which overrides `max_retries`): concurrent
+   * retries may reach `percent` % (0–100, default 20) of the active plus pending requests, never fewer than
+   * `minRetryConcurrency` (default 3). Null when not set (then `maxRetries` applies).
+   */
+  retryBudget: { percent: number; minRetryConcurrency: number } | null;
   /** 0 = unlimited. */
   maxRequestsPerConnection: number;
   connectTimeoutMs: number;

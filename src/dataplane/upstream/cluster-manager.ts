@@ -312,9 +312,18 @@ export class ClusterRuntime {
     this.active--;
   }
 
-  /** Whether a retry may start (`max_retries`); counts it when so. Pair with {@link retryDone}. */
+  /**
+   * Whether a retry may start (`max_retries`, or the retry budget when the DestinationRule sets one: Envoy's
+   * `RetryBudgetImpl::max()` = `max(percent/100 × (active + pending requests), min_retry_concurrency)`, truncated);
+   * counts it when so. Pair with {@link retryDone}.
+   */
   tryRetry(): boolean {
-    if (this.activeRetries >= this.cluster.policy.connectionPool.maxRetries) return false;
+    const pool = this.cluster.policy.connectionPool;
+    const budget = pool.retryBudget;
+    const limit = budget
+      ? Math.max(Math.floor((budget.percent / 100) * (this.active + this.pending.length)), budget.minRetryConcurrency)
+      : pool.maxRetries;
+    if (this.activeRetries >= limit) return false;
     this.activeRetries++;
     return true;
   }

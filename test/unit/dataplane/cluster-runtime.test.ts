@@ -43,6 +43,7 @@ function cluster(
         http1MaxPendingRequests: 4294967295,
         http2MaxRequests: 4294967295,
         maxRetries: 4294967295,
+        retryBudget: null,
         maxRequestsPerConnection: 0,
         connectTimeoutMs: 10_000,
         idleTimeoutMs: 3_600_000,
@@ -185,6 +186,22 @@ describe('circuit breakers', () => {
     expect([r.acquire(() => false), r.acquire(() => false), r.acquire(() => false)]).toEqual([true, true, false]);
     expect([r.tryRetry(), r.tryRetry()]).toEqual([true, false]);
     r.retryDone();
+    expect(r.tryRetry()).toBe(true);
+  });
+  it('a retry budget replaces maxRetries: max(percent × (active + pending), minRetryConcurrency)', () => {
+    const budget = { percent: 25, minRetryConcurrency: 2 };
+    const r = runtime(cluster(1, { pool: { maxRetries: 1, retryBudget: budget } }), { t: 0 });
+    // No active requests: the floor of 2 concurrent retries (maxRetries 1 is overridden).
+    expect([r.tryRetry(), r.tryRetry(), r.tryRetry()]).toEqual([true, true, false]);
+    // 12 active requests: 25 % = 3 concurrent retries.
+    for (let i = 0; i < 12; i++) expect(r.acquire(() => false)).toBe(true);
+    expect(r.tryRetry()).toBe(true);
+    expect(r.tryRetry()).toBe(false);
+    // 15 active: 3.75 truncates to 3 (Envoy converts the product to an integer).
+    for (let i = 0; i < 3; i++) r.acquire(() => false);
+    expect(r.tryRetry()).toBe(false);
+    // 16 active: 4.
+    r.acquire(() => false);
     expect(r.tryRetry()).toBe(true);
   });
 });

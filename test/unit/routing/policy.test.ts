@@ -108,6 +108,24 @@ describe('DestinationRule policy composition (§8.2)', () => {
     expect(none.trafficPolicy).toBeNull();
     expect(none.lb).toEqual({ type: 'LEAST_REQUEST' });
     expect(none.outlierDetection).toBeNull();
+    expect(none.connectionPool.retryBudget).toBeNull();
+  });
+
+  it('resolves retryBudget with Envoy defaults (20 %, 3); a port-level policy drops it (§8.2)', () => {
+    const budget = (tp: Record<string, unknown>, port = 80) =>
+      tableOf(snapshot(service(H, [80, 8080]), subsets(H, { trafficPolicy: tp }))).cluster(H, null, port, port)!.policy
+        .connectionPool.retryBudget;
+    expect(budget({ retryBudget: {} })).toEqual({ percent: 20, minRetryConcurrency: 3 });
+    expect(budget({ retryBudget: { percent: { value: 50 }, minRetryConcurrency: 1 } })).toEqual({
+      percent: 50,
+      minRetryConcurrency: 1,
+    });
+    const withPort = {
+      retryBudget: { percent: { value: 50 } },
+      portLevelSettings: [{ port: { number: 8080 }, connectionPool: { http: { maxRetries: 2 } } }],
+    };
+    expect(budget(withPort, 80)).toEqual({ percent: 50, minRetryConcurrency: 3 });
+    expect(budget(withPort, 8080)).toBeNull();
   });
 });
 
