@@ -222,6 +222,7 @@ export class ProxyServer {
     this.clusters = new ClusterManager({
       now: () => performance.now(),
       locality: options.locality ? parseLocality(options.locality) : null,
+      labels: options.sidecar?.labels ?? null,
       ...(options.onOutlierEjection ? { onEjection: options.onOutlierEjection } : {}),
     });
     this.table = compileRouteTable(snapshot, options.mode);

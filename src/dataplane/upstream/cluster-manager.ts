@@ -55,6 +55,8 @@ export interface RuntimeEnv {
   /** Monotonic milliseconds. */
   now(): number;
   locality: Locality | null;
+  /** The proxy's own workload labels (sidecar mode), for `failoverPriority`; null or empty when unknown. */
+  labels?: Readonly<Record<string, string>> | null;
   onEjection?(cluster: string, host: string): void;
 }
 
@@ -159,12 +161,31 @@ export class ClusterRuntime {
             : { type: p.type };
     // Locality-prioritised LB takes effect only with outlier detection (Istio: LocalityLbSetting on by default).
     const setting = cluster.policy.localityLbSetting;
-    const localityOn = this.outlier !== null && env.locality !== null && setting?.enabled !== false;
-    this.priorityOf = this.endpoints.map((e) =>
-      localityOn ? localityPriority(env.locality!, e.locality, setting) : 0,
-    );
-    if (localityOn && setting?.distribute && setting.distribute.length > 0)
+    const enabled = setting?.enabled !== false;
+    const localityOn = this.outlier !== null && env.locality !== null && enabled;
+    if (localityOn && setting?.distribute && setting.distribute.length > 0) {
+      this.priorityOf = this.endpoints.map(() => 0);
       this.distribute = buildDistribute(env.locality!, setting, this.endpoints);
+    } else if (this.outlier !== null && enabled && (setting?.failoverPriority?.length ?? 0) > 0) {
+      // Istio `applyFailoverPriorities`, then `applyLocalityFailover` only when `failover` is also set.
+      const proxyLabels = withTopologyLabels(env.labels ?? {}, env.locality);
+      const byLabels = this.endpoints.map((e, i) =>
+        failoverPriorityOf(
+          proxyLabels,
+          withTopologyLabels(cluster.endpoints[i]!.labels, parseLocality(e.locality)),
+          setting!.failoverPriority!,
+        ),
+      );
+      const combined =
+        env.locality !== null && (setting?.failover?.length ?? 0) > 0
+          ? byLabels.map((p, i) => p * 5 + localityPriority(env.locality!, this.endpoints[i]!.locality, setting))
+          : byLabels;
+      this.priorityOf = compactPriorities(combined);
+    } else {
+      this.priorityOf = compactPriorities(
+        this.endpoints.map((e) => (localityOn ? localityPriority(env.locality!, e.locality, setting) : 0)),
+      );
+    }
     this.rebuild();
     if (this.outlier) {
       this.timer = setInterval(() => this.tick(), Math.max(1, this.outlier.intervalMs));
@@ -434,7 +455,7 @@ export class ClusterRuntime {
 /**
  * Locality priority of an endpoint for a proxy (Istio's failover by locality): 0 when region, zone and subzone
  * match, 1 when region and zone match, 2 when only the region matches, 3 otherwise. `failover` (region → region)
- * puts the configured failover region before other regions. `failoverPriority` (label-based) is not applied.
+ * puts the configured failover region before other regions. `failoverPriority` (labels) is {@link failoverPriorityOf}.
  */
 export function localityPriority(proxy: Locality, endpointLocality: string, setting: LocalityLbSetting | null): number {
   const ep = parseLocality(endpointLocality);
@@ -444,6 +465,54 @@ export function localityPriority(proxy: Locality, endpointLocality: string, sett
   const failover = setting?.failover?.find((f) => f.from === proxy.region);
   if (failover) return failover.to === ep.region ? 3 : 4;
   return 3;
+}
+
+/** Istio's topology labels, which it adds to proxy and endpoint labels from their locality (`AugmentLabels`). */
+export const TOPOLOGY_LABELS = {
+  region: 'topology.kubernetes.io/region',
+  zone: 'topology.kubernetes.io/zone',
+  subzone: 'topology.istio.io/subzone',
+} as const;
+
+/** `labels` plus the topology labels of `locality` where not already set. */
+export function withTopologyLabels(
+  labels: Readonly<Record<string, string>>,
+  locality: Locality | null,
+): Readonly<Record<string, string>> {
+  if (!locality) return labels;
+  const out: Record<string, string> = { ...labels };
+  for (const k of ['region', 'zone', 'subzone'] as const) {
+    if (locality[k] !== '' && out[TOPOLOGY_LABELS[k]] === undefined) out[TOPOLOGY_LABELS[k]] = locality[k];
+  }
+  return out;
+}
+
+/**
+ * Istio `applyFailoverPriorityPerLocality`: 0 when the endpoint has every `failoverPriority` label with the proxy's
+ * value (`label=value` entries give the value to compare with instead of the proxy's), else `n − j` for the first
+ * label j that differs (n = the number of labels), so endpoints matching a longer prefix come first. With no proxy
+ * labels at all Istio leaves priorities alone (0).
+ */
+export function failoverPriorityOf(
+  proxyLabels: Readonly<Record<string, string>>,
+  endpointLabels: Readonly<Record<string, string>>,
+  failoverPriority: readonly string[],
+): number {
+  if (Object.keys(proxyLabels).length === 0) return 0;
+  for (let j = 0; j < failoverPriority.length; j++) {
+    const entry = failoverPriority[j]!;
+    const eq = entry.indexOf('=');
+    const name = eq >= 0 ? entry.slice(0, eq) : entry;
+    const want = eq >= 0 ? entry.slice(eq + 1) : proxyLabels[name];
+    if (want !== endpointLabels[name]) return failoverPriority.length - j;
+  }
+  return 0;
+}
+
+/** Renumbers priorities 0..N without gaps, keeping their order (Envoy requires consecutive priorities). */
+export function compactPriorities(priorities: readonly number[]): number[] {
+  const levels = [...new Set(priorities)].sort((a, b) => a - b);
+  return priorities.map((p) => levels.indexOf(p));
 }
 
 function localityMatches(pattern: string, locality: string): boolean {

@@ -3,8 +3,16 @@
  * time, max ejection percent, return to service, panic), circuit breakers, and locality priorities.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { ClusterRuntime, localityPriority, parseLocality } from '../../../src/dataplane/upstream/cluster-manager.ts';
+import {
+  ClusterRuntime,
+  compactPriorities,
+  failoverPriorityOf,
+  localityPriority,
+  parseLocality,
+  withTopologyLabels,
+} from '../../../src/dataplane/upstream/cluster-manager.ts';
 import type { Cluster, ClusterEndpoint, OutlierDetectionResolved } from '../../../src/routing/types.ts';
+import { createSeededRng } from '../../../src/util/random.ts';
 
 const runtimes: ClusterRuntime[] = [];
 afterEach(async () => {
@@ -17,6 +25,8 @@ function cluster(
     outlier?: Partial<OutlierDetectionResolved> | null;
     pool?: Partial<Cluster['policy']['connectionPool']>;
     localities?: string[];
+    labels?: Record<string, string>[];
+    setting?: Cluster['policy']['localityLbSetting'];
   } = {},
 ): Cluster {
   const endpoints: ClusterEndpoint[] = Array.from({ length: n }, (_, i) => ({
@@ -25,7 +35,7 @@ function cluster(
     key: `127.0.0.1:${20000 + i}`,
     weight: 1,
     locality: opts.localities?.[i] ?? '',
-    labels: {},
+    labels: opts.labels?.[i] ?? {},
     endpoint: {} as ClusterEndpoint['endpoint'],
   }));
   return {
@@ -63,20 +73,30 @@ function cluster(
               minHealthPercent: 0,
               ...opts.outlier,
             },
-      localityLbSetting: null,
+      localityLbSetting: opts.setting ?? null,
     },
   };
 }
 
-function runtime(c: Cluster, clock: { t: number }, locality: string | null = null): ClusterRuntime {
-  const r = new ClusterRuntime(c, 'fp', { now: () => clock.t, locality: locality ? parseLocality(locality) : null });
+function runtime(
+  c: Cluster,
+  clock: { t: number },
+  locality: string | null = null,
+  labels: Record<string, string> | null = null,
+): ClusterRuntime {
+  const r = new ClusterRuntime(c, 'fp', {
+    now: () => clock.t,
+    locality: locality ? parseLocality(locality) : null,
+    labels,
+  });
   runtimes.push(r);
   return r;
 }
 
-const picks = (r: ClusterRuntime, n: number): Set<number> => {
+const picks = (r: ClusterRuntime, n: number, seed = 7): Set<number> => {
   const out = new Set<number>();
-  for (let i = 0; i < n; i++) out.add(r.pick(null, Math.random));
+  const rng = createSeededRng(seed);
+  for (let i = 0; i < n; i++) out.add(r.pick(null, rng));
   return out;
 };
 
@@ -233,5 +253,85 @@ describe('locality priority', () => {
     expect(picks(withOd, 50)).toEqual(new Set([1, 2]));
     const withoutOd = runtime(cluster(3, { localities: locs }), clock, 'us-east/zone-a/sub-1');
     expect(picks(withoutOd, 60)).toEqual(new Set([0, 1, 2]));
+  });
+});
+
+describe('failoverPriority (Istio applyFailoverPriorities)', () => {
+  const proxy = { app: 'web', 'topology.istio.io/network': 'n1', 'topology.kubernetes.io/region': 'r1' };
+  const labels = ['topology.istio.io/network', 'topology.kubernetes.io/region'];
+  it.each([
+    ['every label matches', { 'topology.istio.io/network': 'n1', 'topology.kubernetes.io/region': 'r1' }, 0],
+    [
+      'the first matches, the second not',
+      { 'topology.istio.io/network': 'n1', 'topology.kubernetes.io/region': 'r2' },
+      1,
+    ],
+    ['the first differs', { 'topology.istio.io/network': 'n2', 'topology.kubernetes.io/region': 'r1' }, 2],
+    ['labels missing on the endpoint', {}, 2],
+  ])('%s → %i', (_n, ep, want) => {
+    expect(failoverPriorityOf(proxy, ep, labels)).toBe(want);
+  });
+  it("label=value compares with the given value instead of the proxy's", () => {
+    expect(failoverPriorityOf(proxy, { tier: 'gold' }, ['tier=gold'])).toBe(0);
+    expect(failoverPriorityOf(proxy, { tier: 'silver' }, ['tier=gold'])).toBe(1);
+  });
+  it('without proxy labels nothing is prioritised', () => {
+    expect(failoverPriorityOf({}, { a: '1' }, ['a'])).toBe(0);
+  });
+  it('topology labels come from the locality; priorities are renumbered without gaps', () => {
+    expect(withTopologyLabels({ app: 'x' }, parseLocality('r1/z1'))).toEqual({
+      app: 'x',
+      'topology.kubernetes.io/region': 'r1',
+      'topology.kubernetes.io/zone': 'z1',
+    });
+    expect(compactPriorities([4, 0, 4, 2])).toEqual([2, 0, 2, 1]);
+  });
+  it("with outlier detection, traffic goes to the endpoints sharing the proxy's labels first", () => {
+    const c = cluster(3, {
+      outlier: { consecutive5xxErrors: 1, maxEjectionPercent: 100 },
+      labels: [{ tier: 'b' }, { tier: 'a' }, { tier: 'a' }],
+      setting: { failoverPriority: ['tier'] },
+    });
+    const r = runtime(c, { t: 0 }, null, { tier: 'a' });
+    expect(picks(r, 60)).toEqual(new Set([1, 2]));
+    r.report(1, { kind: 'response', status: 500 });
+    // Half of priority 0 healthy: it takes 50 % × 1.4 = 70 % of the load, the rest spills to priority 1 (Envoy).
+    expect(picks(r, 80)).toEqual(new Set([0, 2]));
+    r.report(2, { kind: 'response', status: 500 });
+    expect(picks(r, 40)).toEqual(new Set([0]));
+    // Without outlier detection Istio applies no failover at all.
+    const off = runtime(
+      cluster(3, { labels: [{ tier: 'b' }, { tier: 'a' }, { tier: 'a' }], setting: { failoverPriority: ['tier'] } }),
+      { t: 0 },
+      null,
+      { tier: 'a' },
+    );
+    expect(picks(off, 80)).toEqual(new Set([0, 1, 2]));
+  });
+  it('failoverPriority replaces locality failover unless failover is also set', () => {
+    const locs = ['r1/z1', 'r2/z1', 'r1/z2'];
+    const lbls = [{ tier: 'b' }, { tier: 'a' }, { tier: 'a' }];
+    const od = { consecutive5xxErrors: 1, maxEjectionPercent: 100 };
+    // Labels only: endpoints 1 and 2 (tier a) whatever their region.
+    const only = runtime(
+      cluster(3, { outlier: od, localities: locs, labels: lbls, setting: { failoverPriority: ['tier'] } }),
+      { t: 0 },
+      'r1/z1',
+      { tier: 'a' },
+    );
+    expect(picks(only, 60)).toEqual(new Set([1, 2]));
+    // With failover too: within tier a, the proxy's region (r1, endpoint 2) first.
+    const both = runtime(
+      cluster(3, {
+        outlier: od,
+        localities: locs,
+        labels: lbls,
+        setting: { failoverPriority: ['tier'], failover: [{ from: 'r1', to: 'r2' }] },
+      }),
+      { t: 0 },
+      'r1/z1',
+      { tier: 'a' },
+    );
+    expect(picks(both, 40)).toEqual(new Set([2]));
   });
 });
