@@ -221,7 +221,7 @@ function buildProgram(result: { code: number }): Command {
   runOptions(
     rollout.command('run').description('run a Canary to the end: exit 0 promoted, 3 rolled back, 4 inconclusive'),
   )
-    .option('--restart', 'start a new run even if an unfinished one is persisted', false)
+    .option('--restart', 'start a new run even if an unfinished (or promoted) one is persisted', false)
     .action(async (o: RolloutRunOptions) => {
       result.code = await runRolloutRun(o, 'run');
     });
@@ -234,6 +234,7 @@ function buildProgram(result: { code: number }): Command {
     .command('status')
     .description('the persisted status of a rollout, with its statistics')
     .requiredOption('-f, --filename <path>', 'the Canary (weir.dev/v1alpha1) file')
+    .option('-n, --namespace <ns>', 'namespace of resources that name none')
     .option('--json', 'JSON output', false)
     .action(async (o: RolloutStatusOptions) => {
       result.code = await runRolloutStatus(o);
@@ -255,6 +256,7 @@ function buildProgram(result: { code: number }): Command {
       )
       .option('-n, --namespace <ns>', 'namespace of resources that name none')
       .option('--reason <text>', 'recorded in the status and the decision log')
+      .option('--force', 'act on a rollout that already ended', false)
       .action(async (o: RolloutActOptions) => {
         result.code = await runRolloutAct(action, o);
       });

@@ -16,6 +16,7 @@ import type { WEBHOOK_TYPES } from '../config/weir/canary.ts';
 import type { RolloutPlan, RolloutStep } from './plan.ts';
 import type { CountsReading, MetricsProvider, MirrorCounts, RolloutSelector } from './providers/types.ts';
 import {
+  createRolloutCounts,
   type Decision,
   decide,
   ENVOY_DEFAULT_BUCKETS_MS,
@@ -234,7 +235,7 @@ export function decidePhase(
     return {
       action: 'INCONCLUSIVE',
       onInconclusive: policy.onInconclusive,
-      reason: `maxDuration ${policy.maxDurationMs / 60_000} min reached without a decision; onInconclusive: ${policy.onInconclusive}`,
+      reason: `maxDuration ${formatMinutes(policy.maxDurationMs)} reached without a decision; onInconclusive: ${policy.onInconclusive}`,
       evidence,
     };
   }
@@ -297,6 +298,12 @@ export function evidenceSummary(e: Evidence): Record<string, unknown> {
       routes: m.routes.map((r) => ({ test: r.test, lnE: round(r.logE), threshold: round(r.logThreshold) })),
     })),
   };
+}
+
+/** A message cut to 300 characters (HTML error pages from non-weir servers stay readable). */
+function shorten(text: string): string {
+  const oneLine = text.replace(/\s+/g, ' ');
+  return oneLine.length > 300 ? `${oneLine.slice(0, 299)}…` : oneLine;
 }
 
 /** `12.5 min`, `45 s`. */
@@ -420,15 +427,44 @@ export class RolloutController {
     }
 
     const thresholds = this.countedThresholds();
-    const { reading, state } = await this.o.provider.read(this.selector, this.status.provider, thresholds);
+    let read: Awaited<ReturnType<MetricsProvider['read']>>;
+    try {
+      read = await this.o.provider.read(this.selector, this.status.provider, thresholds);
+    } catch (err) {
+      events.push(`metrics: ${(err as Error).message}`);
+      return this.blind(now, `metrics could not be read: ${(err as Error).message}`, events);
+    }
+    const { reading, state } = read;
     const counts = judgementCounts(reading.counts, reading.mirror);
     const canaryTotal = totalCounts(counts.requests).canary;
     this.status = { ...this.status, provider: state, counts: reading.counts, mirror: reading.mirror };
-    for (const p of reading.sources.problems) events.push(`metrics source: ${p}`);
+    for (const p of reading.sources.problems) events.push(`metrics source: ${shorten(p)}`);
+    const blindSince = reading.sources.failed > 0 ? (this.status.metricsBlindSince ?? now) : null;
+    this.status = { ...this.status, metricsBlindSince: blindSince };
 
     if (!this.status.preflight && this.status.phase === 'Progressing')
       await this.preflight(reading.counts, now, events);
     let decision = this.decideNow(counts, canaryTotal, now);
+    // Never move traffic on counts that may be stale: a source that did not answer blocks ADVANCE and PROMOTE (a
+    // rollback on the counts seen is still valid: they are a subset of the events). Too long blind: fail safe.
+    if (blindSince !== null && decision.action !== 'ROLLBACK' && decision.action !== 'INCONCLUSIVE') {
+      const blindMs = now - blindSince;
+      const limitMs = this.blindLimitMs();
+      decision =
+        blindMs >= limitMs
+          ? {
+              action: 'ROLLBACK',
+              triggeredBy: [],
+              reason: `metrics unavailable for ${Math.round(blindMs / 1000)} s (${reading.sources.failed} of ${reading.sources.ok + reading.sources.failed} sources failing; limit threshold × interval = ${Math.round(limitMs / 1000)} s): ${shorten(reading.sources.problems.join('; '))}`,
+              evidence: decision.evidence,
+            }
+          : {
+              action: 'HOLD',
+              hold: 'metrics',
+              reason: `metrics unavailable (${reading.sources.failed} of ${reading.sources.ok + reading.sources.failed} sources failing for ${Math.round(blindMs / 1000)} s; rollback after ${Math.round(limitMs / 1000)} s): ${shorten(reading.sources.problems.join('; '))}`,
+              evidence: decision.evidence,
+            };
+    }
 
     // Webhooks once per interval (Flagger runs them at each analysis tick).
     if (decision.action !== 'ROLLBACK' && decision.action !== 'INCONCLUSIVE' && this.webhookRoundDue(now)) {
@@ -456,20 +492,67 @@ export class RolloutController {
                 reason: `rollout webhook failed ${n} times in a row (threshold ${this.plan.threshold}): ${r.detail}`,
                 evidence: decision.evidence,
               };
-            } else if (decision.action === 'ADVANCE' || decision.action === 'PROMOTE') {
-              decision = {
-                action: 'HOLD',
-                hold: 'dwell',
-                reason: `rollout webhook failed: ${r.detail}`,
-                evidence: decision.evidence,
-              };
             }
           }
         }
       }
     }
-    await this.apply(decision, canaryTotal, now, events);
+    // A failing `rollout` check holds the step until a round passes (Flagger: a failed check halts the advance).
+    if (this.status.webhookFailures > 0 && (decision.action === 'ADVANCE' || decision.action === 'PROMOTE')) {
+      decision = {
+        action: 'HOLD',
+        hold: 'webhook',
+        reason: `rollout webhook failing (${this.status.webhookFailures} of ${this.plan.threshold} before a rollback)`,
+        evidence: decision.evidence,
+      };
+    }
+    try {
+      await this.apply(decision, canaryTotal, now, events);
+    } catch (err) {
+      // The VirtualService could not be written (a hand edit that does not parse, permissions…): keep judging and
+      // try again next tick; the decision stands until it is applied.
+      events.push(`could not change the VirtualService (${shorten((err as Error).message)}); retrying next tick`);
+      await this.log({
+        event: 'apply-failed',
+        action: decision.action,
+        reason: decision.reason,
+        error: (err as Error).message,
+      });
+      this.status = {
+        ...this.status,
+        lastDecision: {
+          at: now,
+          action: decision.action,
+          reason: `${decision.reason} — not applied yet: ${shorten((err as Error).message)}`,
+        },
+      };
+    }
     return this.finishTick(decision, reading, events);
+  }
+
+  /** How long the counts may be unavailable before a fail-safe rollback: Flagger's `threshold × interval`. */
+  private blindLimitMs(): number {
+    return Math.max(1, this.plan.threshold) * this.plan.intervalMs;
+  }
+
+  /** A tick without any reading: HOLD, or the fail-safe rollback once blind for longer than {@link blindLimitMs}. */
+  private async blind(now: number, why: string, events: string[]): Promise<void> {
+    const since = this.status.metricsBlindSince ?? now;
+    this.status = { ...this.status, metricsBlindSince: since };
+    const evidence = evaluateEvidence(
+      this.status.counts ? judgementCounts(this.status.counts, this.status.mirror) : createRolloutCounts(),
+      this.policy(),
+    );
+    const d: Decision =
+      now - since >= this.blindLimitMs()
+        ? { action: 'ROLLBACK', triggeredBy: [], reason: `${why} for ${Math.round((now - since) / 1000)} s`, evidence }
+        : { action: 'HOLD', hold: 'metrics', reason: why, evidence };
+    try {
+      await this.apply(d, 0, now, events);
+    } catch (err) {
+      events.push(`could not change the VirtualService (${shorten((err as Error).message)}); retrying next tick`);
+    }
+    return this.finishTick(d, null, events);
   }
 
   private isOver(): boolean {
@@ -503,7 +586,7 @@ export class RolloutController {
     const policy = this.policy();
     const s = this.status;
     const runElapsedMs = policy.maxDurationMs - (s.deadline - now);
-    const stepElapsedMs = now - s.stepStartedAt;
+    const stepElapsedMs = Math.max(0, now - s.stepStartedAt);
     const canaryRequestsInStep = Math.max(0, canaryTotal - s.stepStartCanaryRequests);
     const step = s.step;
     if (step.kind !== 'weight') {
@@ -565,6 +648,13 @@ export class RolloutController {
         thresholdsMs = [...new Set(defaults.map((t) => snapUpToEdge(t, edges)).filter(Number.isFinite))];
         tauSource = `defaults (the primary has served only ${n} requests)`;
       }
+      // weir's floor: a difference below `latencyFloor` (default 5 ms) is not a regression worth a rollback (on
+      // loopback, connection set-up and process warm-up differ by fractions of a millisecond between versions).
+      const floor = snapUpToEdge(this.plan.latencyFloorMs, edges.length > 0 ? edges : ENVOY_DEFAULT_BUCKETS_MS);
+      if (Number.isFinite(floor) && thresholdsMs.some((t) => t < floor)) {
+        thresholdsMs = [...new Set(thresholdsMs.map((t) => Math.max(t, floor)))].sort((a, b) => a - b);
+        tauSource += `, raised to the latency floor ${floor} ms`;
+      }
       if (this.plan.latencySloMs !== null) {
         const s = snapUpToEdge(this.plan.latencySloMs, edges.length > 0 ? edges : ENVOY_DEFAULT_BUCKETS_MS);
         sloMs = Number.isFinite(s) ? s : null;
@@ -583,7 +673,7 @@ export class RolloutController {
     };
     if (this.plan.judgeLatency) {
       events.push(
-        `latency thresholds τ = ${thresholdsMs.join(', ')} ms from ${tauSource}; SLO p99 ≤ ${sloMs ?? '–'} ms`,
+        `latency thresholds τ = ${thresholdsMs.map((t) => Number(t.toPrecision(3))).join(', ')} ms from ${tauSource}; SLO p99 ≤ ${sloMs ?? '–'} ms`,
       );
     }
     if (this.plan.ignoredMetrics.length > 0) {
@@ -605,6 +695,7 @@ export class RolloutController {
       router: this.o.router.description,
     });
     await this.o.router.apply(stateForStep(this.plan, this.plan.steps[0]!));
+    this.status = { ...this.status, weight: this.plan.steps[0]!.weight };
     await this.transition('Progressing', `started at ${this.describeStep(this.plan.steps[0]!)}`, events);
     return true;
   }

@@ -71,6 +71,8 @@ export interface RolloutPlan {
   readonly webhooks: readonly CanaryWebhook[];
   /** Custom metrics (with `query` / `templateRef`) that weir does not evaluate; named in the log at start. */
   readonly ignoredMetrics: readonly string[];
+  /** `analysis.latencyFloor` in ms (default 5): relative latency thresholds τ are raised to at least this. */
+  readonly latencyFloorMs: number;
   /** `analysis.rollback`: leave at once (`immediate`) or down the ladder, one interval per weight (`stepped`). */
   readonly rollback: 'immediate' | 'stepped';
 }
@@ -93,6 +95,9 @@ export function canaryLadderPercent(a: CanaryAnalysis): number[] | null {
 export function canaryLadder(a: CanaryAnalysis): number[] | null {
   return canaryLadderPercent(a)?.map((w) => w / 100) ?? null;
 }
+
+/** Default `analysis.latencyFloor`: relative latency differences below 5 ms are not judged (weir's choice). */
+export const DEFAULT_LATENCY_FLOOR_MS = 5;
 
 /** Thrown when a Canary cannot be run (its message says why); `weir rollout` maps it to exit 64. */
 export class RolloutPlanError extends Error {
@@ -180,5 +185,6 @@ export function planRollout(canary: Canary): RolloutPlan {
       .filter((m) => m.name !== 'request-success-rate' && m.name !== 'request-duration')
       .map((m) => m.name ?? '(unnamed)'),
     rollback: a.rollback ?? 'immediate',
+    latencyFloorMs: (a.latencyFloor !== undefined ? parseDurationMs(a.latencyFloor) : null) ?? DEFAULT_LATENCY_FLOOR_MS,
   };
 }

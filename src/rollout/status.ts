@@ -93,6 +93,8 @@ export interface RolloutStatus {
     readonly feasible: boolean;
     readonly message: string;
   } | null;
+  /** Since when a metrics source has not answered (epoch ms), or null/absent when all answer. */
+  readonly metricsBlindSince?: number | null;
   /** Consecutive failed `pre-rollout` / `rollout` webhook rounds (Flagger's failed checks). */
   readonly webhookFailures: number;
   /** The pid of the controller that wrote this, and when (a live heartbeat means it is running). */
@@ -208,11 +210,84 @@ export async function takeControl(paths: RolloutPaths): Promise<ControlCommand |
 
 /** Whether the controller that wrote `status` still runs: its pid is alive and its heartbeat is recent. */
 export function controllerAlive(status: RolloutStatus, now: number, staleAfterMs = 15_000): boolean {
-  if (now - status.heartbeatAt > staleAfterMs) return false;
+  // A paused or finished run has no controller; a missing or old heartbeat means it died (its pid may be reused).
+  if (status.phase === 'Paused' || TERMINAL_PHASES.includes(status.phase)) return false;
+  if (!Number.isFinite(status.heartbeatAt) || !(now - status.heartbeatAt <= staleAfterMs)) return false;
+  if (!Number.isInteger(status.pid) || status.pid <= 0) return false;
+  return pidAlive(status.pid);
+}
+
+/** Who holds a VirtualService file: one controller per file, whatever the Canary (two Canaries must not race). */
+export interface FileLock {
+  readonly pid: number;
+  /** `namespace/name` of the Canary. */
+  readonly canary: string;
+  readonly canaryFile: string;
+  /** Heartbeat, epoch ms. */
+  readonly at: number;
+}
+
+/** The lock file of a VirtualService file: `.weir/<file name>.lock` beside it. */
+export function lockPathFor(virtualServiceFile: string): string {
+  return join(dirname(virtualServiceFile), '.weir', `${basename(virtualServiceFile)}.lock`);
+}
+
+function pidAlive(pid: number): boolean {
   try {
-    process.kill(status.pid, 0);
+    process.kill(pid, 0);
     return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Takes the lock of `path` for `info`, or returns the live holder. A lock whose heartbeat is older than
+ * `staleAfterMs` or whose pid is gone is taken over (a killed controller leaves its lock behind).
+ */
+export async function acquireLock(
+  path: string,
+  info: FileLock,
+  staleAfterMs = 15_000,
+): Promise<{ ok: true } | { ok: false; holder: FileLock }> {
+  await mkdir(dirname(path), { recursive: true });
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fh = await open(path, 'wx');
+      try {
+        await fh.writeFile(`${JSON.stringify(info)}\n`);
+      } finally {
+        await fh.close();
+      }
+      return { ok: true };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    let holder: FileLock | null = null;
+    try {
+      holder = JSON.parse(await readFile(path, 'utf8')) as FileLock;
+    } catch {
+      holder = null; // unreadable: treat as stale
+    }
+    if (holder && holder.pid !== process.pid && info.at - holder.at <= staleAfterMs && pidAlive(holder.pid)) {
+      return { ok: false, holder };
+    }
+    await rm(path, { force: true });
+  }
+  return { ok: false, holder: info };
+}
+
+/** Refreshes the heartbeat of a lock this process holds. */
+export async function refreshLock(path: string, info: FileLock): Promise<void> {
+  await writeFileAtomic(path, `${JSON.stringify(info)}\n`);
+}
+
+/** Releases the lock if this process holds it. */
+export async function releaseLock(path: string): Promise<void> {
+  try {
+    const holder = JSON.parse(await readFile(path, 'utf8')) as FileLock;
+    if (holder.pid === process.pid) await rm(path, { force: true });
+  } catch {
+    // gone already
   }
 }

@@ -10,7 +10,7 @@
  * - with `--prometheus`, the same run reads the counts through a real Prometheus scraping the proxy's admin port.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createProxyMetrics } from '../../src/telemetry/metrics.ts';
@@ -303,4 +303,50 @@ maxDuration: 3m`,
     },
     180_000,
   );
+
+  it('refuses a second controller (--restart or another Canary on the same VirtualService), survives a closed pipe, exits 130 on SIGINT, and guards promote/abort/run after the end', async () => {
+    const s = await setup(0, 0, `${FAST}\nmaxDuration: 2m`);
+    const admin = new URL(s.adminUrl).host; // host:port, as `weir serve --admin` takes it
+    const never = rollout(['status', '-f', s.canaryFile]);
+    expect(await never.exit).toBe(0);
+    expect(never.output()).toMatch(/no rollout of shop\/checkout yet/);
+
+    const a = rollout(['run', '-f', s.canaryFile, '--admin', admin, '--plain']);
+    // Close the controller's stdout as `| head -1` would: it must keep running.
+    await new Promise<void>((resolve) => a.child.stdout!.once('data', () => resolve()));
+    a.child.stdout!.destroy();
+    let status: Record<string, unknown> | null = null;
+    for (let i = 0; i < 100 && status?.phase !== 'Progressing'; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      status = await statusOf(s);
+    }
+    expect(status?.phase).toBe('Progressing');
+
+    const b = rollout(['run', '-f', s.canaryFile, '--admin', admin, '--plain', '--restart']);
+    expect(await b.exit).toBe(64);
+    expect(b.output()).toMatch(/another controller \(pid \d+\) runs this rollout/);
+    const other = join(s.weir.dir, 'canary-b.yaml');
+    await writeFile(other, (await readFile(s.canaryFile, 'utf8')).replace('name: checkout\n', 'name: checkout-b\n'));
+    const c = rollout(['run', '-f', other, '--admin', admin, '--plain']);
+    expect(await c.exit).toBe(64);
+    expect(c.output()).toMatch(/vs\.yaml is being rolled out by another controller .* Canary shop\/checkout/);
+
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(a.child.exitCode).toBeNull(); // still alive after writing into the closed pipe
+    a.child.kill('SIGINT');
+    expect(await a.exit).toBe(130);
+
+    const abort = rollout(['abort', '-f', s.canaryFile, '--reason', 'e2e']);
+    expect(await abort.exit, abort.output()).toBe(0);
+    expect(abort.output()).toMatch(/Aborted: aborted by weir rollout abort: e2e/);
+    const promote = rollout(['promote', '-f', s.canaryFile]);
+    expect(await promote.exit).toBe(64);
+    expect(promote.output()).toMatch(/already ended \(Aborted.*--force/);
+    const forced = rollout(['promote', '-f', s.canaryFile, '--force']);
+    expect(await forced.exit, forced.output()).toBe(0);
+    const again = rollout(['run', '-f', s.canaryFile, '--admin', admin, '--plain']);
+    expect(await again.exit).toBe(64);
+    expect(again.output()).toMatch(/the last run promoted v2/);
+    expect(await readFile(join(s.weir.dir, 'vs.yaml'), 'utf8')).not.toMatch(/subset: v1/);
+  }, 120_000);
 });

@@ -29,11 +29,17 @@ export class ManualClock implements Clock {
 export class MemoryRouter implements TrafficRouter {
   readonly description = 'memory';
   readonly history: TrafficState[] = [];
+  /** The next `failures` applies throw (a file that cannot be written). */
+  failures = 0;
   constructor(public state: TrafficState = { canaryWeight: 0, match: null, mirrorPercent: null, sticky: false }) {}
   async read(): Promise<TrafficState> {
     return this.state;
   }
   async apply(state: TrafficState): Promise<{ changed: boolean }> {
+    if (this.failures > 0) {
+      this.failures--;
+      throw new Error('EPERM: operation not permitted, rename');
+    }
     const changed = JSON.stringify(state) !== JSON.stringify(this.state);
     if (changed) this.history.push(state);
     this.state = state;
@@ -70,6 +76,9 @@ export class SimulatedProvider implements MetricsProvider {
   readonly description = 'simulated traffic';
   private readonly rng: Rng;
   private last: number | null = null;
+  /** While true, reads report the source as failing and return the last counts. */
+  failing = false;
+  private lastReading: CountsReading | null = null;
   private readonly edges = statisticsBucketEdgesMs();
   /** All requests since the provider was created, as raw events. */
   private readonly events: { w: number; canary: boolean; error: boolean; latencyMs: number; mirror: boolean }[] = [];
@@ -138,6 +147,12 @@ export class SimulatedProvider implements MetricsProvider {
     state: ProviderState,
     thresholdsMs: readonly number[],
   ): Promise<{ reading: CountsReading; state: ProviderState }> {
+    if (this.failing && this.lastReading) {
+      return {
+        reading: { ...this.lastReading, sources: { ok: 0, failed: 1, problems: ['http://proxy: ECONNREFUSED'] } },
+        state,
+      };
+    }
     this.advance();
     const from = typeof state.baseline === 'number' ? state.baseline : this.events.length;
     const key = `${from}:${thresholdsMs.join(',')}`;
@@ -166,7 +181,7 @@ export class SimulatedProvider implements MetricsProvider {
       for (const l of c.counts.latency) if (e.latencyMs > l.thresholdMs) recordEvents(l.exceedances, e.w, k, 1 - k);
     }
     const clone = structuredClone(c.counts);
-    return {
+    const result = {
       reading: {
         counts: clone,
         mirror: {
@@ -180,6 +195,8 @@ export class SimulatedProvider implements MetricsProvider {
       },
       state,
     };
+    this.lastReading = result.reading;
+    return result;
   }
 }
 

@@ -12,6 +12,7 @@
  *   runs, else in the foreground like `run`).
  */
 
+import { appendFile, mkdir, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Canary } from '../../config/resources.ts';
 import {
@@ -34,11 +35,16 @@ import type { MetricsProvider } from '../../rollout/providers/types.ts';
 import { FileTrafficRouter } from '../../rollout/router/file-router.ts';
 import { evaluateEvidence, type SequentialPolicy } from '../../rollout/stats/index.ts';
 import {
+  acquireLock,
   controllerAlive,
+  type FileLock,
   loadStatus,
+  lockPathFor,
   type RolloutPaths,
   type RolloutPhase,
   type RolloutStatus,
+  refreshLock,
+  releaseLock,
   rolloutPaths,
   saveStatus,
   TERMINAL_PHASES,
@@ -66,6 +72,7 @@ export interface RolloutRunOptions {
 export interface RolloutStatusOptions {
   filename: string;
   json?: boolean;
+  namespace?: string;
 }
 
 /** Options of `weir rollout promote` and `abort`. */
@@ -74,6 +81,8 @@ export interface RolloutActOptions {
   config?: string[];
   reason?: string;
   namespace?: string;
+  /** Act on a rollout that already ended. */
+  force?: boolean;
 }
 
 /** Default weir admin endpoint (`weir serve --admin`). */
@@ -104,8 +113,8 @@ interface Loaded {
   specHash: string;
 }
 
-async function load(file: string): Promise<Loaded> {
-  const canary = await readCanary(file);
+async function load(file: string, namespace?: string): Promise<Loaded> {
+  const canary = await readCanary(file, namespace);
   let plan: RolloutPlan;
   try {
     plan = planRollout(canary);
@@ -119,7 +128,7 @@ async function load(file: string): Promise<Loaded> {
 async function routerFor(
   l: Loaded,
   o: { filename: string; config?: string[]; namespace?: string },
-): Promise<TrafficRouter> {
+): Promise<TrafficRouter & { file: string }> {
   const paths = o.config && o.config.length > 0 ? o.config : [dirname(o.filename)];
   try {
     const file = await FileTrafficRouter.locate(
@@ -138,14 +147,40 @@ async function routerFor(
     );
     return asTrafficRouter(file);
   } catch (err) {
-    throw usage((err as Error).message);
+    const where =
+      o.config && o.config.length > 0
+        ? ''
+        : ` (the VirtualService is looked up in the Canary's folder ${dirname(o.filename)}; name other files or folders with --config)`;
+    throw usage(`${(err as Error).message}${where}`);
   }
+}
+
+/** `http://host:port` from `host:port` (as `weir serve --admin` takes it) or a URL; a usage error otherwise. */
+export function adminUrlOf(text: string): string {
+  const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(text) ? text : `http://${text}`;
+  let u: URL;
+  try {
+    u = new URL(withScheme);
+  } catch {
+    throw usage(
+      `--admin: expected a weir serve admin address such as 127.0.0.1:15000 or http://127.0.0.1:15000, got ${JSON.stringify(text)}`,
+    );
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') {
+    throw usage(`--admin: expected an http(s) address, got ${JSON.stringify(text)}`);
+  }
+  return withScheme;
 }
 
 function providerFor(o: RolloutRunOptions): MetricsProvider {
   if (o.prometheus && o.admin && o.admin.length > 0) throw usage('--prometheus and --admin exclude each other');
-  if (o.prometheus) return new PrometheusProvider(o.prometheus);
-  return new AdminProvider(o.admin && o.admin.length > 0 ? o.admin : [DEFAULT_ADMIN_URL]);
+  try {
+    if (o.prometheus) return new PrometheusProvider(adminUrlOf(o.prometheus).replace(/\/$/, ''));
+    return new AdminProvider((o.admin && o.admin.length > 0 ? o.admin : [DEFAULT_ADMIN_URL]).map(adminUrlOf));
+  } catch (err) {
+    if (err instanceof CliError) throw err;
+    throw usage((err as Error).message);
+  }
 }
 
 /** The Canary's webhooks as the controller's gate, with Flagger's payload (`webhooks.ts`). */
@@ -177,35 +212,32 @@ export function webhookGate(plan: RolloutPlan, specHash: string): WebhookGate {
 }
 
 /** The file router as the controller's {@link TrafficRouter}. */
-function asTrafficRouter(r: FileTrafficRouter): TrafficRouter {
-  return { description: `file ${r.file}`, read: () => r.read(), apply: (s) => r.apply(s) };
+function asTrafficRouter(r: FileTrafficRouter): TrafficRouter & { file: string } {
+  return { description: `file ${r.file}`, file: r.file, read: () => r.read(), apply: (s) => r.apply(s) };
 }
 
 /** `weir rollout run` (and `resume` without a live controller). */
 export async function runRolloutRun(o: RolloutRunOptions, mode: 'run' | 'resume' = 'run'): Promise<number> {
   const tickMs = o.tick !== undefined ? parseDurationMs(o.tick) : 1000;
   if (tickMs === null || !(tickMs >= 10)) throw usage(`--tick: expected a duration of at least 10ms, got ${o.tick}`);
-  const l = await load(o.filename);
+  const l = await load(o.filename, o.namespace);
   const existing = await loadStatus(l.paths).catch((err: Error) => {
     throw usage(err.message);
   });
   const clock: Clock = SYSTEM_CLOCK;
   let resume: RolloutStatus | null = null;
   const notes: string[] = [];
+  if (existing && existing.pid !== process.pid && controllerAlive(existing, clock.now())) {
+    // Never two controllers on one rollout, --restart included.
+    throw usage(`another controller (pid ${existing.pid}) runs this rollout; use weir rollout status/promote/abort`);
+  }
   if (existing && !TERMINAL_PHASES.includes(existing.phase) && !o.restart) {
-    if (existing.pid !== process.pid && controllerAlive(existing, clock.now())) {
-      if (mode === 'resume' && existing.phase === 'Paused') {
-        await writeControl(l.paths, { action: 'resume', at: clock.now() });
-        process.stdout.write(`asked the running controller (pid ${existing.pid}) to resume\n`);
-        return EXIT.OK;
-      }
-      throw usage(`another controller (pid ${existing.pid}) runs this rollout; use weir rollout status/promote/abort`);
-    }
     if (existing.specHash !== l.specHash) {
       notes.push(`the Canary's spec changed since run ${existing.runId.slice(0, 8)}: starting a new test (§6)`);
     } else if (existing.phase === 'Paused' && mode === 'run') {
-      notes.push('the rollout is paused (INCONCLUSIVE); weir rollout resume continues it');
-      process.stdout.write(`${notes.join('\n')}\n`);
+      process.stdout.write(
+        'the rollout is paused (INCONCLUSIVE); weir rollout resume continues it, --restart starts a new one\n',
+      );
       return EXIT.INCONCLUSIVE;
     } else resume = existing;
   } else if (mode === 'resume') {
@@ -214,11 +246,37 @@ export async function runRolloutRun(o: RolloutRunOptions, mode: 'run' | 'resume'
         ? `nothing to resume: the rollout is ${existing.phase}`
         : `nothing to resume: no rollout status at ${l.paths.status}`,
     );
+  } else if (existing && existing.phase === 'Promoted' && !o.restart) {
+    // A new run would start by routing traffic back to the primary subset, which no longer is what production runs.
+    throw usage(
+      `the last run promoted ${l.plan.canarySubset} (${new Date(existing.lastTransition.at).toISOString()}): the VirtualService ` +
+        `already routes 100 % to it. Point the Canary at the next version, or pass --restart to run again from ${l.plan.primarySubset}`,
+    );
   }
   const router = await routerFor(l, o);
   const provider = providerFor(o);
+  // One controller per VirtualService file, whichever Canary and path it came from.
+  const lockPath = lockPathFor(router.file);
+  const lockInfo = (): FileLock => ({
+    pid: process.pid,
+    canary: `${l.plan.namespace}/${l.plan.name}`,
+    canaryFile: o.filename,
+    at: Date.now(),
+  });
+  const lock = await acquireLock(lockPath, lockInfo());
+  if (!lock.ok) {
+    throw usage(
+      `${router.file} is being rolled out by another controller (pid ${lock.holder.pid}, Canary ${lock.holder.canary} in ${lock.holder.canaryFile})`,
+    );
+  }
+  // A closed pipe (| head) must not kill a controller that holds production traffic: stop printing, keep going.
+  const onOutputError = (err: NodeJS.ErrnoException): void => {
+    if (err.code !== 'EPIPE') process.stderr.write(`weir: output: ${err.message}\n`);
+  };
+  process.stdout.on('error', onOutputError);
   const live = !o.plain && process.stdout.isTTY === true;
   const view = new RolloutView(process.stdout, live);
+  let lastLockRefresh = 0;
   const controller = new RolloutController(
     {
       plan: l.plan,
@@ -230,7 +288,13 @@ export async function runRolloutRun(o: RolloutRunOptions, mode: 'run' | 'resume'
       clock,
       tickMs,
       specHash: l.specHash,
-      onTick: (v) => view.update(v),
+      onTick: (v) => {
+        if (!process.stdout.writableEnded && !process.stdout.destroyed) view.update(v);
+        if (Date.now() - lastLockRefresh >= 2000) {
+          lastLockRefresh = Date.now();
+          void refreshLock(lockPath, lockInfo()).catch(() => undefined);
+        }
+      },
     },
     resume,
   );
@@ -239,26 +303,36 @@ export async function runRolloutRun(o: RolloutRunOptions, mode: 'run' | 'resume'
       `via ${router.description}; metrics from ${provider.description}; status ${l.paths.status}\n`,
   );
   for (const n of notes) process.stdout.write(`${n}\n`);
-  if (resume && resume.phase === 'Paused') await controller.resumePaused([]);
-  const stop = (): void => controller.stop();
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  let signal: 'SIGINT' | 'SIGTERM' | null = null;
+  const onSigint = (): void => {
+    signal = 'SIGINT';
+    controller.stop();
+  };
+  const onSigterm = (): void => {
+    signal = 'SIGTERM';
+    controller.stop();
+  };
+  process.once('SIGINT', onSigint);
+  process.once('SIGTERM', onSigterm);
   let phase: RolloutPhase;
   try {
+    if (resume && resume.phase === 'Paused') await controller.resumePaused([]);
     phase = await controller.run();
   } catch (err) {
     throw new CliError(
-      `rollout stopped: ${(err as Error).message} (the status is kept; resume with weir rollout run)`,
-      1,
+      `rollout stopped: ${(err as Error).message} (the status is kept; weir rollout run resumes, weir rollout abort routes back to ${l.plan.primarySubset})`,
+      EXIT.INTERNAL,
     );
   } finally {
-    process.off('SIGINT', stop);
-    process.off('SIGTERM', stop);
+    process.off('SIGINT', onSigint);
+    process.off('SIGTERM', onSigterm);
+    await releaseLock(lockPath);
   }
   const s = controller.current;
   if (!TERMINAL_PHASES.includes(phase) && phase !== 'Paused') {
     process.stdout.write(`stopped at ${s.phase}, step ${s.stepIndex + 1}; weir rollout run -f ${o.filename} resumes\n`);
-    return EXIT.INCONCLUSIVE;
+    // 128 + the signal number, as shells report it; INCONCLUSIVE (4) is kept for a run that actually ended so.
+    return signal === 'SIGTERM' ? 143 : 130;
   }
   process.stdout.write(`${phase}: ${s.lastTransition.reason}\n`);
   return exitCodeOf(phase);
@@ -271,13 +345,20 @@ function policyOf(plan: RolloutPlan, s: RolloutStatus): SequentialPolicy {
     : p;
 }
 
-/** `weir rollout status`. */
+/** `weir rollout status`: exit 0 whether or not the Canary has run (a never-run one says so). */
 export async function runRolloutStatus(o: RolloutStatusOptions): Promise<number> {
-  const l = await load(o.filename);
+  const l = await load(o.filename, o.namespace);
   const s = await loadStatus(l.paths).catch((err: Error) => {
     throw usage(err.message);
   });
-  if (!s) throw usage(`no rollout of ${l.plan.namespace}/${l.plan.name} yet (no ${l.paths.status})`);
+  if (!s) {
+    if (o.json) {
+      process.stdout.write(
+        `${JSON.stringify({ canary: { namespace: l.plan.namespace, name: l.plan.name, file: o.filename }, phase: null }, null, 2)}\n`,
+      );
+    } else process.stdout.write(`no rollout of ${l.plan.namespace}/${l.plan.name} yet (no ${l.paths.status})\n`);
+    return EXIT.OK;
+  }
   const now = Date.now();
   const alive = controllerAlive(s, now);
   const evidence = s.counts ? evaluateEvidence(judgementCounts(s.counts, s.mirror), policyOf(l.plan, s)) : null;
@@ -302,25 +383,50 @@ export async function runRolloutStatus(o: RolloutStatusOptions): Promise<number>
   return EXIT.OK;
 }
 
-/** `weir rollout promote` / `abort`. */
+/**
+ * `weir rollout promote` / `abort`. With a live controller the request goes through the control file; if the
+ * controller does not act within 10 s the request is withdrawn (it must not run later) and an abort is carried out
+ * directly, since routing back to the primary must always be possible. Without a controller the VirtualService and
+ * the status are changed here. A finished rollout needs `--force` (promote after a rollback, abort after a promotion).
+ */
 export async function runRolloutAct(action: 'promote' | 'abort', o: RolloutActOptions): Promise<number> {
-  const l = await load(o.filename);
-  const s = await loadStatus(l.paths).catch((err: Error) => {
-    throw usage(err.message);
-  });
+  const l = await load(o.filename, o.namespace);
+  let s: RolloutStatus | null = null;
+  let statusProblem: string | null = null;
+  try {
+    s = await loadStatus(l.paths);
+  } catch (err) {
+    // An unreadable status must not block the way back to the primary.
+    statusProblem = (err as Error).message;
+    if (action === 'promote') throw usage(`${statusProblem} (promote needs a readable status; abort works without)`);
+    process.stderr.write(`weir: ${statusProblem}; aborting on the VirtualService alone\n`);
+  }
   const now = Date.now();
-  if (s && !TERMINAL_PHASES.includes(s.phase) && controllerAlive(s, now) && s.pid !== process.pid) {
+  if (s && TERMINAL_PHASES.includes(s.phase) && !o.force) {
+    throw usage(
+      `the rollout already ended (${s.phase}, ${new Date(s.lastTransition.at).toISOString()}); ` +
+        `${action} would route 100 % to ${action === 'promote' ? l.plan.canarySubset : l.plan.primarySubset} now — pass --force to do it`,
+    );
+  }
+  if (s && controllerAlive(s, now) && s.pid !== process.pid) {
     await writeControl(l.paths, { action, at: now, ...(o.reason ? { reason: o.reason } : {}) });
     // Wait (bounded) for the controller to act, so the command's exit says what happened.
     for (let i = 0; i < 50; i++) {
       await new Promise((r) => setTimeout(r, 200));
-      const after = await loadStatus(l.paths);
+      const after = await loadStatus(l.paths).catch(() => null);
       if (after && TERMINAL_PHASES.includes(after.phase)) {
         process.stdout.write(`${after.phase}: ${after.lastTransition.reason}\n`);
         return EXIT.OK;
       }
     }
-    throw new CliError(`asked the controller (pid ${s.pid}) to ${action}, but it has not acted within 10 s`, 1);
+    await rm(l.paths.control, { force: true });
+    if (action === 'promote') {
+      throw new CliError(
+        `the controller (pid ${s.pid}) did not act within 10 s; the promote request is withdrawn (nothing changed)`,
+        EXIT.INTERNAL,
+      );
+    }
+    process.stderr.write(`weir: the controller (pid ${s.pid}) did not act within 10 s; aborting directly\n`);
   }
   const router: TrafficRouter = await routerFor(l, o);
   await router.apply(action === 'promote' ? PROMOTED_STATE : ROLLED_BACK_STATE);
@@ -335,6 +441,12 @@ export async function runRolloutAct(action: 'promote' | 'abort', o: RolloutActOp
       lastTransition: { at: now, from: s.phase, to, stepIndex: s.stepIndex, reason },
     });
   }
+  // The decision log records it even when no run ever started (or the status was unreadable).
+  await mkdir(l.paths.dir, { recursive: true });
+  await appendFile(
+    l.paths.decisions,
+    `${JSON.stringify({ t: new Date(now).toISOString(), run: s?.runId ?? null, event: 'manual', action, to, reason, ...(statusProblem ? { statusProblem } : {}) })}\n`,
+  );
   const hooks = webhookGate(l.plan, l.specHash);
   await hooks.run('post-rollout', action === 'promote' ? 'Succeeded' : 'Failed');
   process.stdout.write(`${to}: ${reason} (${router.description})\n`);

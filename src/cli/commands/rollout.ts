@@ -6,6 +6,7 @@
  * of a healthy canary, or missed regressions of a worse one), user exposure, and a preflight warning when the traffic
  * is too low to decide within maxDuration. Exit 0, or 64 for bad usage or an invalid Canary.
  */
+import { stat } from 'node:fs/promises';
 import type { Diagnostic } from '../../config/diagnostics.ts';
 import { loadPaths } from '../../config/load.ts';
 import { type Canary, toResources } from '../../config/resources.ts';
@@ -138,10 +139,21 @@ export function planFromCanary(
   };
 }
 
-/** Reads the one Canary in `file`; invalid ones end the command with their diagnostics (exit 64). */
-export async function readCanary(file: string): Promise<Canary> {
+/**
+ * Reads the one Canary in `file` (resources without a namespace get `namespace`, default `default`). Invalid ones end
+ * the command with their diagnostics (exit 64); warnings (unknown fields, WEIR0002) are printed to stderr.
+ */
+export async function readCanary(file: string, namespace?: string): Promise<Canary> {
+  let isFile = false;
+  try {
+    isFile = (await stat(file)).isFile();
+  } catch {
+    throw usage(`${file}: no such file (give the Canary's YAML file with -f)`);
+  }
+  if (!isFile)
+    throw usage(`${file}: a directory; give the Canary's YAML file with -f (its .weir/ state lives beside it)`);
   const loaded = await loadPaths([file]);
-  const typed = toResources(loaded.documents);
+  const typed = toResources(loaded.documents, namespace ? { defaultNamespace: namespace } : {});
   const diags: Diagnostic[] = [...loaded.diagnostics, ...typed.diagnostics];
   const canaries = typed.resources.filter((r): r is Canary => r.kind === 'Canary');
   for (const c of canaries) diags.push(...validateResource(c));
@@ -150,8 +162,17 @@ export async function readCanary(file: string): Promise<Canary> {
     for (const d of errors) process.stderr.write(`${formatDiagnosticLine(d)}\n`);
     throw usage(`${file}: the Canary is invalid (run weir validate ${file})`);
   }
+  for (const d of diags) if (d.level === 'warning') process.stderr.write(`${formatDiagnosticLine(d)}\n`);
   if (canaries.length !== 1) {
-    throw usage(`${file}: expected exactly one Canary (weir.dev/v1alpha1), found ${canaries.length}`);
+    const kinds = loaded.documents
+      .map((d) => d.value as { apiVersion?: unknown; kind?: unknown } | null)
+      .filter((v) => v !== null && typeof v === 'object')
+      .map((v) => `${String(v!.apiVersion)}/${String(v!.kind)}`);
+    const hint =
+      canaries.length === 0 && kinds.length > 0
+        ? ` (found ${kinds.join(', ')}; weir reads kind: Canary with apiVersion: weir.dev/v1alpha1 — a Flagger Canary moves over by changing apiVersion and targetRef to the VirtualService)`
+        : '';
+    throw usage(`${file}: expected exactly one Canary (weir.dev/v1alpha1), found ${canaries.length}${hint}`);
   }
   return canaries[0]!;
 }
@@ -168,6 +189,8 @@ function quantile(sorted: readonly number[], q: number): number {
 /** Runs the command; returns the exit code. */
 export async function runRolloutSimulate(o: RolloutSimulateOptions): Promise<number> {
   const rps = parsePositive(o.rps, '--rps', false);
+  // The simulator draws every simulated second; beyond this a run takes minutes and says nothing new (§4 stops at 100).
+  if (rps > 100_000) throw usage(`--rps: at most 100000 (the design's table stops at 100), got ${o.rps}`);
   const [p1, p2] = parsePair(o.errors, '--errors', parseFraction);
   const [l1, l2] = o.latencyMs
     ? parsePair(o.latencyMs, '--latency-ms', (s, w) => parsePositive(s, w, false))

@@ -8,8 +8,9 @@
 import { CODES } from '../diagnostics.ts';
 import type { Canary } from '../resources.ts';
 import { BUILTIN_METRICS, type CanaryAnalysis, WEBHOOK_TYPES } from '../weir/canary.ts';
-import { durationError, type Path, q, validateFQDN, validateSubsetName } from './common.ts';
+import { durationError, durationNanos, type Path, q, validateFQDN, validateSubsetName } from './common.ts';
 import type { Report } from './report.ts';
+import { checkMatchRequests } from './virtual-service.ts';
 
 const CODE = { code: CODES.WEIR0020.code } as const;
 
@@ -20,6 +21,15 @@ const NOT_WORSE_MARGIN = 2;
 export function validateCanary(canary: Canary, report: Report): void {
   const r: Report = (path, message, opts) => report(path, message, { ...CODE, ...opts });
   const spec = canary.spec;
+
+  // The name and namespace also name the rollout's files (`.weir/<namespace>.<name>.*`).
+  for (const [field, value] of [
+    ['name', canary.name],
+    ['namespace', canary.namespace],
+  ] as const) {
+    const err = dns1123SubdomainError(value);
+    if (err) r(['metadata', field], err);
+  }
 
   // What is rolled out.
   if (spec.targetRef !== undefined && spec.virtualService !== undefined) {
@@ -60,6 +70,13 @@ export function validateCanary(canary: Canary, report: Report): void {
   checkAnalysis(r, ['spec', 'analysis'], spec.analysis);
 }
 
+/** Kubernetes object names are DNS-1123 subdomains (lower-case alphanumerics, `-` and `.`, ≤ 253). */
+function dns1123SubdomainError(name: string): string | null {
+  return name.length <= 253 && /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(name)
+    ? null
+    : `${q(name)} is not a valid name: lower-case letters, digits, '-' and '.', starting and ending with a letter or digit`;
+}
+
 function checkDuration(r: Report, path: Path, text: string | undefined): void {
   if (text === undefined) return;
   const err = durationError(text);
@@ -69,6 +86,26 @@ function checkDuration(r: Report, path: Path, text: string | undefined): void {
 function checkAnalysis(r: Report, at: Path, a: CanaryAnalysis): void {
   checkDuration(r, [...at, 'interval'], a.interval);
   checkDuration(r, [...at, 'maxDuration'], a.maxDuration);
+  checkDuration(r, [...at, 'latencyFloor'], a.latencyFloor);
+  // weir writes the match into a VirtualService route: it must pass the same webhook rules.
+  if (a.match !== undefined) checkMatchRequests(r, at, { match: a.match });
+  const interval = a.interval !== undefined ? durationNanos(a.interval) : 60e9;
+  const max = a.maxDuration !== undefined ? durationNanos(a.maxDuration) : null;
+  if (interval !== null && max !== null && max > 0 && max < interval) {
+    r(
+      [...at, 'maxDuration'],
+      `maxDuration ${a.maxDuration} is shorter than one interval (${a.interval ?? '1m'}): every run would end INCONCLUSIVE`,
+      {
+        level: 'warning',
+      },
+    );
+  }
+  if (a.mirrorWeight !== undefined && a.mirror !== true) {
+    r([...at, 'mirrorWeight'], 'mirrorWeight has no effect without mirror: true', { level: 'warning' });
+  }
+  if (a.stepWeight !== undefined && a.maxWeight !== undefined && a.stepWeight > a.maxWeight) {
+    r([...at, 'stepWeight'], `stepWeight ${a.stepWeight} is greater than maxWeight ${a.maxWeight}`);
+  }
 
   if (a.threshold !== undefined && a.threshold < 1) r([...at, 'threshold'], 'threshold must be at least 1');
   if (a.iterations !== undefined && a.iterations < 1) r([...at, 'iterations'], 'iterations must be at least 1');
@@ -145,9 +182,12 @@ function checkAnalysis(r: Report, at: Path, a: CanaryAnalysis): void {
   });
 
   // Webhooks.
+  const hookNames = new Set<string>();
   (a.webhooks ?? []).forEach((h, i) => {
     const p: Path = [...at, 'webhooks', i];
     if (!h.name) r(p, 'webhook name is required');
+    else if (hookNames.has(h.name)) r([...p, 'name'], `duplicate webhook name ${q(h.name)}`);
+    if (h.name) hookNames.add(h.name);
     if (h.type !== undefined && !(WEBHOOK_TYPES as readonly string[]).includes(h.type)) {
       r([...p, 'type'], `unknown webhook type ${q(h.type)}; expected one of ${WEBHOOK_TYPES.join(', ')}`);
     }

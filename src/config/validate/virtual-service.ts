@@ -324,7 +324,11 @@ function checkRouteConflicts(report: Report, at: Path, r: S.HTTPRoute, type: Rou
 }
 
 /** istio `validateHTTPRouteMatchRequest`. */
-function checkMatchRequests(report: Report, at: Path, route: S.HTTPRoute): void {
+/**
+ * istio `validateHTTPRoute`'s match checks for `route.match` at `at` (also used for a Canary's `analysis.match`,
+ * which weir writes into a VirtualService route).
+ */
+export function checkMatchRequests(report: Report, at: Path, route: Pick<S.HTTPRoute, 'match'>): void {
   (route.match ?? []).forEach((m, j) => {
     const mp: Path = [...at, 'match', j];
     if (m === null) {

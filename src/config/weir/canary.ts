@@ -137,6 +137,11 @@ export const CanaryAnalysis = z.strictObject({
    * only for the log).
    */
   rollback: z.enum(['immediate', 'stepped']).optional(),
+  /**
+   * weir: the smallest latency threshold τ of the relative latency test (default `5ms`); the primary's p50/p90/p99
+   * below it are raised to it, so sub-millisecond differences (connection set-up, warm-up) cannot roll back a canary.
+   */
+  latencyFloor: duration.optional(),
 });
 export type CanaryAnalysis = z.infer<typeof CanaryAnalysis>;
 

@@ -302,8 +302,12 @@ export interface RolloutProgress {
   readonly canaryRequestsInStep: number;
 }
 
-/** Why a HOLD: the step's dwell, its minimum canary requests, or missing not-worse evidence at the gate (§3.1). */
-export type HoldReason = 'dwell' | 'min-requests' | 'not-worse';
+/**
+ * Why a HOLD: the step's dwell, its minimum canary requests, or missing not-worse evidence at the gate (§3.1) — and,
+ * from the controller, `metrics` (a count source did not answer, so the counts may be stale) or `webhook` (a failing
+ * `rollout` check).
+ */
+export type HoldReason = 'dwell' | 'min-requests' | 'not-worse' | 'metrics' | 'webhook';
 
 /** The decision of one tick, with the statistics that made it. */
 export type Decision =
@@ -372,7 +376,7 @@ export function decide(counts: RolloutCounts, progress: RolloutProgress, policy:
     return {
       action: 'INCONCLUSIVE',
       onInconclusive: policy.onInconclusive,
-      reason: `maxDuration ${policy.maxDurationMs / 60_000} min reached without a decision; onInconclusive: ${policy.onInconclusive}`,
+      reason: `maxDuration ${policy.maxDurationMs >= 60_000 ? `${Number((policy.maxDurationMs / 60_000).toFixed(1))} min` : `${Math.round(policy.maxDurationMs / 1000)} s`} reached without a decision; onInconclusive: ${policy.onInconclusive}`,
       evidence,
     };
   }

@@ -264,6 +264,49 @@ metrics:
     const phase = await c.run();
     expect(phase).toBe('RolledBack');
     expect(c.current.lastDecision?.reason).toMatch(/rollout webhook failed 3 times/);
+    // A failing rollout check holds the step: no weight beyond the first before the rollback.
+    expect(weights(t.router)).toEqual([10, 0]);
+  });
+
+  it('never advances on counts it cannot see, and rolls back after threshold × interval blind', async () => {
+    const t = await setup(`${LADDER}\nthreshold: 3`, { rps: 200, primaryErrors: 0.002, canaryErrors: 0.002 });
+    const c = t.make(null);
+    await c.tick();
+    await t.clock.sleep(1000);
+    await c.tick();
+    expect(c.current.weight).toBe(10);
+    t.provider.failing = true;
+    const reasons: string[] = [];
+    for (let i = 0; i < 40 && c.current.phase === 'Progressing'; i++) {
+      await t.clock.sleep(1000);
+      await c.tick();
+      reasons.push(c.current.lastDecision?.reason ?? '');
+    }
+    // Dwell and requests were met long ago, yet no advance: 3 × 10 s blind, then the fail-safe rollback.
+    expect(weights(t.router)).toEqual([10, 0]);
+    expect(reasons[0]).toMatch(/^metrics unavailable \(1 of 1 sources failing/);
+    expect(c.current.phase).toBe('RolledBack');
+    expect(c.current.lastDecision?.reason).toMatch(/metrics unavailable for 30 s/);
+  });
+
+  it('keeps judging when the VirtualService cannot be written, and applies the decision once it can', async () => {
+    const t = await setup(LADDER, { rps: 200, primaryErrors: 0.002, canaryErrors: 0.002 });
+    const c = t.make(null);
+    await c.tick();
+    t.router.failures = 3;
+    for (let i = 0; i < 14; i++) {
+      await t.clock.sleep(1000);
+      await c.tick();
+    }
+    // The ADVANCE due at 10 s failed three times, then went through.
+    expect(c.current.phase).toBe('Progressing');
+    expect(weights(t.router)).toEqual([10, 25]);
+    const log = (await readFile(t.paths.decisions, 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    const failed = log.filter((l) => l.event === 'apply-failed');
+    expect(failed.map((l) => l.action)).toEqual(['ADVANCE', 'ADVANCE', 'ADVANCE']);
   });
 
   it('steps down the ladder on a stepped rollback, one interval per weight', async () => {

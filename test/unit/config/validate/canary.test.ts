@@ -208,6 +208,24 @@ describe('validateCanary (WEIR0020)', () => {
     ],
     ['margin > 1', a(`${ANALYSIS}\nmargin: 3`), a(`${ANALYSIS}\nmargin: 1 #=`), 'margin 1 must be greater than 1'],
     [
+      'the header-only match passes the VirtualService match rules',
+      a(`${ANALYSIS}\nmatch: [{headers: {x-canary-user: {regex: "tr.*"}}}]`),
+      a(`${ANALYSIS}\nmatch:\n- headers:\n    x-canary-user:\n      regex: "([a-" #=`),
+      'error parsing regexp',
+    ],
+    [
+      'stepWeight ≤ maxWeight',
+      a(ANALYSIS.replace('stepWeights: [5, 10, 25, 50]', 'stepWeight: 10\nmaxWeight: 50')),
+      a(ANALYSIS.replace('stepWeights: [5, 10, 25, 50]', 'maxWeight: 50\nstepWeight: 60 #=')),
+      'stepWeight 60 is greater than maxWeight 50',
+    ],
+    [
+      'webhook names are unique',
+      a(withAnalysis('timeout: 5s', 'timeout: 5s\n- {name: other, type: event, url: "http://h.test/"}')),
+      a(withAnalysis('timeout: 5s', 'timeout: 5s\n- {name: load-test, type: event, url: "http://h.test/"} #=')),
+      'duplicate webhook name "load-test"',
+    ],
+    [
       'minRequestsPerStep ≥ 0',
       a(`${ANALYSIS}\nminRequestsPerStep: 0\npromoteOnSLO: false\nrollback: stepped`),
       a(`${ANALYSIS}\nminRequestsPerStep: -1 #=`),
