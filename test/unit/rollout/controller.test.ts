@@ -339,4 +339,19 @@ metrics:
     expect(plan.policy).toMatchObject({ margin: 1.5, tolerance: 1, minRequestsPerStep: 50, promoteOnSLO: false });
     expect(plan.rollback).toBe('immediate');
   });
+
+  it('does not judge sub-millisecond latency differences: τ is raised to latencyFloor (5 ms)', async () => {
+    // Loopback-like latencies: v2 20 % slower at a 0.5 ms median (connection set-up, warm-up). Without the floor the
+    // relative test at τ ≈ p50 would see a "regression" (the break-it tester saw this roll back identical builds).
+    const t = await setup(LADDER, { rps: 400, primaryErrors: 0.002, canaryErrors: 0.002, canaryLatencyMs: 0.6 });
+    t.provider.primary = { errorRate: 0.002, latencyMs: lognormalMs(0.5) };
+    expect(await t.make(null).run()).toBe('Promoted');
+    const status = await loadStatus(t.paths);
+    expect(status?.thresholdsMs).toEqual([5]);
+    const log = (await readFile(t.paths.decisions, 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(log[0].tauSource).toMatch(/raised to the latency floor 5 ms/);
+  });
 });
