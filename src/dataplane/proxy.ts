@@ -45,7 +45,7 @@ import {
 } from './server/source-identity.ts';
 import { runAttempt } from './upstream/attempt.ts';
 import { ClusterManager, type ClusterRuntime, parseLocality } from './upstream/cluster-manager.ts';
-import { errors as undiciErrors } from './upstream/undici.ts';
+import { dispatcherRequest, errors as undiciErrors } from './upstream/undici.ts';
 
 /** Envoy's default per-request buffer limit for retries and shadows: 1 MiB. */
 export const DEFAULT_REPLAY_BUFFER_BYTES = 1024 * 1024;
@@ -980,8 +980,7 @@ export class ProxyServer {
     ep.active++;
     const t0 = performance.now();
     const signal = AbortSignal.timeout(timeoutMs);
-    ep.pool
-      .request({ path, method: method as 'GET', headers: shadowHeaders, body: body.buffer, signal })
+    dispatcherRequest(ep.pool, { path, method: method as 'GET', headers: shadowHeaders, body: body.buffer, signal })
       .then(
         async (r) => {
           await r.body.dump({ limit: Number.MAX_SAFE_INTEGER }).catch(() => {});

@@ -196,3 +196,72 @@ describe('graceful shutdown', () => {
     }
   });
 });
+
+describe('weir serve as a process', () => {
+  it('mirrors through the CLI build (no undici root import in the process): no 500, every copy sent', async () => {
+    // In-process tests load undici's package root through their own clients, which installs Dispatcher.prototype
+    // .request; the CLI process does not. Mirrors once called pool.request and failed with a 500 there.
+    const dir = await mkdtemp(join(tmpdir(), 'weir-mirror-cli-'));
+    await writeFile(join(dir, 'mesh.yaml'), mesh());
+    await writeFile(join(dir, 'dr.yaml'), subsetsYaml(NS));
+    await writeFile(
+      join(dir, 'vs.yaml'),
+      `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: vs, namespace: ${NS}}
+spec:
+  hosts: [${HOST}]
+  http:
+  - route:
+    - destination: {host: ${HOST}, subset: v1}
+    mirror: {host: ${HOST}, subset: v2}
+    mirrorPercentage: {value: 100}
+`,
+    );
+    const port = await freePort();
+    const admin = await freePort();
+    const before = backends.v2.stats().totalRequests;
+    const child = spawn(
+      process.execPath,
+      [
+        'bin/weir.js',
+        'serve',
+        '-f',
+        dir,
+        '--listen',
+        `127.0.0.1:${port}`,
+        '--admin',
+        `127.0.0.1:${admin}`,
+        '--log-format',
+        'off',
+      ],
+      { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    let stderr = '';
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`weir serve did not start: ${stderr}`)), 20_000);
+        child.stderr.on('data', (d: Buffer) => {
+          stderr += d.toString();
+          if (stderr.includes('proxy listening')) {
+            clearTimeout(t);
+            resolve();
+          }
+        });
+        child.once('exit', (code) => reject(new Error(`exited early with ${code}: ${stderr}`)));
+      });
+      const replies = await Promise.all(
+        Array.from({ length: 20 }, () => send(`http://127.0.0.1:${port}`, { host: HOST })),
+      );
+      expect(replies.map((r) => r.status)).toEqual(Array(20).fill(200));
+      // Every request was copied to v2 (mirrors are fire-and-forget: wait for them, bounded).
+      for (let i = 0; i < 50 && backends.v2.stats().totalRequests - before < 20; i++)
+        await new Promise((r) => setTimeout(r, 50));
+      expect(backends.v2.stats().totalRequests - before).toBe(20);
+      expect(stderr).not.toMatch(/internal error/);
+    } finally {
+      child.kill('SIGKILL');
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -7,7 +7,7 @@
  * version in package.json (undici has no `exports` map, so they resolve like any file of the package).
  */
 import { createRequire } from 'node:module';
-import type { errors as UndiciErrors, Pool as UndiciPool } from 'undici';
+import type { Dispatcher, errors as UndiciErrors, Pool as UndiciPool } from 'undici';
 
 const require = createRequire(import.meta.url);
 
@@ -17,3 +17,20 @@ export type Pool = UndiciPool;
 
 /** undici's error classes (`undici/lib/core/errors.js`), as `import { errors } from 'undici'`. */
 export const errors: typeof UndiciErrors = require('undici/lib/core/errors.js');
+
+const api = require('undici/lib/api/index.js') as {
+  request(this: Dispatcher, opts: Dispatcher.RequestOptions): Promise<Dispatcher.ResponseData>;
+};
+
+/**
+ * `dispatcher.request(opts)` without the package root: `Dispatcher.prototype.request` is installed only by undici's
+ * `index.js` (`Object.assign(Dispatcher.prototype, api)`), so a `Pool` loaded from its own module does not have it
+ * unless something else imported the root. Found when the demo stopped importing the root: every mirrored request
+ * of `weir serve` then failed with "ep.pool.request is not a function" (500 to the client).
+ */
+export function dispatcherRequest(
+  dispatcher: Dispatcher,
+  opts: Omit<Dispatcher.RequestOptions, 'origin'>,
+): Promise<Dispatcher.ResponseData> {
+  return api.request.call(dispatcher, opts as Dispatcher.RequestOptions);
+}
