@@ -11,6 +11,7 @@
  */
 
 import { createHash, randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { appendFile, mkdir } from 'node:fs/promises';
 import type { WEBHOOK_TYPES } from '../config/weir/canary.ts';
 import type { RolloutPlan, RolloutStep } from './plan.ts';
@@ -134,6 +135,28 @@ export function specHashOf(spec: unknown): string {
     .update(JSON.stringify(canon(spec)))
     .digest('hex')
     .slice(0, 16);
+}
+
+/** Whether two traffic states route the same (weight, header route, mirror, sticky annotation). */
+export function sameTrafficState(a: TrafficState, b: TrafficState): boolean {
+  return (
+    a.canaryWeight === b.canaryWeight &&
+    a.mirrorPercent === b.mirrorPercent &&
+    a.sticky === b.sticky &&
+    JSON.stringify(a.match ?? null) === JSON.stringify(b.match ?? null)
+  );
+}
+
+/** `canary 25 %, header route, mirror 20 %, sticky` */
+export function describeTraffic(s: TrafficState): string {
+  return [
+    `canary ${s.canaryWeight} %`,
+    s.match ? 'header route' : null,
+    s.mirrorPercent !== null ? `mirror ${s.mirrorPercent} %` : null,
+    s.sticky ? 'sticky' : null,
+  ]
+    .filter(Boolean)
+    .join(', ');
 }
 
 /** The traffic state of step `i` of a plan. */
@@ -326,6 +349,10 @@ export class RolloutController {
   private lastHoldKey = '';
   private lastWebhookRound = 0;
   private stopping = false;
+  /** The traffic state weir last wrote (null until the first write of this process). */
+  private lastApplied: TrafficState | null = null;
+  /** Decision-log lines written by this process (a missing log file afterwards means someone removed it). */
+  private logLines = 0;
 
   /**
    * @param existing a persisted status to resume (same spec hash, not terminal), or null to start a new run.
@@ -392,7 +419,9 @@ export class RolloutController {
       events.push(`resuming ${this.describeStep()} (phase ${this.status.phase}, run ${this.status.runId.slice(0, 8)})`);
       await this.log({ event: 'resume', phase: this.status.phase, stepIndex: this.status.stepIndex });
       if (this.status.phase === 'Progressing') {
-        await this.o.router.apply(stateForStep(this.plan, this.status.step));
+        // What the dead controller last wrote: a hand edit since then is reported, not silently undone.
+        this.lastApplied = stateForStep(this.plan, this.status.step);
+        await this.applyTraffic(stateForStep(this.plan, this.status.step), events);
       }
     }
     await this.save();
@@ -530,6 +559,24 @@ export class RolloutController {
     return this.finishTick(decision, reading, events);
   }
 
+  /**
+   * Applies a traffic state, first checking that the file is still in the state weir last wrote: a hand edit in
+   * between is reported (and logged) before weir's step overwrites it, never silently.
+   */
+  private async applyTraffic(state: TrafficState, events: string[]): Promise<{ changed: boolean }> {
+    if (this.lastApplied) {
+      const found = await this.o.router.read().catch(() => null);
+      if (found && !sameTrafficState(found, this.lastApplied)) {
+        const msg = `the VirtualService was edited outside weir since its last write (found ${describeTraffic(found)}, weir wrote ${describeTraffic(this.lastApplied)}); this step overwrites it`;
+        events.push(msg);
+        await this.log({ event: 'hand-edit', found, expected: this.lastApplied });
+      }
+    }
+    const r = await this.o.router.apply(state);
+    this.lastApplied = state;
+    return r;
+  }
+
   /** How long the counts may be unavailable before a fail-safe rollback: Flagger's `threshold × interval`. */
   private blindLimitMs(): number {
     return Math.max(1, this.plan.threshold) * this.plan.intervalMs;
@@ -625,7 +672,7 @@ export class RolloutController {
       events.push(`pre-rollout webhook failed (${n} of ${this.plan.threshold}): ${pre.detail}`);
       if (n >= this.plan.threshold) {
         await this.transition('RolledBack', `pre-rollout webhook failed ${n} times: ${pre.detail}`, events);
-        await this.o.router.apply(ROLLED_BACK_STATE);
+        await this.applyTraffic(ROLLED_BACK_STATE, events);
         await this.o.webhooks.run('post-rollout', 'Failed');
       }
       return false;
@@ -694,7 +741,7 @@ export class RolloutController {
       provider: this.o.provider.description,
       router: this.o.router.description,
     });
-    await this.o.router.apply(stateForStep(this.plan, this.plan.steps[0]!));
+    await this.applyTraffic(stateForStep(this.plan, this.plan.steps[0]!), events);
     this.status = { ...this.status, weight: this.plan.steps[0]!.weight };
     await this.transition('Progressing', `started at ${this.describeStep(this.plan.steps[0]!)}`, events);
     return true;
@@ -704,12 +751,12 @@ export class RolloutController {
     const why = cmd.reason ? `: ${cmd.reason}` : '';
     const now = this.clock.now();
     if (cmd.action === 'promote') {
-      await this.o.router.apply(PROMOTED_STATE);
+      await this.applyTraffic(PROMOTED_STATE, events);
       this.status = { ...this.status, lastDecision: { at: now, action: 'MANUAL', reason: `promote${why}` } };
       await this.transition('Promoted', `promoted by weir rollout promote${why}`, events);
       await this.o.webhooks.run('post-rollout', 'Succeeded');
     } else if (cmd.action === 'abort') {
-      await this.o.router.apply(ROLLED_BACK_STATE);
+      await this.applyTraffic(ROLLED_BACK_STATE, events);
       this.status = { ...this.status, lastDecision: { at: now, action: 'MANUAL', reason: `abort${why}` } };
       await this.transition('Aborted', `aborted by weir rollout abort${why}`, events);
       await this.o.webhooks.run('post-rollout', 'Failed');
@@ -729,7 +776,7 @@ export class RolloutController {
       stepStartedAt: now,
       stepStartCanaryRequests: counts ? totalCounts(counts.requests).canary : this.status.stepStartCanaryRequests,
     };
-    await this.o.router.apply(stateForStep(this.plan, this.status.step));
+    await this.applyTraffic(stateForStep(this.plan, this.status.step), events);
     await this.transition('Progressing', `resumed at ${this.describeStep()}`, events);
   }
 
@@ -750,7 +797,7 @@ export class RolloutController {
           events.push(`waiting for ${gate} (${g.detail})`);
           break;
         }
-        await this.o.router.apply(stateForStep(this.plan, next));
+        await this.applyTraffic(stateForStep(this.plan, next), events);
         this.status = {
           ...this.status,
           stepIndex: d.toStep,
@@ -769,7 +816,7 @@ export class RolloutController {
           events.push(`waiting for confirm-promotion (${g.detail})`);
           break;
         }
-        await this.o.router.apply(PROMOTED_STATE);
+        await this.applyTraffic(PROMOTED_STATE, events);
         this.status = { ...this.status, weight: 100 };
         await this.transition('Promoted', d.reason, events);
         await this.o.webhooks.run('post-rollout', 'Succeeded');
@@ -780,12 +827,15 @@ export class RolloutController {
         if (down.length > 1) {
           // `rollback: stepped`: walk down the ladder's lower weights, one interval each (the judgement is over).
           const [w, ...rest] = down as [number, ...number[]];
-          await this.o.router.apply({ ...stateForStep(this.plan, this.status.step), canaryWeight: w, match: null });
+          await this.applyTraffic(
+            { ...stateForStep(this.plan, this.status.step), canaryWeight: w, match: null },
+            events,
+          );
           this.status = { ...this.status, weight: w, stepStartedAt: now, rollbackWeights: rest };
           await this.transition('RollingBack', `${d.reason}; stepping down: ${down.join(' → ')} %`, events);
           break;
         }
-        await this.o.router.apply(ROLLED_BACK_STATE);
+        await this.applyTraffic(ROLLED_BACK_STATE, events);
         this.status = { ...this.status, weight: 0 };
         await this.transition('RolledBack', d.reason, events);
         await this.o.webhooks.run('post-rollout', 'Failed');
@@ -795,16 +845,16 @@ export class RolloutController {
         if (d.onInconclusive === 'pause') {
           // §3.5: drop the canary back to the first step's weight while paused.
           const first = this.plan.steps[0]!;
-          await this.o.router.apply(stateForStep(this.plan, first));
+          await this.applyTraffic(stateForStep(this.plan, first), events);
           this.status = { ...this.status, weight: first.weight };
           await this.transition('Paused', `${d.reason}; traffic back to ${this.describeStep(first)}`, events);
         } else if (d.onInconclusive === 'rollback') {
-          await this.o.router.apply(ROLLED_BACK_STATE);
+          await this.applyTraffic(ROLLED_BACK_STATE, events);
           this.status = { ...this.status, weight: 0 };
           await this.transition('Inconclusive', `${d.reason}; rolled back`, events);
           await this.o.webhooks.run('post-rollout', 'Failed');
         } else {
-          await this.o.router.apply(PROMOTED_STATE);
+          await this.applyTraffic(PROMOTED_STATE, events);
           this.status = { ...this.status, weight: 100 };
           await this.transition('Inconclusive', `${d.reason}; promoted`, events);
           await this.o.webhooks.run('post-rollout', 'Succeeded');
@@ -883,13 +933,13 @@ export class RolloutController {
     if (now - this.status.stepStartedAt < this.plan.intervalMs) return;
     const [w, ...rest] = this.status.rollbackWeights ?? [0];
     if (w === undefined || w <= 0) {
-      await this.o.router.apply(ROLLED_BACK_STATE);
+      await this.applyTraffic(ROLLED_BACK_STATE, events);
       this.status = { ...this.status, weight: 0, rollbackWeights: [] };
       await this.transition('RolledBack', `stepped rollback done: ${this.status.lastDecision?.reason ?? ''}`, events);
       await this.o.webhooks.run('post-rollout', 'Failed');
       return;
     }
-    await this.o.router.apply({ ...stateForStep(this.plan, this.status.step), canaryWeight: w, match: null });
+    await this.applyTraffic({ ...stateForStep(this.plan, this.status.step), canaryWeight: w, match: null }, events);
     this.status = { ...this.status, weight: w, stepStartedAt: now, rollbackWeights: rest };
     events.push(`rolling back: canary weight ${w} %`);
   }
@@ -932,9 +982,20 @@ export class RolloutController {
   }
 
   private async log(entry: Record<string, unknown>): Promise<void> {
-    const line = JSON.stringify({ t: new Date(this.clock.now()).toISOString(), run: this.status.runId, ...entry });
+    const t = new Date(this.clock.now()).toISOString();
     await mkdir(this.o.paths.dir, { recursive: true });
-    await appendFile(this.o.paths.decisions, `${line}\n`);
+    if (this.logLines > 0 && !existsSync(this.o.paths.decisions)) {
+      // Someone removed .weir/ (or the log) mid-run: say so in the new log instead of starting it mid-story.
+      const note = {
+        t,
+        run: this.status.runId,
+        event: 'log-restarted',
+        message: 'the decision log was removed during the run; earlier lines are lost',
+      };
+      await appendFile(this.o.paths.decisions, `${JSON.stringify(note)}\n`);
+    }
+    await appendFile(this.o.paths.decisions, `${JSON.stringify({ t, run: this.status.runId, ...entry })}\n`);
+    this.logLines++;
   }
 
   private async save(): Promise<void> {

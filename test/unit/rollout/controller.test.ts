@@ -4,7 +4,7 @@
  * status at the same step, manual promote/abort through the control file, webhook gates. Traffic is synthesised
  * (seeded) from the router's state; the end-to-end tests drive the same controller with `weir serve`.
  */
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -353,5 +353,30 @@ metrics:
       .split('\n')
       .map((l) => JSON.parse(l));
     expect(log[0].tauSource).toMatch(/raised to the latency floor 5 ms/);
+  });
+
+  it('reports a hand edit of the VirtualService before its next step overwrites it, and a removed decision log', async () => {
+    const t = await setup(LADDER, { rps: 200, primaryErrors: 0.002, canaryErrors: 0.002 });
+    const c = t.make(null);
+    await c.tick();
+    expect(t.router.state.canaryWeight).toBe(10);
+    t.router.state = { ...t.router.state, sticky: false }; // someone removes the sticky annotation by hand
+    await rm(t.paths.decisions);
+    for (let i = 0; i < 12 && c.current.weight < 25; i++) {
+      await t.clock.sleep(1000);
+      await c.tick();
+    }
+    expect(c.current.weight).toBe(25);
+    const log = (await readFile(t.paths.decisions, 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(log[0].event).toBe('log-restarted');
+    const edit = log.find((l) => l.event === 'hand-edit');
+    expect(edit?.found.sticky).toBe(false);
+    expect(edit?.expected.sticky).toBe(true);
+    expect(log.find((l) => l.event === 'decision' && l.action === 'ADVANCE')?.events.join(' ')).toMatch(
+      /edited outside weir since its last write \(found canary 10 %, weir wrote canary 10 %, sticky\)/,
+    );
   });
 });
