@@ -36,6 +36,7 @@ import {
 import {
   type ControlCommand,
   type LastDecision,
+  loadStatus,
   type RolloutPaths,
   type RolloutPhase,
   type RolloutStatus,
@@ -73,6 +74,16 @@ export type WebhookType = (typeof WEBHOOK_TYPES)[number];
 export interface WebhookGate {
   /** Calls every hook of `type` with Flagger's payload for `phase`; ok when all answered 2xx (true when there are none). */
   run(type: WebhookType, phase: string, eventMessage?: string): Promise<{ ok: boolean; count: number; detail: string }>;
+}
+
+/** Thrown when a run cannot start (a metrics source that does not answer); nothing has been changed. */
+export class RolloutStartError extends Error {
+  override name = 'RolloutStartError';
+}
+
+/** Thrown by a traffic change when the run was ended outside this controller (see `endedElsewhere`). */
+class EndedElsewhereError extends Error {
+  override name = 'EndedElsewhereError';
 }
 
 /** Time, injectable for tests. */
@@ -351,6 +362,13 @@ export class RolloutController {
   private stopping = false;
   /** The traffic state weir last wrote (null until the first write of this process). */
   private lastApplied: TrafficState | null = null;
+  /** The background webhook round, while one runs. */
+  private webhookRound: Promise<void> | null = null;
+  /** Events from the background webhook round, shown at the next tick. */
+  private readonly webhookEvents: string[] = [];
+  /** Set when a `rollback` webhook answered 2xx (its detail). */
+  private manualRollback: string | null = null;
+  private lastWebhookDetail = '';
   /** Decision-log lines written by this process (a missing log file afterwards means someone removed it). */
   private logLines = 0;
 
@@ -415,6 +433,11 @@ export class RolloutController {
   /** Runs ticks until a terminal or paused phase (or {@link stop}); returns the final phase. */
   async run(): Promise<RolloutPhase> {
     const events: string[] = [];
+    if (await this.endedElsewhere(events)) {
+      await this.save();
+      this.o.onTick?.({ status: this.status, plan: this.plan, decision: null, events, reading: null });
+      return this.status.phase;
+    }
     if (this.status.phase !== 'Initializing') {
       events.push(`resuming ${this.describeStep()} (phase ${this.status.phase}, run ${this.status.runId.slice(0, 8)})`);
       await this.log({ event: 'resume', phase: this.status.phase, stepIndex: this.status.stepIndex });
@@ -440,6 +463,7 @@ export class RolloutController {
   async tick(): Promise<void> {
     const events: string[] = [];
     const now = this.clock.now();
+    if (await this.endedElsewhere(events)) return this.finishTick(null, null, events);
     const cmd = await takeControl(this.o.paths);
     if (cmd) {
       await this.handleCommand(cmd, events);
@@ -495,49 +519,55 @@ export class RolloutController {
             };
     }
 
-    // Webhooks once per interval (Flagger runs them at each analysis tick).
+    // Webhooks once per interval (Flagger runs them at each analysis tick), in the background: a slow hook must not
+    // stop the once-a-second judgement, the control file or a signal. Their results apply from the next tick.
     if (decision.action !== 'ROLLBACK' && decision.action !== 'INCONCLUSIVE' && this.webhookRoundDue(now)) {
-      this.lastWebhookRound = now;
-      const manual = await this.o.webhooks.run('rollback', 'Progressing');
-      if (manual.count > 0 && manual.ok) {
-        decision = {
-          action: 'ROLLBACK',
-          triggeredBy: [],
-          reason: `rollback webhook answered 2xx (${manual.detail})`,
-          evidence: decision.evidence,
-        };
-      } else {
-        const r = await this.o.webhooks.run('rollout', 'Progressing');
-        if (r.count > 0) {
-          if (r.ok) this.status = { ...this.status, webhookFailures: 0 };
-          else {
-            const n = this.status.webhookFailures + 1;
-            this.status = { ...this.status, webhookFailures: n };
-            events.push(`rollout webhook failed (${n} of ${this.plan.threshold}): ${r.detail}`);
-            if (n >= this.plan.threshold) {
-              decision = {
-                action: 'ROLLBACK',
-                triggeredBy: [],
-                reason: `rollout webhook failed ${n} times in a row (threshold ${this.plan.threshold}): ${r.detail}`,
-                evidence: decision.evidence,
-              };
-            }
-          }
-        }
+      if (this.webhookRound === null) {
+        this.lastWebhookRound = now;
+        this.webhookRound = this.webhookChecks().finally(() => {
+          this.webhookRound = null;
+        });
       }
     }
-    // A failing `rollout` check holds the step until a round passes (Flagger: a failed check halts the advance).
-    if (this.status.webhookFailures > 0 && (decision.action === 'ADVANCE' || decision.action === 'PROMOTE')) {
+    events.push(...this.webhookEvents.splice(0));
+    if (this.manualRollback !== null && decision.action !== 'ROLLBACK') {
       decision = {
-        action: 'HOLD',
-        hold: 'webhook',
-        reason: `rollout webhook failing (${this.status.webhookFailures} of ${this.plan.threshold} before a rollback)`,
+        action: 'ROLLBACK',
+        triggeredBy: [],
+        reason: `rollback webhook answered 2xx (${this.manualRollback})`,
         evidence: decision.evidence,
       };
+    } else if (this.status.webhookFailures >= this.plan.threshold && decision.action !== 'ROLLBACK') {
+      decision = {
+        action: 'ROLLBACK',
+        triggeredBy: [],
+        reason: `rollout webhook failed ${this.status.webhookFailures} times in a row (threshold ${this.plan.threshold}): ${this.lastWebhookDetail}`,
+        evidence: decision.evidence,
+      };
+    }
+    // A failing `rollout` check holds the step until a round passes (Flagger: a failed check halts the advance), and
+    // traffic waits for a round in flight.
+    if (decision.action === 'ADVANCE' || decision.action === 'PROMOTE') {
+      if (this.status.webhookFailures > 0) {
+        decision = {
+          action: 'HOLD',
+          hold: 'webhook',
+          reason: `rollout webhook failing (${this.status.webhookFailures} of ${this.plan.threshold} before a rollback)`,
+          evidence: decision.evidence,
+        };
+      } else if (this.webhookRound !== null && this.plan.webhooks.some((h) => (h.type ?? 'rollout') === 'rollout')) {
+        decision = {
+          action: 'HOLD',
+          hold: 'webhook',
+          reason: 'waiting for the rollout webhook of this interval',
+          evidence: decision.evidence,
+        };
+      }
     }
     try {
       await this.apply(decision, canaryTotal, now, events);
     } catch (err) {
+      if (err instanceof EndedElsewhereError) return this.finishTick(null, reading, events);
       // The VirtualService could not be written (a hand edit that does not parse, permissions…): keep judging and
       // try again next tick; the decision stands until it is applied.
       events.push(`could not change the VirtualService (${shorten((err as Error).message)}); retrying next tick`);
@@ -564,6 +594,7 @@ export class RolloutController {
    * between is reported (and logged) before weir's step overwrites it, never silently.
    */
   private async applyTraffic(state: TrafficState, events: string[]): Promise<{ changed: boolean }> {
+    if (await this.endedElsewhere(events)) throw new EndedElsewhereError();
     if (this.lastApplied) {
       const found = await this.o.router.read().catch(() => null);
       if (found && !sameTrafficState(found, this.lastApplied)) {
@@ -575,6 +606,44 @@ export class RolloutController {
     const r = await this.o.router.apply(state);
     this.lastApplied = state;
     return r;
+  }
+
+  /** One round of the `rollback` and `rollout` checks (run in the background by {@link tick}). */
+  private async webhookChecks(): Promise<void> {
+    try {
+      const manual = await this.o.webhooks.run('rollback', 'Progressing');
+      if (manual.count > 0 && manual.ok) {
+        this.manualRollback = manual.detail;
+        return;
+      }
+      const r = await this.o.webhooks.run('rollout', 'Progressing');
+      if (r.count === 0) return;
+      if (r.ok) {
+        this.status = { ...this.status, webhookFailures: 0 };
+        return;
+      }
+      const n = this.status.webhookFailures + 1;
+      this.status = { ...this.status, webhookFailures: n };
+      this.lastWebhookDetail = r.detail;
+      this.webhookEvents.push(`rollout webhook failed (${n} of ${this.plan.threshold}): ${r.detail}`);
+    } catch (err) {
+      this.webhookEvents.push(`webhooks: ${(err as Error).message}`);
+    }
+  }
+
+  /**
+   * Whether the rollout was ended by someone else (a direct `weir rollout abort`/`promote` while this controller did
+   * not answer): the status on disk is terminal for this run. The controller then adopts it and touches nothing.
+   */
+  private async endedElsewhere(events: string[]): Promise<boolean> {
+    if (TERMINAL_PHASES.includes(this.status.phase)) return false;
+    const disk = await loadStatus(this.o.paths).catch(() => null);
+    if (!disk || disk.runId !== this.status.runId || !TERMINAL_PHASES.includes(disk.phase)) return false;
+    this.status = disk;
+    events.push(
+      `ended outside this controller: ${disk.phase} (${disk.lastTransition.reason}); nothing more is changed`,
+    );
+    return true;
   }
 
   /** How long the counts may be unavailable before a fail-safe rollback: Flagger's `threshold × interval`. */
@@ -680,6 +749,12 @@ export class RolloutController {
     const provider = await this.o.provider.start(this.selector);
     // §2.2: τ from the primary's histogram before the canary starts, frozen for the run.
     const first = await this.o.provider.read(this.selector, provider, []);
+    if (first.reading.sources.failed > 0) {
+      // Refuse before any traffic moves: a source that never answered is a wrong address, not an outage.
+      throw new RolloutStartError(
+        `metrics source${first.reading.sources.failed > 1 ? 's' : ''} not answering at start (${this.o.provider.description}): ${shorten(first.reading.sources.problems.join('; '))}`,
+      );
+    }
     const edges = first.reading.edgesMs;
     let thresholdsMs: number[] = [];
     let sloMs: number | null = null;
@@ -807,7 +882,9 @@ export class RolloutController {
           stepStartCanaryRequests: canaryTotal,
         };
         events.push(`→ ${this.describeStep(next)}: ${d.reason}`);
-        await this.o.webhooks.run('event', 'Progressing', `advanced to ${this.describeStep(next)}`);
+        void this.o.webhooks
+          .run('event', 'Progressing', `advanced to ${this.describeStep(next)}`)
+          .catch(() => undefined);
         break;
       }
       case 'PROMOTE': {
@@ -950,7 +1027,8 @@ export class RolloutController {
     this.status = { ...this.status, phase: to, lastTransition: t };
     events.push(`${t.from ?? '–'} → ${to}: ${reason}`);
     await this.log({ event: 'transition', from: t.from, to, stepIndex: t.stepIndex, reason });
-    await this.o.webhooks.run('event', flaggerPhase(to), `${to}: ${reason}`);
+    // Notifications only: never wait for them (a slow receiver must not stall the judgement).
+    void this.o.webhooks.run('event', flaggerPhase(to), `${to}: ${reason}`).catch(() => undefined);
   }
 
   /** §3.7: logs every non-HOLD decision, a HOLD whose kind changed, and one line per interval. */

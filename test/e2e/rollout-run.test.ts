@@ -349,4 +349,14 @@ maxDuration: 3m`,
     expect(again.output()).toMatch(/the last run promoted v2/);
     expect(await readFile(join(s.weir.dir, 'vs.yaml'), 'utf8')).not.toMatch(/subset: v1/);
   }, 120_000);
+
+  it('refuses to start (exit 64, nothing changed) when a metrics source never answers', async () => {
+    const s = await setup(0, 0, `${FAST}\nmaxDuration: 1m`);
+    const before = await readFile(join(s.weir.dir, 'vs.yaml'), 'utf8');
+    const admin = new URL(s.adminUrl).host;
+    const r = rollout(['run', '-f', s.canaryFile, '--admin', admin, '--admin', '127.0.0.1:1', '--plain']);
+    expect(await r.exit, r.output()).toBe(64);
+    expect(r.output()).toMatch(/metrics source not answering at start .*nothing was changed/);
+    expect(await readFile(join(s.weir.dir, 'vs.yaml'), 'utf8')).toBe(before);
+  }, 60_000);
 });

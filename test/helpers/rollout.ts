@@ -51,8 +51,11 @@ export class MemoryRouter implements TrafficRouter {
 export class TableWebhooks implements WebhookGate {
   readonly calls: { type: WebhookType; phase: string }[] = [];
   constructor(public answers: Partial<Record<WebhookType, () => boolean>> = {}) {}
+  /** Types whose hooks never answer (a hung receiver). */
+  hang = new Set<WebhookType>();
   async run(type: WebhookType, phase: string): Promise<{ ok: boolean; count: number; detail: string }> {
     this.calls.push({ type, phase });
+    if (this.hang.has(type)) return new Promise(() => {});
     const f = this.answers[type];
     if (!f) return { ok: true, count: 0, detail: 'no hooks' };
     const ok = f();

@@ -22,6 +22,7 @@ import {
   PROMOTED_STATE,
   ROLLED_BACK_STATE,
   RolloutController,
+  RolloutStartError,
   SYSTEM_CLOCK,
   specHashOf,
   type TrafficRouter,
@@ -319,6 +320,7 @@ export async function runRolloutRun(o: RolloutRunOptions, mode: 'run' | 'resume'
     if (resume && resume.phase === 'Paused') await controller.resumePaused([]);
     phase = await controller.run();
   } catch (err) {
+    if (err instanceof RolloutStartError) throw usage(`${err.message}; nothing was changed`);
     throw new CliError(
       `rollout stopped: ${(err as Error).message} (the status is kept; weir rollout run resumes, weir rollout abort routes back to ${l.plan.primarySubset})`,
       EXIT.INTERNAL,

@@ -12,7 +12,7 @@ import { parseText } from '../../../src/config/load.ts';
 import { type Canary, toResources } from '../../../src/config/resources.ts';
 import { RolloutController, specHashOf } from '../../../src/rollout/controller.ts';
 import { planRollout, type RolloutPlan } from '../../../src/rollout/plan.ts';
-import { loadStatus, rolloutPaths, writeControl } from '../../../src/rollout/status.ts';
+import { loadStatus, rolloutPaths, saveStatus, writeControl } from '../../../src/rollout/status.ts';
 import { lognormalMs, ManualClock, MemoryRouter, SimulatedProvider, TableWebhooks } from '../../helpers/rollout.ts';
 
 function canaryFrom(analysis: string): Canary {
@@ -252,7 +252,11 @@ metrics:
   it('waits for confirm-rollout and rolls back after threshold failed rollout webhooks', async () => {
     let confirmed = false;
     const hooks = new TableWebhooks({ 'confirm-rollout': () => confirmed, rollout: () => false });
-    const t = await setup(`${LADDER}\nthreshold: 3`, { rps: 100, primaryErrors: 0.002, canaryErrors: 0.002 }, hooks);
+    const t = await setup(
+      `${LADDER}\nthreshold: 3\nwebhooks:\n- {name: gate, type: confirm-rollout, url: "http://127.0.0.1:1/"}\n- {name: load-test, type: rollout, url: "http://127.0.0.1:1/"}`,
+      { rps: 100, primaryErrors: 0.002, canaryErrors: 0.002 },
+      hooks,
+    );
     const c = t.make(null);
     for (let i = 0; i < 15; i++) {
       await c.tick();
@@ -378,5 +382,54 @@ metrics:
     expect(log.find((l) => l.event === 'decision' && l.action === 'ADVANCE')?.events.join(' ')).toMatch(
       /edited outside weir since its last write \(found canary 10 %, weir wrote canary 10 %, sticky\)/,
     );
+  });
+
+  it('stops without touching traffic when the run was ended outside it (a direct abort while it was stalled)', async () => {
+    const t = await setup(LADDER, { rps: 200, primaryErrors: 0.002, canaryErrors: 0.002 });
+    const c = t.make(null);
+    await c.tick();
+    const s = (await loadStatus(t.paths))!;
+    // What `weir rollout abort` does when the controller does not answer: the file to the primary, the status ended.
+    await t.router.apply({ canaryWeight: 0, match: null, mirrorPercent: null, sticky: false });
+    const at = t.clock.now();
+    await saveStatus(t.paths, {
+      ...s,
+      phase: 'Aborted',
+      weight: 0,
+      lastTransition: {
+        at,
+        from: s.phase,
+        to: 'Aborted',
+        stepIndex: s.stepIndex,
+        reason: 'aborted by weir rollout abort',
+      },
+    });
+    const before = t.router.history.length;
+    expect(await c.run()).toBe('Aborted');
+    expect(t.router.history.length).toBe(before);
+    expect(t.router.state.canaryWeight).toBe(0);
+    expect((await loadStatus(t.paths))?.phase).toBe('Aborted');
+  });
+
+  it('keeps judging every tick while a rollout webhook hangs', async () => {
+    const hooks = new TableWebhooks({ rollout: () => true });
+    hooks.hang.add('rollout');
+    const t = await setup(
+      `${LADDER}\nthreshold: 3\nwebhooks: [{name: load-test, type: rollout, url: "http://127.0.0.1:1/"}]`,
+      { rps: 200, primaryErrors: 0.002, canaryErrors: 0.002 },
+      hooks,
+    );
+    const c = t.make(null);
+    for (let i = 0; i < 30; i++) {
+      await c.tick();
+      await t.clock.sleep(1000);
+    }
+    // The step waits for the hung check (no advance)…
+    expect(c.current.lastDecision?.reason).toBe('waiting for the rollout webhook of this interval');
+    expect(weights(t.router)).toEqual([10]);
+    // …but judgement goes on every tick: a canary that turns bad is rolled back.
+    t.provider.canary = { errorRate: 0.5, latencyMs: lognormalMs(100) };
+    expect(await c.run()).toBe('RolledBack');
+    expect(hooks.calls.filter((x) => x.type === 'rollout')).toHaveLength(1);
   });
 });
