@@ -99,6 +99,44 @@ export function canaryLadder(a: CanaryAnalysis): number[] | null {
 /** Default `analysis.latencyFloor`: relative latency differences below 5 ms are not judged (weir's choice). */
 export const DEFAULT_LATENCY_FLOOR_MS = 5;
 
+/**
+ * The sequential policy (§3.6) of a Canary's analysis — Flagger's fields (`alpha`, `metrics[].thresholdRange`,
+ * `interval`) and weir's (`tolerance`, `margin`, `minRequestsPerStep`, `promoteOnSLO`, `onInconclusive`) over
+ * {@link DEFAULT_SEQUENTIAL_POLICY} — with the given dwell, maxDuration and latency thresholds τ. Shared by the
+ * controller and `weir rollout simulate`, so both judge with the same rule. Not validated here.
+ */
+export function sequentialPolicyOf(
+  a: CanaryAnalysis,
+  intervalMs: number,
+  maxDurationMs: number,
+  latencyThresholdsMs: readonly number[],
+): { policy: SequentialPolicy; successMin: number | undefined; latencySloMs: number | null } {
+  const base = DEFAULT_SEQUENTIAL_POLICY;
+  const success = a.metrics?.find((m) => m.name === 'request-success-rate');
+  const duration = a.metrics?.find((m) => m.name === 'request-duration');
+  const successMin = success?.thresholdRange?.min;
+  const latencySloMs = duration?.thresholdRange?.max ?? null;
+  const policy: SequentialPolicy = {
+    ...base,
+    alphaRollback: a.alpha ?? base.alphaRollback,
+    alphaPromote: a.alpha ?? base.alphaPromote,
+    tolerance: a.tolerance ?? base.tolerance,
+    margin: a.margin ?? base.margin,
+    minRequestsPerStep: a.minRequestsPerStep ?? base.minRequestsPerStep,
+    promoteOnSLO: a.promoteOnSLO ?? base.promoteOnSLO,
+    dwellMs: intervalMs,
+    maxDurationMs,
+    onInconclusive: a.onInconclusive ?? base.onInconclusive,
+    // The relative error test against the primary is always on; the canary-only SLO test with a success-rate min.
+    errors: { sloRate: successMin !== undefined ? errorSloFromSuccessRateMin(successMin) : null },
+    latency:
+      duration === undefined
+        ? null
+        : { thresholdsMs: latencyThresholdsMs, sloThresholdMs: latencySloMs, sloQuantile: 0.99 },
+  };
+  return { policy, successMin, latencySloMs };
+}
+
 /** Thrown when a Canary cannot be run (its message says why); `weir rollout` maps it to exit 64. */
 export class RolloutPlanError extends Error {
   override name = 'RolloutPlanError';
@@ -135,27 +173,7 @@ export function planRollout(canary: Canary): RolloutPlan {
   const maxDurationMs =
     (a.maxDuration !== undefined ? parseDurationMs(a.maxDuration) : null) ??
     defaultMaxDurationMs(intervalMs, steps.length, threshold);
-  const success = a.metrics?.find((m) => m.name === 'request-success-rate');
-  const duration = a.metrics?.find((m) => m.name === 'request-duration');
-  const successMin = success?.thresholdRange?.min;
-  const latencySloMs = duration?.thresholdRange?.max ?? null;
-  const policy: SequentialPolicy = {
-    ...base,
-    alphaRollback: a.alpha ?? base.alphaRollback,
-    alphaPromote: a.alpha ?? base.alphaPromote,
-    tolerance: a.tolerance ?? base.tolerance,
-    margin: a.margin ?? base.margin,
-    minRequestsPerStep: a.minRequestsPerStep ?? base.minRequestsPerStep,
-    promoteOnSLO: a.promoteOnSLO ?? base.promoteOnSLO,
-    dwellMs: intervalMs,
-    maxDurationMs,
-    onInconclusive: a.onInconclusive ?? base.onInconclusive,
-    errors: { sloRate: successMin !== undefined ? errorSloFromSuccessRateMin(successMin) : null },
-    latency:
-      duration === undefined
-        ? null
-        : { thresholdsMs: base.latency?.thresholdsMs ?? [], sloThresholdMs: latencySloMs, sloQuantile: 0.99 },
-  };
+  const { policy, latencySloMs } = sequentialPolicyOf(a, intervalMs, maxDurationMs, base.latency?.thresholdsMs ?? []);
   const problems = validateSequentialPolicy(policy);
   if (problems.length > 0) {
     throw new RolloutPlanError(
@@ -179,7 +197,7 @@ export function planRollout(canary: Canary): RolloutPlan {
     sticky: a.sticky ?? true,
     policy,
     latencySloMs,
-    judgeLatency: duration !== undefined,
+    judgeLatency: policy.latency !== null,
     webhooks: a.webhooks ?? [],
     ignoredMetrics: (a.metrics ?? [])
       .filter((m) => m.name !== 'request-success-rate' && m.name !== 'request-duration')

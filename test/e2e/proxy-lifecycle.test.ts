@@ -2,7 +2,7 @@
  * End to end: hot reload under continuous load (no failed request, pools of unchanged clusters kept, a bad change
  * rejected while the last good config keeps serving) and graceful drain on SIGTERM of a real `weir serve` process.
  */
-import { spawn } from 'node:child_process';
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -50,6 +50,29 @@ afterAll(async () => {
   await backends.closeAll();
   await closeClients();
 });
+
+/**
+ * Resolves once a `weir serve` child process says it listens (rejects on an early exit or after 20 s); returns a
+ * getter for everything it has written on stderr so far.
+ */
+function listening(child: ChildProcessWithoutNullStreams | ReturnType<typeof spawn>): Promise<() => string> {
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`weir serve did not start: ${stderr}`)), 20_000);
+    const onData = (): void => {
+      if (stderr.includes('proxy listening')) {
+        clearTimeout(t);
+        child.stderr!.off('data', onData);
+        resolve(() => stderr);
+      }
+    };
+    child.stderr!.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`exited early with ${code}: ${stderr}`)));
+  });
+}
 
 function mesh(): string {
   return serviceEntryYaml(NS, [
@@ -163,18 +186,7 @@ describe('graceful shutdown', () => {
       },
     );
     try {
-      let stderr = '';
-      await new Promise<void>((resolve, reject) => {
-        const t = setTimeout(() => reject(new Error(`weir serve did not start: ${stderr}`)), 20_000);
-        child.stderr.on('data', (d: Buffer) => {
-          stderr += d.toString();
-          if (stderr.includes('proxy listening')) {
-            clearTimeout(t);
-            resolve();
-          }
-        });
-        child.once('exit', (code) => reject(new Error(`exited early with ${code}: ${stderr}`)));
-      });
+      await listening(child);
       const url = `http://127.0.0.1:${port}`;
       const inflight = Array.from({ length: 10 }, () => send(url, { host: HOST }));
       await new Promise((r) => setTimeout(r, 300));
@@ -237,19 +249,8 @@ spec:
       ],
       { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] },
     );
-    let stderr = '';
     try {
-      await new Promise<void>((resolve, reject) => {
-        const t = setTimeout(() => reject(new Error(`weir serve did not start: ${stderr}`)), 20_000);
-        child.stderr.on('data', (d: Buffer) => {
-          stderr += d.toString();
-          if (stderr.includes('proxy listening')) {
-            clearTimeout(t);
-            resolve();
-          }
-        });
-        child.once('exit', (code) => reject(new Error(`exited early with ${code}: ${stderr}`)));
-      });
+      const stderr = await listening(child);
       const replies = await Promise.all(
         Array.from({ length: 20 }, () => send(`http://127.0.0.1:${port}`, { host: HOST })),
       );
@@ -258,7 +259,7 @@ spec:
       for (let i = 0; i < 50 && backends.v2.stats().totalRequests - before < 20; i++)
         await new Promise((r) => setTimeout(r, 50));
       expect(backends.v2.stats().totalRequests - before).toBe(20);
-      expect(stderr).not.toMatch(/internal error/);
+      expect(stderr()).not.toMatch(/internal error/);
     } finally {
       child.kill('SIGKILL');
       await rm(dir, { recursive: true, force: true });

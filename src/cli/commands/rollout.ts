@@ -12,7 +12,7 @@ import { loadPaths } from '../../config/load.ts';
 import { type Canary, toResources } from '../../config/resources.ts';
 import { validateResource } from '../../config/validate/index.ts';
 import type { CanaryAnalysis } from '../../config/weir/canary.ts';
-import { canaryLadder } from '../../rollout/plan.ts';
+import { canaryLadder, sequentialPolicyOf } from '../../rollout/plan.ts';
 import {
   type FlaggerModel,
   primaryThresholdsMs,
@@ -24,7 +24,6 @@ import {
 import {
   DEFAULT_SEQUENTIAL_POLICY,
   defaultMaxDurationMs,
-  errorSloFromSuccessRateMin,
   type SequentialPolicy,
   validateSequentialPolicy,
 } from '../../rollout/stats/index.ts';
@@ -109,25 +108,11 @@ export function planFromCanary(
     maxDurationOverrideMs ??
     (a.maxDuration !== undefined ? parseDurationMs(a.maxDuration) : null) ??
     defaultMaxDurationMs(stepMs, ladder.length, threshold);
-  const success = a.metrics?.find((m) => m.name === 'request-success-rate');
-  const duration = a.metrics?.find((m) => m.name === 'request-duration');
-  const successMin = success?.thresholdRange?.min;
-  const p99Max = duration?.thresholdRange?.max;
-  const policy: SequentialPolicy = {
-    ...base,
-    alphaRollback: a.alpha ?? base.alphaRollback,
-    alphaPromote: a.alpha ?? base.alphaPromote,
-    tolerance: a.tolerance ?? base.tolerance,
-    dwellMs: stepMs,
-    maxDurationMs,
-    onInconclusive: a.onInconclusive ?? base.onInconclusive,
-    // The relative error test against the primary is always on; the canary-only SLO test with a success-rate min.
-    errors: { sloRate: successMin !== undefined ? errorSloFromSuccessRateMin(successMin) : null },
-    latency:
-      duration === undefined
-        ? null
-        : { thresholdsMs: primaryThresholdsMs(primary), sloThresholdMs: p99Max ?? null, sloQuantile: 0.99 },
-  };
+  const {
+    policy,
+    successMin,
+    latencySloMs: p99Max,
+  } = sequentialPolicyOf(a, stepMs, maxDurationMs, primaryThresholdsMs(primary));
   const problems = validateSequentialPolicy(policy);
   if (problems.length > 0) throw usage(`the Canary's analysis is not usable: ${problems.join('; ')}`);
   return {
