@@ -2,7 +2,7 @@
  * End to end: hot reload under continuous load (no failed request, pools of unchanged clusters kept, a bad change
  * rejected while the last good config keeps serving) and graceful drain on SIGTERM of a real `weir serve` process.
  */
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -55,7 +55,7 @@ afterAll(async () => {
  * Resolves once a `weir serve` child process says it listens (rejects on an early exit or after 20 s); returns a
  * getter for everything it has written on stderr so far.
  */
-function listening(child: ChildProcessWithoutNullStreams | ReturnType<typeof spawn>): Promise<() => string> {
+function listening(child: ReturnType<typeof spawn>): Promise<() => string> {
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => {
     stderr += d.toString();
@@ -72,6 +72,18 @@ function listening(child: ChildProcessWithoutNullStreams | ReturnType<typeof spa
     child.stderr!.on('data', onData);
     child.once('exit', (code) => reject(new Error(`exited early with ${code}: ${stderr}`)));
   });
+}
+
+/** Spawns `weir serve -f dir` through bin/weir.js on free loopback ports (log off); stderr is piped. */
+async function serveProcess(dir: string): Promise<{ child: ReturnType<typeof spawn>; port: number }> {
+  const port = await freePort();
+  const admin = await freePort();
+  const args = ['serve', '-f', dir, '--listen', `127.0.0.1:${port}`, '--admin', `127.0.0.1:${admin}`];
+  const child = spawn(process.execPath, ['bin/weir.js', ...args, '--log-format', 'off'], {
+    cwd: ROOT,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  return { child, port };
 }
 
 function mesh(): string {
@@ -161,30 +173,10 @@ describe('graceful shutdown', () => {
   it('drains in-flight requests on SIGTERM and exits 0', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'weir-drain-'));
     await writeFile(join(dir, 'mesh.yaml'), mesh());
-    const port = await freePort();
-    const admin = await freePort();
     // No VirtualService: Istio's default route to every endpoint of the service.
     backends.v1.configure({ latencyMs: 800 });
     backends.v2.configure({ latencyMs: 800 });
-    const child = spawn(
-      process.execPath,
-      [
-        'bin/weir.js',
-        'serve',
-        '-f',
-        dir,
-        '--listen',
-        `127.0.0.1:${port}`,
-        '--admin',
-        `127.0.0.1:${admin}`,
-        '--log-format',
-        'off',
-      ],
-      {
-        cwd: ROOT,
-        stdio: ['ignore', 'ignore', 'pipe'],
-      },
-    );
+    const { child, port } = await serveProcess(dir);
     try {
       await listening(child);
       const url = `http://127.0.0.1:${port}`;
@@ -230,25 +222,8 @@ spec:
     mirrorPercentage: {value: 100}
 `,
     );
-    const port = await freePort();
-    const admin = await freePort();
     const before = backends.v2.stats().totalRequests;
-    const child = spawn(
-      process.execPath,
-      [
-        'bin/weir.js',
-        'serve',
-        '-f',
-        dir,
-        '--listen',
-        `127.0.0.1:${port}`,
-        '--admin',
-        `127.0.0.1:${admin}`,
-        '--log-format',
-        'off',
-      ],
-      { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] },
-    );
+    const { child, port } = await serveProcess(dir);
     try {
       const stderr = await listening(child);
       const replies = await Promise.all(
