@@ -14,6 +14,11 @@ import { createReporter } from '../validate/report.ts';
 export interface AnalysisInput {
   resources: readonly Resource[];
   registry: Registry;
+  /**
+   * Resources the webhook rejects (left out of everything else). istioctl runs its analyzers on them too; weir
+   * looks at them only where a rejection hides the finding that explains it (IST0165).
+   */
+  rejected?: readonly Resource[];
 }
 
 /** The read-only view an analyzer works on, plus its output channel. */
@@ -21,6 +26,8 @@ export interface AnalysisContext {
   readonly resources: readonly Resource[];
   readonly registry: Registry;
   readonly drIndex: DestinationRuleIndex;
+  /** Resources with webhook errors (see {@link AnalysisInput.rejected}). */
+  readonly rejected: readonly Resource[];
   /** The accepted resources of one kind, in load order. */
   of<K extends Kind>(kind: K): readonly Resource<K>[];
   /**
@@ -57,6 +64,7 @@ export function createContext(input: AnalysisInput, out: Diagnostic[]): Analysis
     resources: input.resources,
     registry: input.registry,
     drIndex: new DestinationRuleIndex(drs, input.registry.clusterDomain),
+    rejected: input.rejected ?? [],
     of: <K extends Kind>(kind: K) => (byKind.get(kind) ?? []) as Resource<K>[],
     report: (resource, path, code, message, level) =>
       createReporter(resource, out)(path, message, { code, level: level ?? CODES[code].level }),
