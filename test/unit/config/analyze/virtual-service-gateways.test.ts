@@ -162,6 +162,25 @@ spec:
     ]);
     expect(ds.find((d) => d.code === 'IST0140')?.level).toBe('warning');
   });
+  it('reports identical findings once, as istioctl dedupes its messages (a 90/10 split gives two matches)', () => {
+    const split = meshVs.replace(
+      '    - destination: {host: ratings, subset: v1}\n',
+      '    - destination: {host: ratings, subset: v1}\n      weight: 90\n    - destination: {host: ratings, subset: v2}\n      weight: 10\n',
+    );
+    const dr = ratingsDr.replace(
+      '[{name: v1, labels: {version: v1}}]',
+      '[{name: v1, labels: {version: v1}}, {name: v2}]',
+    );
+    const ds = diags(
+      gateway('default', 'gw', ['80:x.com']),
+      vs('default', 'edge', ['x.com'], ['gw']),
+      ratingsSvc,
+      split,
+      dr,
+    );
+    expect(of('IST0106', ds)).toEqual([]);
+    expect(of('IST0140', ds)).toHaveLength(1);
+  });
   it('is silent for a VirtualService without gateways, or when the hosts are written differently', () => {
     const noGateways = vs('default', 'plain', ['x.com'], []).replace('  gateways: []\n', '');
     expect(of('IST0140', diags(ratingsSvc, meshVs, ratingsDr, noGateways))).toEqual([]);
