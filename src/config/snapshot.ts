@@ -56,13 +56,15 @@ export function buildSnapshot(
   });
   const diagnostics: Diagnostic[] = [...loadDiagnostics, ...typed.diagnostics];
   const accepted: Resource[] = [];
+  const rejected: Resource[] = [];
   for (const r of typed.resources) {
     const found = validateResource(r);
     diagnostics.push(...found);
     if (!found.some((d) => d.level === 'error')) accepted.push(r);
+    else rejected.push(r);
   }
   const registry = buildRegistry(accepted, clusterDomain);
-  if (opts.analyze !== false) diagnostics.push(...analyze({ resources: accepted, registry }));
+  if (opts.analyze !== false) diagnostics.push(...analyze({ resources: accepted, registry, rejected }));
   const drs = accepted.filter((r): r is DestinationRule => r.kind === 'DestinationRule');
   return Object.freeze({
     resources: Object.freeze(accepted),

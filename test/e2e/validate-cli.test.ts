@@ -151,3 +151,75 @@ describe('weir validate', () => {
     expect(weir(['validate']).code).toBe(64);
   });
 });
+
+describe('weir validate: istioctl analyze checks of Gateways and Services', () => {
+  const GATEWAYS = `apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: public, namespace: shop}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 80, name: http, protocol: HTTP}
+    hosts: [shop.example.com]
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: public-canary, namespace: shop}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 80, name: http, protocol: HTTP}
+    hosts: [shop.example.com]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: checkout, namespace: shop}
+spec:
+  hosts: [checkout.example.com]
+  location: MESH_EXTERNAL
+  resolution: DNS
+  ports: [{number: 80, name: http, protocol: HTTP}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: checkout, namespace: shop}
+spec:
+  hosts: [checkout.example.com]
+  gateways: [public]
+  http:
+  - route:
+    - destination: {host: checkout.example.com}
+`;
+
+  it('prints IST0145 (error, exit 79) and IST0132 (warning) with position and field path', () => {
+    const p = file('gateways.yaml', GATEWAYS);
+    const r = weir(['validate', p]);
+    expect(r.code).toBe(79);
+    expect(r.stdout.trim().split('\n')).toEqual([
+      `${p}:7:5 error IST0145 Gateway shop/public spec.servers[0]: Conflict with gateways shop/public-canary (workload selector istio=ingressgateway, port 80, hosts shop.example.com).`,
+      `${p}:16:5 error IST0145 Gateway shop/public-canary spec.servers[0]: Conflict with gateways shop/public (workload selector istio=ingressgateway, port 80, hosts shop.example.com).`,
+      `${p}:33:14 warning IST0132 VirtualService shop/checkout spec.gateways[0]: one or more host [checkout.example.com] defined in VirtualService shop/checkout not found in Gateway shop/public.`,
+    ]);
+    const j = JSON.parse(weir(['validate', '-o', 'json', p]).stdout) as {
+      diagnostics: { code: string; level: string; field: string; line: number }[];
+    };
+    expect(j.diagnostics.map((d) => [d.code, d.level, d.field, d.line])).toEqual([
+      ['IST0145', 'error', 'spec.servers[0]', 7],
+      ['IST0145', 'error', 'spec.servers[0]', 16],
+      ['IST0132', 'warning', 'spec.gateways[0]', 33],
+    ]);
+  });
+
+  it('an info finding (IST0118) fails only with --fail-on info', () => {
+    const p = file(
+      'service.yaml',
+      'apiVersion: v1\nkind: Service\nmetadata: {name: checkout, namespace: shop}\nspec:\n  selector: {app: checkout}\n  ports: [{name: web, port: 80}]\n',
+    );
+    const r = weir(['validate', p]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(
+      `${p}:6:29 info IST0118 Service shop/checkout spec.ports[0].port: Port name web (port: 80, targetPort: 80) doesn't follow the naming convention of Istio port.`,
+    );
+    expect(weir(['validate', '--fail-on', 'info', p]).code).toBe(79);
+  });
+});

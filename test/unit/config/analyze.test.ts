@@ -154,7 +154,8 @@ spec:
   selector:
     app: reviews
   ports:
-  - port: 80
+  - name: http
+    port: 80
     targetPort: 9080
 ---
 apiVersion: apps/v1
