@@ -19,6 +19,7 @@ import {
   statSync,
   utimesSync,
 } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -50,9 +51,13 @@ function run(cmd: string, args: string[], opts: { cwd: string; env: NodeJS.Proce
   });
 }
 
-/** The environment without npm's `npm_*` variables (set when the tests run under `npm test`: prefix, cache…). */
+/**
+ * The environment without the `npm_*` variables npm sets when the tests run under `npm test` (prefix, package,
+ * lifecycle…), which would steer the inner npm; where npm's cache, registry and proxies are stays as configured.
+ */
 function cleanEnv(): NodeJS.ProcessEnv {
-  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^npm_/i.test(k)));
+  const keep = /^npm_config_(cache|registry|userconfig|globalconfig|cafile|proxy|https?_proxy|noproxy|strict_ssl)$/i;
+  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^npm_/i.test(k) || keep.test(k)));
 }
 
 /** Every path under `dir` (relative) with its type, mode, size and mtime: what a write anywhere would change. */
@@ -237,13 +242,25 @@ describe('the packed package, installed read-only and run by another user', () =
     expect(s.stdout).toContain('Flagger');
   });
 
-  it('weir demo: --help, and a pattern that rewrites copies of the read-only examples', async () => {
+  it('weir demo: --help, and a pattern on a rewritten copy of the read-only examples', async () => {
     const h = await weir(['demo', '--help']);
     expect(h.code).toBe(0);
     expect(h.stdout).toContain('Usage: weir demo');
-    const r = await weir(['demo', '--pattern', 'affinity', '--duration', '1'], 60_000);
-    expect(r.stdout, r.stdout + r.stderr).toContain('✓ 1/1 patterns passed');
-    expect(r.code).toBe(0);
+    // With v1's port 18081 taken the demo runs its backends on other ports and the proxy on a copy of the examples
+    // with those ports written in: the copy of a read-only folder must be writable. (Already taken is as good.)
+    const blocker = createServer();
+    await new Promise<void>((resolve) => {
+      blocker.once('error', () => resolve());
+      blocker.listen({ host: '127.0.0.1', port: 18081, exclusive: true }, () => resolve());
+    });
+    try {
+      const r = await weir(['demo', '--pattern', 'composite', '--duration', '1'], 60_000);
+      expect(r.stdout, r.stdout + r.stderr).toMatch(/port 18081( and 18082)? taken: the proxy reads a copy/);
+      expect(r.stdout, r.stdout + r.stderr).toContain('✓ 1/1 patterns passed');
+      expect(r.code).toBe(0);
+    } finally {
+      if (blocker.listening) await new Promise((resolve) => blocker.close(resolve));
+    }
   });
 
   it('weir serve answers /ready and drains on SIGTERM; weir backend answers', async () => {
