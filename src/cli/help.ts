@@ -16,7 +16,7 @@ const ROLLOUT_RUN: readonly Row[] = [
   [EXIT.INCONCLUSIVE, 'inconclusive, or paused (weir rollout resume continues it)'],
   [
     EXIT.USAGE,
-    'bad usage, or the rollout cannot start (invalid Canary, another controller runs it, a metrics source that never answers); nothing was changed',
+    'bad usage, or the rollout cannot start (an invalid Canary, a VirtualService that cannot be found or rolled out, another controller on it, a metrics source that never answers); nothing was changed',
   ],
   [EXIT.INTERNAL, 'the rollout stopped on an internal error; its status is kept (weir rollout resume continues it)'],
   [130, 'interrupted by SIGINT (Ctrl-C) before the end; resumable (143 for SIGTERM)'],
