@@ -21,6 +21,7 @@ import {
 import { parseLabels, runServe } from './commands/serve.ts';
 import { runValidate } from './commands/validate.ts';
 import { CliError, EXIT } from './exit-codes.ts';
+import { addExitCodeHelp } from './help.ts';
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
@@ -117,7 +118,7 @@ function buildProgram(result: { code: number }): Command {
     .addOption(
       new Option('--log-format <format>', 'access log format').choices(['text', 'json', 'off']).default('text'),
     )
-    .option('--shadow-suffix', "append -shadow to mirrored requests' Host (default; Envoy and Istio < 1.28)", true)
+    .option('--shadow-suffix', "append -shadow to mirrored requests' Host (Envoy and Istio < 1.28)", true)
     .option('--no-shadow-suffix', 'keep the Host of mirrored requests unchanged (Istio >= 1.28)')
     .argument('[paths...]', 'configuration files or directories (same as -f)')
     .action(
@@ -202,17 +203,15 @@ function buildProgram(result: { code: number }): Command {
   const runOptions = (c: Command): Command =>
     c
       .requiredOption('-f, --filename <path>', 'the Canary (weir.dev/v1alpha1) file')
-      .option(
-        '--config <path>',
-        "config file or folder holding the VirtualService (repeatable; default: the Canary's folder)",
-        collect,
-        [] as string[],
+      .addOption(
+        new Option('--config <path>', 'config file or folder holding the VirtualService (repeatable)')
+          .argParser(collect)
+          .default([] as string[], "the Canary's folder"),
       )
-      .option(
-        '--admin <url>',
-        `weir serve admin endpoint to read counts from (repeatable, summed; default ${DEFAULT_ADMIN_URL})`,
-        collect,
-        [] as string[],
+      .addOption(
+        new Option('--admin <url>', 'weir serve admin endpoint to read counts from (repeatable, summed)')
+          .argParser(collect)
+          .default([] as string[], DEFAULT_ADMIN_URL),
       )
       .option('--prometheus <url>', 'read the counts through the Prometheus HTTP API instead')
       .option('-n, --namespace <ns>', 'namespace of resources that name none')
@@ -275,6 +274,7 @@ function buildProgram(result: { code: number }): Command {
       result.code = await runRolloutSimulate(o);
     });
 
+  addExitCodeHelp(program);
   return program;
 }
 

@@ -6,7 +6,7 @@
  */
 
 import { readFileSync } from 'node:fs';
-import { cp, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, cp, lstat, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -76,12 +76,37 @@ async function yamlFiles(dir: string): Promise<string[]> {
 }
 
 /**
+ * Copies the folder `from` into a new temporary folder named `<tmpdir>/<prefix>XXXXXX` and returns it. The copy is
+ * writable by its owner throughout, whatever the source's modes: `fs.cp` keeps them, and the `examples/` of an
+ * installed weir may be read-only (a global install in a read-only prefix), while the demo rewrites its copies.
+ * On failure the folder is removed and the error rethrown.
+ */
+export async function copyToTemp(from: string, prefix: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  try {
+    await cp(from, dir, { recursive: true });
+    await addOwnerWrite(dir);
+    return dir;
+  } catch (err) {
+    await rm(dir, { recursive: true, force: true }).catch(() => {});
+    throw err;
+  }
+}
+
+/** Adds the owner's write bit to `path` and, for a folder, to everything under it (symbolic links untouched). */
+async function addOwnerWrite(path: string): Promise<void> {
+  const st = await lstat(path);
+  if (st.isSymbolicLink()) return;
+  if ((st.mode & 0o200) === 0) await chmod(path, (st.mode & 0o7777) | 0o200);
+  if (st.isDirectory()) for (const name of await readdir(path)) await addOwnerWrite(join(path, name));
+}
+
+/**
  * Copies `examplesDir` to a new temporary folder, replacing the endpoint ports 18081/18082 (a YAML value on its
  * own, as in `http: 18081`) by `ports`. Returns the folder.
  */
 export async function copyWithPorts(examplesDir: string, ports: { v1: number; v2: number }): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'weir-demo-'));
-  await cp(examplesDir, dir, { recursive: true });
+  const dir = await copyToTemp(examplesDir, 'weir-demo-');
   let replaced = 0;
   for (const f of await yamlFiles(dir)) {
     const text = await readFile(f, 'utf8');
@@ -108,8 +133,7 @@ export async function copyWithAnnotation(
   name: string,
   value: string,
 ): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'weir-demo-sticky-'));
-  await cp(configDir, dir, { recursive: true });
+  const dir = await copyToTemp(configDir, 'weir-demo-sticky-');
   let changed = 0;
   for (const f of await yamlFiles(dir)) {
     const docs = parseAllDocuments(await readFile(f, 'utf8'));
@@ -145,8 +169,7 @@ export async function copyWithEndpoints(
   version: string,
   endpoints: readonly EndpointSpec[],
 ): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'weir-demo-endpoints-'));
-  await cp(configDir, dir, { recursive: true });
+  const dir = await copyToTemp(configDir, 'weir-demo-endpoints-');
   let changed = 0;
   for (const f of await yamlFiles(dir)) {
     const docs = parseAllDocuments(await readFile(f, 'utf8'));

@@ -6,8 +6,7 @@
  * 2. a v2 with 3× the errors (3 % vs 1 %): rolled back at once; the VirtualService is back at 100 % v1.
  * Each takes about a minute at the demo's 200 req/s; the rewritten VirtualService is hot-reloaded after every step.
  */
-import { cp, mkdtemp, readFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { webhookGate } from '../../cli/commands/rollout-run.ts';
 import { loadPaths } from '../../config/load.ts';
@@ -24,6 +23,7 @@ import { AdminProvider } from '../../rollout/providers/admin.ts';
 import { FileTrafficRouter } from '../../rollout/router/file-router.ts';
 import { type RolloutPhase, rolloutPaths } from '../../rollout/status.ts';
 import { statusLines } from '../../rollout/view.ts';
+import { copyToTemp } from '../environment.ts';
 import { sendRequest } from '../http-client.ts';
 import { formatTable } from '../live-view.ts';
 import { runLoad } from '../load.ts';
@@ -55,9 +55,8 @@ async function runOnce(ctx: DemoContext, label: string, canaryErrors: number, se
   const { v1, v2 } = ctx.env.backends;
   await v1.configure({ errorRate: PRIMARY_ERRORS, errorStatus: 503, seed });
   await v2.configure({ errorRate: canaryErrors, errorStatus: 503, seed: seed + 1 });
-  const dir = await mkdtemp(join(tmpdir(), 'weir-demo-rollout-'));
+  const dir = await copyToTemp(ctx.env.configDir, 'weir-demo-rollout-');
   ctx.env.own(dir);
-  await cp(ctx.env.configDir, dir, { recursive: true });
   await ctx.env.applyConfig(dir);
   const canaryFile = join(dir, FOLDER, 'canary.yaml');
   const loaded = await loadPaths([canaryFile]);
