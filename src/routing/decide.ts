@@ -13,6 +13,7 @@ import type {
   CompiledDestination,
   CompiledRoute,
   GeneratedCookie,
+  HostEntry,
   PathParts,
   RequestFacts,
   RouteDecision,
@@ -29,13 +30,13 @@ export interface DecideOptions {
 }
 
 const seedCache = new WeakMap<CompiledRoute, number[]>();
-/** Authority as sent → virtual host (or null), per table: the host split and lower-cased once per distinct value. */
-const vhostCache = new WeakMap<RouteTable, Map<string, { host: string; vhost: VirtualHost | null }>>();
+/** Authority as sent → host entries, per table: the host split and lower-cased once per distinct value. */
+const vhostCache = new WeakMap<RouteTable, Map<string, { host: string; entries: readonly HostEntry[] }>>();
 const VHOST_CACHE_MAX = 4096;
 /** Destination → cluster per request port, so that no cluster name is built per request. */
 const clusterCache = new WeakMap<RouteTable, WeakMap<CompiledDestination, Map<number, Cluster | null>>>();
 
-function lookupVhost(table: RouteTable, authority: string): { host: string; vhost: VirtualHost | null } {
+function lookupHost(table: RouteTable, authority: string): { host: string; entries: readonly HostEntry[] } {
   let cache = vhostCache.get(table);
   if (!cache) {
     cache = new Map();
@@ -45,7 +46,7 @@ function lookupVhost(table: RouteTable, authority: string): { host: string; vhos
   if (hit) return hit;
   const lower = splitAuthority(authority).host.toLowerCase();
   const host = lower.endsWith('.') ? lower.slice(0, -1) : lower;
-  const entry = { host, vhost: table.virtualHost(host) };
+  const entry = { host, entries: table.hostEntries(host) };
   if (cache.size >= VHOST_CACHE_MAX) cache.clear();
   cache.set(authority, entry);
   return entry;
@@ -73,17 +74,34 @@ function clusterFor(table: RouteTable, dest: CompiledDestination, port: number):
 /** Decides what to do with a request. Never throws. */
 export function decide(table: RouteTable, facts: RequestFacts, opts: DecideOptions): RouteDecision {
   const trace = opts.trace;
-  const { host, vhost } = lookupVhost(table, facts.authority);
+  const { host, entries } = lookupHost(table, facts.authority);
+  let vhost: VirtualHost | null = null;
+  for (let i = 0; i < entries.length && vhost === null; i++) {
+    const e = entries[i]!;
+    if (e.selective !== true) vhost = e;
+    else {
+      // Config-time selectors (sourceLabels, sourceNamespace, match.port): the virtual host for this client.
+      if (trace) e.traceSelectors(facts.source, facts.port, trace);
+      vhost = e.resolve(facts.source, facts.port);
+    }
+  }
   if (!vhost || (vhost.port80Only && facts.port !== 80)) {
     trace?.push({
       step: 'host',
       message: vhost
         ? `host ${host} has no registry service; Istio serves its VirtualService on port 80 only`
-        : `no virtual host for ${host}: not in the registry and no VirtualService`,
+        : entries.length > 0
+          ? `no virtual host for ${host} for this source: not a registry service, and no VirtualService applies`
+          : `no virtual host for ${host}: not in the registry and no VirtualService`,
     });
     return { action: 'notFound', vhost: null, status: 404, responseFlags: 'NR' };
   }
   if (trace) {
+    for (const skipped of vhost.notApplied ?? [])
+      trace.push({
+        step: 'virtualService',
+        message: `VirtualService ${skipped.namespace}/${skipped.name} not applied: none of its match blocks is for this proxy (match.gateways)`,
+      });
     const vs = vhost.virtualService;
     trace.push({
       step: 'host',
@@ -188,6 +206,10 @@ function act(
           break;
         }
       }
+      opts.trace?.push({
+        step: 'destination',
+        message: `weighted split over ${dests.length} destinations (${dests.map((d) => d.weight).join('/')}): Envoy draws one at random per request; this run drew destination ${index}`,
+      });
     }
   }
   const dest = dests[index];
@@ -225,7 +247,8 @@ function act(
     step: 'destination',
     message: `destination ${describeDestination(dest)} → cluster ${cluster.name} with ${cluster.endpoints.length} endpoint(s)`,
   });
-  return { action: 'route', vhost, route, matchIndex, destinationIndex: index, cluster, setCookie };
+  const hashPolicies = route.hashPoliciesByPort?.get(cluster.port) ?? route.hashPolicies;
+  return { action: 'route', vhost, route, matchIndex, destinationIndex: index, cluster, setCookie, hashPolicies };
 }
 
 function describeDestination(d: CompiledDestination): string {
