@@ -162,6 +162,7 @@ function act(
   const dests = action.destinations;
   let index = 0;
   let setCookie: GeneratedCookie | null = null;
+  let pick: 'single' | 'random' | 'hash' = 'single';
   if (dests.length > 1) {
     let picked = false;
     if (route.stickySplit && route.hashPolicies.length > 0) {
@@ -192,10 +193,12 @@ function act(
       if (key !== null) {
         index = pickSticky(key, dests, seeds);
         picked = true;
+        pick = 'hash';
         opts.trace?.push({ step: 'destination', message: `sticky split: hash key chose destination ${index}` });
       }
     }
     if (!picked) {
+      pick = 'random';
       // Envoy: value % Σw over cumulative intervals in declaration order, with a per-request random value.
       let r = opts.rng() * action.totalWeight;
       index = dests.length - 1;
@@ -248,7 +251,7 @@ function act(
     message: `destination ${describeDestination(dest)} → cluster ${cluster.name} with ${cluster.endpoints.length} endpoint(s)`,
   });
   const hashPolicies = route.hashPoliciesByPort?.get(cluster.port) ?? route.hashPolicies;
-  return { action: 'route', vhost, route, matchIndex, destinationIndex: index, cluster, setCookie, hashPolicies };
+  return { action: 'route', vhost, route, matchIndex, destinationIndex: index, cluster, setCookie, hashPolicies, pick };
 }
 
 function describeDestination(d: CompiledDestination): string {

@@ -392,6 +392,11 @@ export type RouteDecision =
        * DestinationRule's key at the cluster's port. Used by RING_HASH and MAGLEV clusters.
        */
       hashPolicies: readonly HashPolicy[];
+      /**
+       * How the destination was chosen: `single` (one destination), `random` (weighted split: a fresh random draw
+       * per request, as Envoy), `hash` (the opt-in sticky split, from the request's hash key).
+       */
+      pick: 'single' | 'random' | 'hash';
     }
   | {
       action: 'redirect';
