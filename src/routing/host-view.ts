@@ -69,7 +69,8 @@ export function buildVirtualHost(spec: HostSpec, keep: Keep): VirtualHost | null
   const used: HostCandidate[] = [];
   const notApplied: VirtualService[] = [];
   for (const c of spec.candidates) {
-    const routes = truncateAfterCatchAll(keep === null ? c.routes : keepBlocks(c.routes, keep));
+    // Without a client (keep null), a block with a selector may not exist, so only selector-free catch-alls cut.
+    const routes = truncateAfterCatchAll(keep === null ? c.routes : keepBlocks(c.routes, keep), keep === null);
     if (routes.length === 0) {
       notApplied.push(c.vs);
       continue;
@@ -112,12 +113,13 @@ function keepBlocks(routes: readonly CompiledRoute[], keep: (m: CompiledMatch) =
 
 /**
  * Istio's `BuildHTTPRoutesForVirtualService` stops at the first catch-all block: later blocks of that route and
- * later routes of the VirtualService are never emitted.
+ * later routes of the VirtualService are never emitted. With `selectorFreeOnly`, a catch-all block that has a
+ * config-time selector does not cut (the routes are not yet filtered for a client).
  */
-export function truncateAfterCatchAll(routes: readonly CompiledRoute[]): CompiledRoute[] {
+export function truncateAfterCatchAll(routes: readonly CompiledRoute[], selectorFreeOnly = false): CompiledRoute[] {
   const out: CompiledRoute[] = [];
   for (const r of routes) {
-    const i = r.matches.findIndex((m) => m.catchAll === true);
+    const i = r.matches.findIndex((m) => m.catchAll === true && (!selectorFreeOnly || m.selector === null));
     if (i < 0) {
       out.push(r);
       continue;

@@ -253,3 +253,26 @@ describe('cost: the common case has no per-client work; views are built once per
     expect(e.resolve({ labels: { app: 'qa' }, namespace: null, workload: null, ip: null }, 8080)).toBe(a);
   });
 });
+
+describe('listings (config_dump, cluster pre-building) see every route a client may get', () => {
+  it('a selective host lists each VirtualService uncut by a catch-all that has a selector, and the default route', () => {
+    const t = tableOf(
+      snapshot(
+        service(H),
+        subsets(H),
+        vs('cut', {
+          hosts: [H],
+          http: [
+            { name: 'qa', match: [{ sourceLabels: { app: 'qa' } }], route: [to(H, 'v2')] },
+            { name: 'after', match: [{ headers: { x: { exact: '1' } } }], route: [to(H, 'v1')] },
+          ],
+        }),
+      ),
+    );
+    const listed = t.virtualHosts().filter((v) => v.host === H);
+    expect(listed.map((v) => [v.virtualService?.name ?? '-', v.routes.map((r) => r.name)])).toEqual([
+      ['cut', ['qa', 'after']],
+      ['-', ['default']],
+    ]);
+  });
+});
