@@ -215,6 +215,7 @@ describe('weir explain text: the weighted pick and unreachable routes are labell
     expect(j.destinations[0].cluster).toBe('outbound|80||checkout-service.prod.svc.cluster.local');
     const text = weir('explain', URL, ...BASE, '-f', vs, '--source-ip', '10.9.9.9').stdout;
     expect(text).toContain('VirtualService prod/vs not applied for this source (unknown workload)');
+    expect(text).toContain('VirtualService (none applied for this request: see the trace)');
     expect(text).toMatch(/✘ route\[0\] qa-only match\[0\] left out for .*sourceLabels app=qa-tools/);
   });
 });

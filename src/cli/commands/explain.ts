@@ -491,7 +491,11 @@ export function formatExplainText(r: ExplainResult): string {
   out.push(`Proxy:    ${r.proxy.gateway ? `gateway ${r.proxy.gateway}` : 'sidecar'} in namespace ${r.proxy.namespace}`);
   out.push(
     `Host:     ${r.host}${r.virtualHost && r.virtualHost !== r.host ? ` → ${r.virtualHost}` : ''} — VirtualService ${
-      r.virtualService ? `${r.virtualService.namespace}/${r.virtualService.name}` : '(none)'
+      r.virtualService
+        ? `${r.virtualService.namespace}/${r.virtualService.name}`
+        : r.trace.some((t) => t.step === 'virtualService')
+          ? '(none applied for this request: see the trace)'
+          : '(none)'
     }${r.delegate ? ` delegate ${r.delegate.namespace}/${r.delegate.name}` : ''}`,
   );
   out.push('');
