@@ -244,18 +244,14 @@ export function compileRouteTable(snapshot: ConfigSnapshot, mode: ProxyMode): Ro
   const specs = new Map<string, HostSpec>();
   for (const [host, list] of byHost) {
     const svc = isWildcard(host) ? null : findService(snapshot.registry, host);
+    const defaultFor = gatewayMode ? null : visible(svc);
     specs.set(host, {
       host,
       candidates: list.map((vs) => ({ vs, routes: routesOf(vs) })),
       concatenate: gatewayMode,
       service: svc,
       port80Only: !gatewayMode && svc === null && !isWildcard(host),
-      fallback: gatewayMode
-        ? null
-        : (() => {
-            const v = visible(svc);
-            return v ? defaultHost(v) : null;
-          })(),
+      fallback: defaultFor ? defaultHost(defaultFor) : null,
     });
   }
   const wildcardSpecs = [...specs.values()]

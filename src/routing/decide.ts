@@ -1,6 +1,7 @@
 /**
- * The routing decision for one request (istio-semantics §1–§3, §7): virtual host by authority (port ignored),
- * first matching route in order, then the action — a weighted destination (random per request, as Envoy, unless
+ * The routing decision for one request (istio-semantics §1–§3, §7): virtual host by authority (port ignored; for a
+ * host with config-time selectors, the one built for the request's source workload and port), first matching route
+ * in order, then the action — a weighted destination (random per request, as Envoy, unless
  * the sticky split is on), a redirect, or a direct response. Pure: randomness comes from the injected `rng`.
  * Called on every request by the data plane and by `weir explain` with a trace.
  */
@@ -100,7 +101,7 @@ export function decide(table: RouteTable, facts: RequestFacts, opts: DecideOptio
     for (const skipped of vhost.notApplied ?? [])
       trace.push({
         step: 'virtualService',
-        message: `VirtualService ${skipped.namespace}/${skipped.name} not applied: none of its match blocks is for this proxy (match.gateways)`,
+        message: `VirtualService ${skipped.namespace}/${skipped.name} not applied: none of its routes exists for this proxy (match.gateways names other gateways, or its delegates are missing)`,
       });
     const vs = vhost.virtualService;
     trace.push({

@@ -344,9 +344,9 @@ export interface VirtualHost {
   /** Absent: a virtual host whose routes do not depend on the source (see {@link SelectiveHost}). */
   selective?: false;
   /**
-   * VirtualServices for this host that are not applied to this proxy because none of their match blocks is for it
-   * (every block's `gateways` names other gateways), so a later VirtualService or the default route serves. For
-   * explain; absent when none.
+   * VirtualServices for this host that are not applied to this proxy because none of their routes exists for it
+   * (every block's `gateways` names other gateways, or every route's delegate is missing), so a later VirtualService
+   * or the default route serves. For explain; absent when none.
    */
   notApplied?: readonly VirtualService[];
 }
