@@ -158,6 +158,20 @@ describe('several VirtualServices for one host (sidecar): the oldest one with a 
   });
 });
 
+describe('a VirtualService with no route left at compile time is not applied either', () => {
+  it('a root whose only route delegates to a missing VirtualService: the default route serves', () => {
+    const s = snapshot(
+      service(H),
+      subsets(H),
+      vs('root', { hosts: [H], http: [{ match: [{ uri: { prefix: '/' } }], delegate: { name: 'missing' } }] }),
+    );
+    const trace: TraceStep[] = [];
+    expect(served(tableOf(s), { authority: H })).toBe(`- ${H}:80`);
+    decideOne(tableOf(s), { authority: H }, 0, trace);
+    expect(trace[0]?.message).toContain('VirtualService default/root not applied');
+  });
+});
+
 describe('hosts that are not registry services, and wildcards', () => {
   it('a non-registry host whose VirtualService is not applied has no virtual host (404 NR)', () => {
     const s = snapshot(
