@@ -66,7 +66,10 @@ async function podsPerKey(keys: string[], perKey: number, sendFor: (key: string)
   return out;
 }
 
-/** Every key stays on one pod, and the keys as a whole use more than one pod (the hash spreads users). */
+/**
+ * Every key stays on one pod, and the keys as a whole use more than one pod (the hash spreads users). The ring gives
+ * each of the 3 pods about a third of the keys, so all k keys on one pod has probability ≈ 3·3^-k (7e-8 for 16).
+ */
 function expectSticky(seen: Map<string, Set<string>>): void {
   for (const [key, set] of seen) expect([...set], key).toHaveLength(1);
   expect(new Set([...seen.values()].flatMap((s) => [...s])).size).toBeGreaterThan(1);
@@ -87,7 +90,7 @@ describe('consistentHash on the default route (no VirtualService)', () => {
 
   it('useSourceIp: each client address stays on one pod', async () => {
     await useDr('useSourceIp: true');
-    const ips = Array.from({ length: 12 }, (_, i) => `127.0.0.${i + 2}`);
+    const ips = Array.from({ length: 16 }, (_, i) => `127.0.0.${i + 2}`);
     expectSticky(await podsPerKey(ips, 6, (ip) => send(weir.url, { host: HOST, localAddress: ip })));
   });
 
