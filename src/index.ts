@@ -10,4 +10,12 @@ export { type ConfigSnapshot, loadSnapshot, type SnapshotOptions, snapshotFromTe
 export { compileRouteTable, RouteTable } from './routing/compile.ts';
 export { decide, redirectTarget, rewritePath } from './routing/decide.ts';
 export { createFacts, type FactsInit } from './routing/facts.ts';
-export type { ProxyMode, RequestFacts, RouteDecision, SourceIdentity } from './routing/types.ts';
+export type {
+  HostEntry,
+  ProxyMode,
+  RequestFacts,
+  RouteDecision,
+  SelectiveHost,
+  SourceIdentity,
+  VirtualHost,
+} from './routing/types.ts';

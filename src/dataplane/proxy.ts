@@ -569,10 +569,10 @@ export class ProxyServer {
     let hash: bigint | null = null;
     let setCookies: string[] | null = null;
     const lbType = decision.cluster.policy.lb.type;
-    if (route.hashPolicies.length > 0 && (lbType === 'RING_HASH' || lbType === 'MAGLEV')) {
+    if (decision.hashPolicies.length > 0 && (lbType === 'RING_HASH' || lbType === 'MAGLEV')) {
       // A cookie the sticky split generated for this request is the cookie the host hash uses too.
       const generated = decision.setCookie;
-      const h = computeRequestHash(route.hashPolicies.map(toLbHashPolicy), {
+      const h = computeRequestHash(decision.hashPolicies.map(toLbHashPolicy), {
         header: (n) =>
           generated && n === 'cookie' ? withCookie(req.headers[n], generated.name, generated.value) : req.headers[n],
         path: facts.path,

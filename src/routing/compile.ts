@@ -15,9 +15,10 @@ import type { VirtualService } from '../config/resources.ts';
 import type { ConfigSnapshot } from '../config/snapshot.ts';
 import { parseDurationMs } from '../util/duration.ts';
 import { mergeDelegateRoutes } from './delegate.ts';
+import { buildVirtualHost, type HostSpec, hasSelectors, SelectiveHostImpl } from './host-view.ts';
 import { compileMatch, type MatchContext } from './request-match.ts';
 import { compileStringMatch } from './string-match.ts';
-import { clusterPolicy, hashPolicyForDestination } from './traffic-policy.ts';
+import { clusterPolicy, hashPolicyForDestination, hashPolicyForService } from './traffic-policy.ts';
 import type {
   Cluster,
   ClusterEndpoint,
@@ -28,12 +29,14 @@ import type {
   FaultPolicy,
   HashPolicy,
   HeaderOps,
+  HostEntry,
   MirrorPolicy,
   ProxyMode,
   RedirectPolicy,
   RetryPolicy,
   RewritePolicy,
   RouteAction,
+  SourceIdentity,
   VirtualHost,
 } from './types.ts';
 
@@ -49,12 +52,12 @@ export const DEFAULT_RETRY_ON = [
   'retriable-status-codes',
 ] as const;
 
-/** A compiled route table for one proxy. Immutable once built, except for the cluster cache. */
+/** A compiled route table for one proxy. Immutable once built, except for the cluster and host-view caches. */
 export class RouteTable {
-  /** Exact domain → virtual host (lower-case, no port). */
-  readonly exact: ReadonlyMap<string, VirtualHost>;
-  /** Wildcard virtual hosts, most specific first. */
-  readonly wildcards: readonly VirtualHost[];
+  /** Exact domain → host entry (lower-case, no port). */
+  readonly exact: ReadonlyMap<string, HostEntry>;
+  /** Wildcard host entries, most specific first. */
+  readonly wildcards: readonly HostEntry[];
   readonly mode: ProxyMode;
   readonly snapshot: ConfigSnapshot;
   /** Monotonic version of the config this table was built from. */
@@ -64,8 +67,8 @@ export class RouteTable {
   constructor(
     snapshot: ConfigSnapshot,
     mode: ProxyMode,
-    exact: Map<string, VirtualHost>,
-    wildcards: VirtualHost[],
+    exact: Map<string, HostEntry>,
+    wildcards: HostEntry[],
     version: number,
   ) {
     this.snapshot = snapshot;
@@ -75,17 +78,38 @@ export class RouteTable {
     this.version = version;
   }
 
-  /** The virtual host for a host name (lower-case, port removed), or null (→ 404 NR). */
-  virtualHost(host: string): VirtualHost | null {
+  /**
+   * The entries that may serve a host name (lower-case, port removed), in the order Envoy's domain matching tries
+   * them: the exact entry, else every matching wildcard, most specific first. Empty → 404 NR.
+   */
+  hostEntries(host: string): HostEntry[] {
     const v = this.exact.get(host);
-    if (v) return v;
-    for (const w of this.wildcards) if (hostMatches(w.host, host)) return w;
+    if (v) return [v];
+    return this.wildcards.filter((w) => hostMatches(w.host, host));
+  }
+
+  /**
+   * The virtual host for a host name (lower-case, port removed), or null (→ 404 NR). With `source` and `port`, as a
+   * request from that workload on that port gets it (config-time selectors applied, `host-view.ts`). Without them, a
+   * host whose routes depend on the source gives its first VirtualService's virtual host with every block.
+   */
+  virtualHost(host: string, client?: { source: SourceIdentity; port: number }): VirtualHost | null {
+    for (const e of this.hostEntries(host)) {
+      const v =
+        e.selective !== true ? e : client ? e.resolve(client.source, client.port) : (e.alternatives()[0] ?? null);
+      if (v) return v;
+    }
     return null;
   }
 
-  /** Every virtual host (exact first, then wildcards), without alias duplicates. */
+  /** Every virtual host (exact first, then wildcards, each selective host's alternatives), without duplicates. */
   virtualHosts(): VirtualHost[] {
-    return [...new Set([...this.exact.values(), ...this.wildcards])];
+    const out = new Set<VirtualHost>();
+    for (const e of [...this.exact.values(), ...this.wildcards]) {
+      if (e.selective !== true) out.add(e);
+      else for (const v of e.alternatives()) out.add(v);
+    }
+    return [...out];
   }
 
   /** Every cluster built so far. */
@@ -182,8 +206,6 @@ export function compileRouteTable(snapshot: ConfigSnapshot, mode: ProxyMode): Ro
     }
   }
 
-  const exact = new Map<string, VirtualHost>();
-  const wildcards: VirtualHost[] = [];
   const compiledFor = new Map<VirtualService, CompiledRoute[]>();
   const routesOf = (vs: VirtualService): CompiledRoute[] => {
     let r = compiledFor.get(vs);
@@ -193,59 +215,86 @@ export function compileRouteTable(snapshot: ConfigSnapshot, mode: ProxyMode): Ro
     }
     return r;
   };
-
-  for (const [host, list] of byHost) {
-    // Sidecars: the oldest VirtualService wins the host (no merging). Gateways: routes concatenated, catch-alls last.
-    const used = gatewayMode ? list : list.slice(0, 1);
-    let routes = used.flatMap(routesOf);
-    if (gatewayMode && used.length > 1) {
-      // Istio sorts per Envoy route (one per match block): split off a trailing catch-all block first.
-      routes = routes.flatMap(splitTrailingCatchAll);
-      const catchAll = routes.filter(isCatchAll);
-      routes = [...routes.filter((r) => !isCatchAll(r)), ...catchAll];
+  const visible = (svc: Service | null): Service | null =>
+    svc && !isWildcard(svc.hostname) && isExportedTo(svc.exportTo, svc.namespace, mode.namespace) ? svc : null;
+  const defaultHosts = new Map<Service, VirtualHost>();
+  const defaultHost = (svc: Service): VirtualHost => {
+    let v = defaultHosts.get(svc);
+    if (!v) {
+      const dr = snapshot.destinationRuleIndex.lookup(
+        svc.hostname,
+        { namespace: mode.namespace, labels: mode.labels ?? null },
+        svc.namespace,
+      );
+      v = {
+        host: svc.hostname,
+        virtualService: null,
+        delegates: [],
+        service: svc,
+        routes: [defaultRoute(svc, dr)],
+        port80Only: false,
+      };
+      defaultHosts.set(svc, v);
     }
+    return v;
+  };
+
+  // Sidecars: the oldest VirtualService with a route left for the client wins the host, else the next one, else
+  // Istio's default route for a registry service. Gateways: the routes of every VirtualService, catch-alls last.
+  const specs = new Map<string, HostSpec>();
+  for (const [host, list] of byHost) {
     const svc = isWildcard(host) ? null : findService(snapshot.registry, host);
-    const vhost: VirtualHost = {
+    const defaultFor = gatewayMode ? null : visible(svc);
+    specs.set(host, {
       host,
-      virtualService: used[0] ?? null,
-      delegates: [...new Set(routes.map((r) => r.virtualService).filter((v) => !used.includes(v)))],
+      candidates: list.map((vs) => ({ vs, routes: routesOf(vs) })),
+      concatenate: gatewayMode,
       service: svc,
-      routes,
       port80Only: !gatewayMode && svc === null && !isWildcard(host),
-    };
-    if (isWildcard(host)) wildcards.push(vhost);
-    else exact.set(host, vhost);
+      fallback: defaultFor ? defaultHost(defaultFor) : null,
+    });
+  }
+  const wildcardSpecs = [...specs.values()]
+    .filter((sp) => isWildcard(sp.host))
+    .sort((a, b) => hostSpecificity(b.host) - hostSpecificity(a.host));
+
+  // Sidecars also route to every registry service: attached to the first VirtualService of the most specific
+  // wildcard host that matches it (istio `MostSpecificWildcardVirtualServiceIndex`), or Istio's default route.
+  if (!gatewayMode) {
+    for (const svc of snapshot.registry.services) {
+      if (specs.has(svc.hostname) || !visible(svc)) continue;
+      const wild = wildcardSpecs.find((w) => hostMatches(w.host, svc.hostname));
+      specs.set(svc.hostname, {
+        host: svc.hostname,
+        candidates: wild ? wild.candidates.slice(0, 1) : [],
+        concatenate: false,
+        service: svc,
+        port80Only: false,
+        fallback: defaultHost(svc),
+      });
+    }
+  }
+
+  const exact = new Map<string, HostEntry>();
+  const wildcards: HostEntry[] = [];
+  for (const spec of specs.values()) {
+    const entry: HostEntry | null = hasSelectors(spec) ? new SelectiveHostImpl(spec) : buildVirtualHost(spec, null);
+    if (!entry) continue;
+    if (isWildcard(spec.host)) wildcards.push(entry);
+    else exact.set(spec.host, entry);
   }
   wildcards.sort((a, b) => hostSpecificity(b.host) - hostSpecificity(a.host));
 
-  // Sidecars also route to every registry service: attached to the most specific wildcard VS that matches it,
-  // or Istio's default route (all endpoints, default policies).
   if (!gatewayMode) {
-    for (const svc of snapshot.registry.services) {
-      if (isWildcard(svc.hostname) || exact.has(svc.hostname)) continue;
-      if (!isExportedTo(svc.exportTo, svc.namespace, mode.namespace)) continue;
-      const wild = wildcards.find((w) => hostMatches(w.host, svc.hostname));
-      const vhost: VirtualHost = wild
-        ? { ...wild, host: svc.hostname, service: svc, port80Only: false }
-        : {
-            host: svc.hostname,
-            virtualService: null,
-            delegates: [],
-            service: svc,
-            routes: [defaultRoute(svc)],
-            port80Only: false,
-          };
-      exact.set(svc.hostname, vhost);
-    }
     // Istio's alias domains for Kubernetes-style names: name.ns, name.ns.svc, and the bare name in the proxy's namespace.
     const suffix = `.svc.${domain}`;
-    for (const [host, vhost] of [...exact]) {
+    for (const [host, entry] of [...exact]) {
       if (!host.endsWith(suffix)) continue;
       const nameNs = host.slice(0, -suffix.length);
       const parts = nameNs.split('.');
       if (parts.length !== 2) continue;
       for (const alias of [nameNs, `${nameNs}.svc`, ...(parts[1] === mode.namespace ? [parts[0]!] : [])]) {
-        if (!exact.has(alias)) exact.set(alias, vhost);
+        if (!exact.has(alias)) exact.set(alias, entry);
       }
     }
   }
@@ -285,40 +334,17 @@ function gatewayHostFilter(
     );
 }
 
-function isCatchAll(r: CompiledRoute): boolean {
-  return r.matches.length === 1 && r.matches[0]!.catchAll === true;
-}
-
-/** A route whose last block is a catch-all, with other blocks before it, as two routes (Envoy has one per block). */
-function splitTrailingCatchAll(r: CompiledRoute): CompiledRoute[] {
-  const last = r.matches[r.matches.length - 1];
-  if (r.matches.length < 2 || !last?.catchAll) return [r];
-  return [
-    { ...r, matches: r.matches.slice(0, -1) },
-    { ...r, matches: [last] },
-  ];
-}
-
 /**
- * Istio's `BuildHTTPRoutesForVirtualService` stops at the first catch-all block: later blocks of that route and
- * later routes of the VirtualService are never emitted.
+ * Istio's default route for a service with no VirtualService (`buildSidecarVirtualHostForService`,
+ * `BuildDefaultHTTPOutboundRoute`): one destination, default retries (previous_hosts on, even with a hash), no
+ * timeout, and the DestinationRule's `consistentHash` as the route's hash policy per port (`hashForService`).
  */
-function truncateAfterCatchAll(routes: CompiledRoute[]): CompiledRoute[] {
-  const out: CompiledRoute[] = [];
-  for (const r of routes) {
-    const i = r.matches.findIndex((m) => m.catchAll === true);
-    if (i < 0) {
-      out.push(r);
-      continue;
-    }
-    out.push(i === r.matches.length - 1 ? r : { ...r, matches: r.matches.slice(0, i + 1) });
-    break;
+function defaultRoute(svc: Service, dr: MergedDestinationRule | null): CompiledRoute {
+  let byPort: Map<number, readonly HashPolicy[]> | null = null;
+  for (const p of svc.ports) {
+    const hp = hashPolicyForService(dr, p.number);
+    if (hp) (byPort ??= new Map()).set(p.number, [hp]);
   }
-  return out;
-}
-
-/** Istio's default route for a service with no VirtualService: one destination, default retries, no timeout. */
-function defaultRoute(svc: Service): CompiledRoute {
   const source: HTTPRoute = { route: [{ destination: { host: svc.hostname } }] };
   const fakeVs = { kind: 'VirtualService', name: '', namespace: svc.namespace } as unknown as VirtualService;
   return {
@@ -352,11 +378,12 @@ function defaultRoute(svc: Service): CompiledRoute {
     source,
     stickySplit: false,
     hashPolicies: [],
+    hashPoliciesByPort: byPort,
   };
 }
 
 function catchAllMatch(): CompiledMatch {
-  return { index: -1, name: null, catchAll: true, test: () => null, uriPrefix: null, uriWhole: false };
+  return { index: -1, name: null, catchAll: true, test: () => null, selector: null, uriPrefix: null, uriWhole: false };
 }
 
 /** Istio's default retry policy (no `retries` block). */
@@ -373,7 +400,11 @@ export function defaultRetryPolicy(previousHosts: boolean): RetryPolicy {
   };
 }
 
-/** Compiles a VirtualService's `http` routes (delegates spliced in) for a proxy. */
+/**
+ * Compiles a VirtualService's `http` routes (delegates spliced in) for a proxy: every block this proxy may use,
+ * config-time selectors kept on the blocks; the truncation after the first catch-all is done per client view
+ * (`host-view.ts`), since a block's selector decides whether it exists.
+ */
 function compileVirtualServiceRoutes(
   vs: VirtualService,
   snapshot: ConfigSnapshot,
@@ -400,7 +431,7 @@ function compileVirtualServiceRoutes(
     const c = compileRoute(rule, index, null, vs, ctx, snapshot, mode);
     if (c) out.push(c);
   });
-  return truncateAfterCatchAll(out);
+  return out;
 }
 
 function compileRoute(
@@ -518,6 +549,7 @@ function compileRoute(
     source: rule,
     stickySplit: vs.annotations[STICKY_SPLIT_ANNOTATION] === 'true',
     hashPolicies,
+    hashPoliciesByPort: null,
   };
 }
 

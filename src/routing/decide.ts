@@ -1,6 +1,7 @@
 /**
- * The routing decision for one request (istio-semantics §1–§3, §7): virtual host by authority (port ignored),
- * first matching route in order, then the action — a weighted destination (random per request, as Envoy, unless
+ * The routing decision for one request (istio-semantics §1–§3, §7): virtual host by authority (port ignored; for a
+ * host with config-time selectors, the one built for the request's source workload and port), first matching route
+ * in order, then the action — a weighted destination (random per request, as Envoy, unless
  * the sticky split is on), a redirect, or a direct response. Pure: randomness comes from the injected `rng`.
  * Called on every request by the data plane and by `weir explain` with a trace.
  */
@@ -13,6 +14,7 @@ import type {
   CompiledDestination,
   CompiledRoute,
   GeneratedCookie,
+  HostEntry,
   PathParts,
   RequestFacts,
   RouteDecision,
@@ -29,13 +31,13 @@ export interface DecideOptions {
 }
 
 const seedCache = new WeakMap<CompiledRoute, number[]>();
-/** Authority as sent → virtual host (or null), per table: the host split and lower-cased once per distinct value. */
-const vhostCache = new WeakMap<RouteTable, Map<string, { host: string; vhost: VirtualHost | null }>>();
+/** Authority as sent → host entries, per table: the host split and lower-cased once per distinct value. */
+const vhostCache = new WeakMap<RouteTable, Map<string, { host: string; entries: readonly HostEntry[] }>>();
 const VHOST_CACHE_MAX = 4096;
 /** Destination → cluster per request port, so that no cluster name is built per request. */
 const clusterCache = new WeakMap<RouteTable, WeakMap<CompiledDestination, Map<number, Cluster | null>>>();
 
-function lookupVhost(table: RouteTable, authority: string): { host: string; vhost: VirtualHost | null } {
+function lookupHost(table: RouteTable, authority: string): { host: string; entries: readonly HostEntry[] } {
   let cache = vhostCache.get(table);
   if (!cache) {
     cache = new Map();
@@ -45,7 +47,7 @@ function lookupVhost(table: RouteTable, authority: string): { host: string; vhos
   if (hit) return hit;
   const lower = splitAuthority(authority).host.toLowerCase();
   const host = lower.endsWith('.') ? lower.slice(0, -1) : lower;
-  const entry = { host, vhost: table.virtualHost(host) };
+  const entry = { host, entries: table.hostEntries(host) };
   if (cache.size >= VHOST_CACHE_MAX) cache.clear();
   cache.set(authority, entry);
   return entry;
@@ -73,17 +75,34 @@ function clusterFor(table: RouteTable, dest: CompiledDestination, port: number):
 /** Decides what to do with a request. Never throws. */
 export function decide(table: RouteTable, facts: RequestFacts, opts: DecideOptions): RouteDecision {
   const trace = opts.trace;
-  const { host, vhost } = lookupVhost(table, facts.authority);
+  const { host, entries } = lookupHost(table, facts.authority);
+  let vhost: VirtualHost | null = null;
+  for (let i = 0; i < entries.length && vhost === null; i++) {
+    const e = entries[i]!;
+    if (e.selective !== true) vhost = e;
+    else {
+      // Config-time selectors (sourceLabels, sourceNamespace, match.port): the virtual host for this client.
+      if (trace) e.traceSelectors(facts.source, facts.port, trace);
+      vhost = e.resolve(facts.source, facts.port);
+    }
+  }
   if (!vhost || (vhost.port80Only && facts.port !== 80)) {
     trace?.push({
       step: 'host',
       message: vhost
         ? `host ${host} has no registry service; Istio serves its VirtualService on port 80 only`
-        : `no virtual host for ${host}: not in the registry and no VirtualService`,
+        : entries.length > 0
+          ? `no virtual host for ${host} for this source: not a registry service, and no VirtualService applies`
+          : `no virtual host for ${host}: not in the registry and no VirtualService`,
     });
     return { action: 'notFound', vhost: null, status: 404, responseFlags: 'NR' };
   }
   if (trace) {
+    for (const skipped of vhost.notApplied ?? [])
+      trace.push({
+        step: 'virtualService',
+        message: `VirtualService ${skipped.namespace}/${skipped.name} not applied: none of its routes exists for this proxy (match.gateways names other gateways, or its delegates are missing)`,
+      });
     const vs = vhost.virtualService;
     trace.push({
       step: 'host',
@@ -144,6 +163,7 @@ function act(
   const dests = action.destinations;
   let index = 0;
   let setCookie: GeneratedCookie | null = null;
+  let pick: 'single' | 'random' | 'hash' = 'single';
   if (dests.length > 1) {
     let picked = false;
     if (route.stickySplit && route.hashPolicies.length > 0) {
@@ -174,10 +194,12 @@ function act(
       if (key !== null) {
         index = pickSticky(key, dests, seeds);
         picked = true;
+        pick = 'hash';
         opts.trace?.push({ step: 'destination', message: `sticky split: hash key chose destination ${index}` });
       }
     }
     if (!picked) {
+      pick = 'random';
       // Envoy: value % Σw over cumulative intervals in declaration order, with a per-request random value.
       let r = opts.rng() * action.totalWeight;
       index = dests.length - 1;
@@ -188,6 +210,10 @@ function act(
           break;
         }
       }
+      opts.trace?.push({
+        step: 'destination',
+        message: `weighted split over ${dests.length} destinations (${dests.map((d) => d.weight).join('/')}): Envoy draws one at random per request; this run drew destination ${index}`,
+      });
     }
   }
   const dest = dests[index];
@@ -225,7 +251,8 @@ function act(
     step: 'destination',
     message: `destination ${describeDestination(dest)} → cluster ${cluster.name} with ${cluster.endpoints.length} endpoint(s)`,
   });
-  return { action: 'route', vhost, route, matchIndex, destinationIndex: index, cluster, setCookie };
+  const hashPolicies = route.hashPoliciesByPort?.get(cluster.port) ?? route.hashPolicies;
+  return { action: 'route', vhost, route, matchIndex, destinationIndex: index, cluster, setCookie, hashPolicies, pick };
 }
 
 function describeDestination(d: CompiledDestination): string {

@@ -1,13 +1,14 @@
 /**
  * `HTTPMatchRequest` compiled into one predicate (istio-semantics §1.4–§1.5): fields AND-ed; uri on the path
  * without its query; header names case-insensitive, values case-sensitive; `withoutHeaders` inverted with a missing
- * header compared as `""` (Envoy `treat_missing_header_as_empty`); query parameters by their first value;
- * `port`, `sourceLabels`, `sourceNamespace` and `gateways` checked against the proxy and the source identity (Istio
- * applies them when it builds a proxy's config; weir evaluates them per request, which is equivalent).
+ * header compared as `""` (Envoy `treat_missing_header_as_empty`); query parameters by their first value.
+ * `gateways` is applied here (a block for other gateways is left out); `port`, `sourceLabels` and `sourceNamespace`
+ * are config-time selectors (istio `TranslateRoute`, `sourceMatchHTTP`), returned as the block's `selector` and
+ * applied when the virtual host is chosen for a source and port (`host-view.ts`), not per request in `test`.
  */
 import type { HTTPMatchRequest } from '../config/istio/schemas.ts';
 import { type CompiledStringMatch, compileStringMatch } from './string-match.ts';
-import type { CompiledMatch, PathParts, ProxyMode, RequestFacts } from './types.ts';
+import type { CompiledMatch, MatchSelector, PathParts, ProxyMode, RequestFacts, SourceIdentity } from './types.ts';
 
 /** Header keys that Istio ignores inside `headers` (they have dedicated fields). */
 const IGNORED_HEADER_KEYS = new Set(['uri', 'scheme', 'method', 'authority']);
@@ -65,15 +66,10 @@ export function compileMatch(match: HTTPMatchRequest | null, index: number, ctx:
     checkSource && m.sourceLabels && Object.keys(m.sourceLabels).length > 0 ? Object.entries(m.sourceLabels) : null;
   const sourceNamespace = checkSource && m.sourceNamespace ? m.sourceNamespace : null;
 
+  const selector: MatchSelector | null =
+    port !== null || sourceLabels !== null || sourceNamespace !== null ? { port, sourceLabels, sourceNamespace } : null;
+
   const test = (facts: RequestFacts, parts: PathParts): string | null => {
-    if (port !== null && facts.port !== port) return `port ${facts.port} is not ${port}`;
-    if (sourceLabels !== null) {
-      for (const [k, v] of sourceLabels) {
-        if (facts.source.labels[k] !== v) return `source label ${k}=${v} not present on the source workload`;
-      }
-    }
-    if (sourceNamespace !== null && facts.source.namespace !== sourceNamespace)
-      return `source namespace ${facts.source.namespace ?? '(unknown)'} is not ${sourceNamespace}`;
     if (uri !== null && !uri.test(parts.path))
       return `uri ${JSON.stringify(parts.path)} does not match ${uri.describe}`;
     if (scheme !== null && !scheme.test(facts.scheme))
@@ -111,18 +107,44 @@ export function compileMatch(match: HTTPMatchRequest | null, index: number, ctx:
     authority === null &&
     headers.length === 0 &&
     without.length === 0 &&
-    query.length === 0 &&
-    port === null &&
-    sourceLabels === null &&
-    sourceNamespace === null;
+    query.length === 0;
   return {
     index,
     name: m.name ?? null,
     catchAll,
     test,
+    selector,
     uriPrefix: uri?.kind === 'prefix' ? uri.value : null,
     uriWhole: uri !== null && (uri.kind === 'exact' || uri.kind === 'regex'),
   };
+}
+
+/**
+ * Why a block's config-time selector leaves it out for a source workload and port, or null when it is kept (istio
+ * `TranslateRoute`: `match.port` must be the listener port; `sourceMatchHTTP`: `sourceLabels` a subset of the
+ * workload's labels, `sourceNamespace` its namespace). An unknown source has no labels and no namespace.
+ */
+export function selectorReason(sel: MatchSelector, source: SourceIdentity, port: number): string | null {
+  if (sel.port !== null && sel.port !== port) return `match.port ${sel.port} is not the request's port ${port}`;
+  return sourceReason(sel, source);
+}
+
+/** True when the source workload has the selector's `sourceLabels` and is in its `sourceNamespace` (port ignored). */
+export function sourceAccepts(sel: MatchSelector, source: SourceIdentity): boolean {
+  if (sel.sourceLabels !== null) for (const [k, v] of sel.sourceLabels) if (source.labels[k] !== v) return false;
+  return sel.sourceNamespace === null || source.namespace === sel.sourceNamespace;
+}
+
+/** The source part of {@link selectorReason}: null when the workload has the labels and is in the namespace. */
+export function sourceReason(sel: MatchSelector, source: SourceIdentity): string | null {
+  if (sel.sourceLabels !== null) {
+    for (const [k, v] of sel.sourceLabels) {
+      if (source.labels[k] !== v) return `sourceLabels ${k}=${v}: not a label of the source workload`;
+    }
+  }
+  if (sel.sourceNamespace !== null && source.namespace !== sel.sourceNamespace)
+    return `sourceNamespace ${sel.sourceNamespace}: the source workload is in ${source.namespace ?? 'an unknown namespace'}`;
+  return null;
 }
 
 /**

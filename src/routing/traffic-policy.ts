@@ -185,3 +185,15 @@ export function hashPolicyForDestination(
   }
   return null;
 }
+
+/**
+ * The hash policy of Istio's default route for one service port (`hashForService`): the DestinationRule's
+ * top-level `consistentHash`, replaced by the `consistentHash` of the port-level entry for that port when it has
+ * one. Subset policies never apply (the default route has no subset).
+ */
+export function hashPolicyForService(dr: MergedDestinationRule | null, port: number): HashPolicy | null {
+  if (!dr) return null;
+  const entry = (dr.trafficPolicy?.portLevelSettings ?? []).find((p) => p.port?.number === port);
+  const portHash = entry?.loadBalancer?.consistentHash;
+  return hashPolicyOf(portHash ?? dr.trafficPolicy?.loadBalancer?.consistentHash);
+}

@@ -237,21 +237,42 @@ export interface CompiledDestination {
   authority: string | null;
 }
 
+/**
+ * The config-time conditions of a match block (istio-semantics §1.4; istio `TranslateRoute`, `sourceMatchHTTP`):
+ * istiod leaves the block out of a proxy's routes unless `match.port` is the listener port and the proxy's workload
+ * has the `sourceLabels` and is in the `sourceNamespace`. They are selectors, not request matchers: a VirtualService
+ * none of whose blocks survive is not applied at all (the host's default route serves).
+ */
+export interface MatchSelector {
+  /** `match.port`, or null when unset (0). */
+  port: number | null;
+  /** `sourceLabels` as entries (a subset of the source workload's labels), or null when not checked. */
+  sourceLabels: readonly (readonly [string, string])[] | null;
+  /** `sourceNamespace`, or null when not checked. */
+  sourceNamespace: string | null;
+}
+
 /** One compiled HTTP match block; `reasonIfNot` explains the first failing condition (for explain). */
 export interface CompiledMatch {
   /** Index within `HTTPRoute.match`, or -1 for a route without matches. */
   index: number;
   name: string | null;
-  /** Returns null when the request matches, else the first reason it does not. */
+  /**
+   * Returns null when the request matches, else the first reason it does not. Checks the request-time fields only;
+   * the {@link selector} is applied when the virtual host is chosen for the request's source and port.
+   */
   test(facts: RequestFacts, lowerPath: PathParts): string | null;
+  /** The block's config-time conditions (`port`, `sourceLabels`, `sourceNamespace`), or null when it has none. */
+  selector: MatchSelector | null;
   /** The uri prefix that matched (for prefix rewrites), or null. */
   uriPrefix: string | null;
   /** True when the uri match is exact or regex (rewrite.uri then replaces the whole path). */
   uriWhole: boolean;
   /**
-   * True when the block matches every request that reaches it (Istio `IsCatchAllRoute`: path prefix `/` or regex
-   * `.*` or none, and no header, query, method, scheme or authority condition). Istio stops emitting a
-   * VirtualService's routes after a catch-all, and gateways move catch-alls after the other VirtualServices' routes.
+   * True when the block matches every request that reaches it (Istio `IsCatchAllRoute` on the Envoy route: path
+   * prefix `/` or regex `.*` or none, and no header, query, method, scheme or authority condition; the config-time
+   * {@link selector} is not part of the Envoy route). Istio stops emitting a VirtualService's routes after a
+   * catch-all, and gateways move catch-alls after the other VirtualServices' routes.
    */
   catchAll?: boolean;
 }
@@ -300,6 +321,12 @@ export interface CompiledRoute {
    * destination). Envoy combines them as `h = rotl1(h) ^ h_i`. Empty when no DestinationRule sets consistentHash.
    */
   hashPolicies: readonly HashPolicy[];
+  /**
+   * Istio's default route only (a host without VirtualService): the DestinationRule's hash key per service port
+   * (istio `hashForService`: the port-level `consistentHash` of that port, else the top-level one). Istio builds one
+   * default route per port; weir has one and picks the entry of the cluster's port. Null on VirtualService routes.
+   */
+  hashPoliciesByPort: ReadonlyMap<number, readonly HashPolicy[]> | null;
 }
 
 /** A virtual host: the routes for one set of domains. */
@@ -314,7 +341,38 @@ export interface VirtualHost {
   routes: readonly CompiledRoute[];
   /** Only for hosts with no registry service: Istio serves them on port 80 only. */
   port80Only: boolean;
+  /** Absent: a virtual host whose routes do not depend on the source (see {@link SelectiveHost}). */
+  selective?: false;
+  /**
+   * VirtualServices for this host that are not applied to this proxy because none of their routes exists for it
+   * (every block's `gateways` names other gateways, or every route's delegate is missing), so a later VirtualService
+   * or the default route serves. For explain; absent when none.
+   */
+  notApplied?: readonly VirtualService[];
 }
+
+/**
+ * A host whose virtual host depends on the request's source workload and port, because a match block of one of its
+ * VirtualServices has a config-time selector ({@link MatchSelector}). Istio builds the routes per proxy and listener
+ * port; weir builds them per distinct selector outcome on first use and caches them (`host-view.ts`).
+ */
+export interface SelectiveHost {
+  readonly selective: true;
+  /** The FQDN (or VS host). */
+  readonly host: string;
+  /** The first VirtualService that may serve the host (for display; the one that serves depends on the source). */
+  readonly virtualService: VirtualService | null;
+  readonly service: Service | null;
+  /** The virtual host a request from `source` on `port` gets, or null (no virtual host: 404 NR). */
+  resolve(source: SourceIdentity, port: number): VirtualHost | null;
+  /** Appends to `trace` why VirtualServices or match blocks are left out for `source` and `port` (for explain). */
+  traceSelectors(source: SourceIdentity, port: number, trace: TraceStep[]): void;
+  /** Every virtual host it can resolve to, with no block left out (for listings and cluster pre-building). */
+  alternatives(): readonly VirtualHost[];
+}
+
+/** What a host name maps to in a route table. */
+export type HostEntry = VirtualHost | SelectiveHost;
 
 /** The decision for one request. */
 export type RouteDecision =
@@ -329,6 +387,16 @@ export type RouteDecision =
       cluster: Cluster;
       /** A cookie to set on the response (sticky split with a ttl'd cookie key that the request lacked). */
       setCookie: GeneratedCookie | null;
+      /**
+       * The route's `hash_policy` for this request's cluster: `route.hashPolicies`, or for Istio's default route the
+       * DestinationRule's key at the cluster's port. Used by RING_HASH and MAGLEV clusters.
+       */
+      hashPolicies: readonly HashPolicy[];
+      /**
+       * How the destination was chosen: `single` (one destination), `random` (weighted split: a fresh random draw
+       * per request, as Envoy), `hash` (the opt-in sticky split, from the request's hash key).
+       */
+      pick: 'single' | 'random' | 'hash';
     }
   | {
       action: 'redirect';

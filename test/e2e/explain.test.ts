@@ -153,3 +153,69 @@ describe('weir explain on the article configurations', () => {
     expect(r.stderr).toContain('IST0101');
   });
 });
+
+describe('weir explain text: the weighted pick and unreachable routes are labelled', () => {
+  const writeVs = (http: string): string => {
+    const file = join(mkdtempSync(join(tmpdir(), 'weir-explain-')), 'vs.yaml');
+    writeFileSync(
+      file,
+      `apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: vs, namespace: prod}\nspec:\n  hosts: [checkout-service.prod.svc.cluster.local]\n  http:\n${http}`,
+    );
+    return file;
+  };
+  const BASE = f('00-mesh.yaml', '01-destination-rule-subsets.yaml');
+
+  it('a weighted split lists every destination with its share; the pick is marked as this run’s random draw', () => {
+    const r = weir('explain', URL, ...COMPOSITE);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/Destinations \(weighted split: Envoy draws one at random per request, by weight/);
+    expect(r.stdout).toMatch(/^ {2}→ \d+% .*← random pick of this run$/m);
+    expect(r.stdout).toMatch(/95% checkout-service\.prod\.svc\.cluster\.local subset v1/);
+    expect(r.stdout).toMatch(/5% checkout-service\.prod\.svc\.cluster\.local subset v2/);
+    expect(r.stdout).toMatch(/weighted split over 2 destinations \(95\/5\): Envoy draws one at random per request/);
+    expect(json(URL, ...COMPOSITE).pick).toBe('random');
+    // A single destination is no draw.
+    const single = weir('explain', URL, ...COMPOSITE, '-H', 'x-canary-user: true');
+    expect(single.stdout).not.toContain('random');
+    expect(json(URL, ...COMPOSITE, '-H', 'x-canary-user: true').pick).toBe('single');
+  });
+
+  it('a route after a catch-all (IST0130) is marked never reached, whichever route the request took', () => {
+    const vs = writeVs(
+      [
+        '  - name: all',
+        '    route: [{destination: {host: checkout-service.prod.svc.cluster.local, subset: v1}}]',
+        '  - name: late',
+        '    match: [{headers: {x-late: {exact: "1"}}}]',
+        '    route: [{destination: {host: checkout-service.prod.svc.cluster.local, subset: v2}}]',
+        '',
+      ].join('\n'),
+    );
+    const r = weir('explain', URL, ...BASE, '-f', vs, '-H', 'x-late: 1');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/⊘ route\[1\] late never reached: .*route without matches defined before.*\(IST0130\)/);
+    const j = json(URL, ...BASE, '-f', vs, '-H', 'x-late: 1');
+    expect(j.route.name).toBe('all');
+    expect(j.trace).toContainEqual(
+      expect.objectContaining({ step: 'unreachable', route: { name: 'late', index: 1 }, matched: false }),
+    );
+  });
+
+  it('a VirtualService whose only route selects another source is skipped: the default route, and why', () => {
+    const vs = writeVs(
+      [
+        '  - name: qa-only',
+        '    match: [{sourceLabels: {app: qa-tools}}]',
+        '    route: [{destination: {host: checkout-service.prod.svc.cluster.local, subset: v2}}]',
+        '',
+      ].join('\n'),
+    );
+    const j = json(URL, ...BASE, '-f', vs, '--source-ip', '10.9.9.9');
+    expect(j).toMatchObject({ virtualService: null, action: 'route', status: null, route: { name: 'default' } });
+    expect(j.destinations[0].cluster).toBe('outbound|80||checkout-service.prod.svc.cluster.local');
+    const text = weir('explain', URL, ...BASE, '-f', vs, '--source-ip', '10.9.9.9').stdout;
+    expect(text).toContain('VirtualService prod/vs not applied for this source (unknown workload)');
+    expect(text).toContain('VirtualService (none applied for this request: see the trace)');
+    expect(text).toMatch(/✘ route\[0\] qa-only match\[0\] left out for .*sourceLabels app=qa-tools/);
+  });
+});

@@ -24,6 +24,7 @@ import type {
 import { formatDurationMs } from '../../util/duration.ts';
 import { CliError, EXIT } from '../exit-codes.ts';
 import { printDiagnostics } from '../output.ts';
+import { describeHashPolicy, type HashPolicyJson, hashPolicyJson, markUnreachableRoutes } from './explain-notes.ts';
 
 /** Options of `weir explain`, as given on the command line (strings unparsed). */
 export interface ExplainOptions {
@@ -75,7 +76,7 @@ export interface ExplainDestination {
   cluster: string;
   /** False when Envoy would answer 503 NC (unknown host or subset). */
   clusterExists: boolean;
-  /** True for the destination this run picked (by chance when weighted). */
+  /** True for the destination this run picked (by a random draw for a weighted split: see `pick`). */
   picked: boolean;
   /** `address:port` of each endpoint of the cluster. */
   endpoints: string[];
@@ -121,6 +122,14 @@ export interface ExplainResult {
   responseFlags: string | null;
   route: { name: string | null; index: number; matchIndex: number | null; delegateIndex: number | null } | null;
   destinations: ExplainDestination[];
+  /**
+   * How the `picked` destination was chosen: `single` (the only one), `random` (weighted split: Envoy draws per
+   * request, so another run may pick another), `hash` (the opt-in sticky split, from the request's hash key); null
+   * when the request is not routed.
+   */
+  pick: 'single' | 'random' | 'hash' | null;
+  /** The route's hash policy (DestinationRule `consistentHash`) for the cluster's endpoint pick; empty when none. */
+  hashPolicy: HashPolicyJson[];
   mirrors: { host: string; subset: string | null; port: number; percent: number; cluster: string }[];
   /** Route timeout (`"2s"`), or null when disabled (Istio's default). */
   timeout: string | null;
@@ -330,6 +339,8 @@ export function explainRequest(
     responseFlags: null,
     route: null,
     destinations: [],
+    pick: null,
+    hashPolicy: [],
     mirrors: [],
     timeout: null,
     retries: null,
@@ -344,15 +355,21 @@ export function explainRequest(
   if (d.action === 'notFound') {
     result.status = 404;
     result.responseFlags = 'NR';
-    const vh = table.virtualHost(host);
+    const vh = d.vhost ?? table.virtualHost(host, { source: facts.source, port: facts.port });
     result.virtualHost = vh?.host ?? null;
     const vs = vh?.virtualService;
-    if (vs?.name) result.virtualService = { name: vs.name, namespace: vs.namespace };
+    if (vs?.name) {
+      result.virtualService = { name: vs.name, namespace: vs.namespace };
+      if (d.vhost) markUnreachable(trace, snapshot, vs);
+    }
     return result;
   }
   const vs = d.vhost.virtualService;
   result.virtualHost = d.vhost.host;
-  if (vs?.name) result.virtualService = { name: vs.name, namespace: vs.namespace };
+  if (vs?.name) {
+    result.virtualService = { name: vs.name, namespace: vs.namespace };
+    markUnreachable(trace, snapshot, vs);
+  }
   const route: CompiledRoute = d.route;
   if (route.delegateIndex !== null)
     result.delegate = { name: route.virtualService.name, namespace: route.virtualService.namespace };
@@ -403,7 +420,9 @@ export function explainRequest(
         authority: dest.authority,
       };
     });
+    result.pick = d.action === 'route' ? d.pick : route.action.destinations.length > 1 ? 'random' : 'single';
   }
+  result.hashPolicy = hashPolicyJson(d.action === 'route' ? d.hashPolicies : route.hashPolicies);
   result.mirrors = route.mirrors.map((mp) => {
     const port = destinationPort(table, mp.host, mp.port, req.port);
     return {
@@ -447,6 +466,16 @@ export function explainRequest(
   return result;
 }
 
+/** Marks the routes of `vs` that IST0130 reports as never reachable (see {@link markUnreachableRoutes}). */
+function markUnreachable(
+  trace: TraceStep[],
+  snapshot: ConfigSnapshot,
+  vs: { name: string; namespace: string; spec: { http?: readonly ({ name?: string } | null)[] } },
+): void {
+  const routeNames = (vs.spec.http ?? []).map((h) => h?.name ?? null);
+  markUnreachableRoutes(trace, snapshot.diagnostics, { name: vs.name, namespace: vs.namespace, routeNames });
+}
+
 /** Renders the result as a readable trace. */
 export function formatExplainText(r: ExplainResult): string {
   const out: string[] = [];
@@ -462,13 +491,17 @@ export function formatExplainText(r: ExplainResult): string {
   out.push(`Proxy:    ${r.proxy.gateway ? `gateway ${r.proxy.gateway}` : 'sidecar'} in namespace ${r.proxy.namespace}`);
   out.push(
     `Host:     ${r.host}${r.virtualHost && r.virtualHost !== r.host ? ` → ${r.virtualHost}` : ''} — VirtualService ${
-      r.virtualService ? `${r.virtualService.namespace}/${r.virtualService.name}` : '(none)'
+      r.virtualService
+        ? `${r.virtualService.namespace}/${r.virtualService.name}`
+        : r.trace.some((t) => t.step === 'virtualService')
+          ? '(none applied for this request: see the trace)'
+          : '(none)'
     }${r.delegate ? ` delegate ${r.delegate.namespace}/${r.delegate.name}` : ''}`,
   );
   out.push('');
   out.push('Trace:');
   for (const t of r.trace) {
-    const mark = t.matched === undefined ? '·' : t.matched ? '✔' : '✘';
+    const mark = t.step === 'unreachable' ? '⊘' : t.matched === undefined ? '·' : t.matched ? '✔' : '✘';
     const where = t.route
       ? `route[${t.route.index}]${t.route.delegateIndex !== undefined ? `→delegate[${t.route.delegateIndex}]` : ''}${t.route.name ? ` ${t.route.name}` : ''} `
       : '';
@@ -494,10 +527,17 @@ export function formatExplainText(r: ExplainResult): string {
       );
   }
   if (r.destinations.length > 0) {
-    out.push('Destinations:');
+    out.push(
+      r.pick === 'random'
+        ? 'Destinations (weighted split: Envoy draws one at random per request, by weight; → marks the draw of this run only):'
+        : r.pick === 'hash'
+          ? "Destinations (sticky split: → is the one this request's hash key chooses):"
+          : 'Destinations:',
+    );
     for (const d of r.destinations) {
+      const mark = d.picked ? (r.pick === 'random' ? '  ← random pick of this run' : '') : '';
       out.push(
-        `  ${d.picked ? '→' : ' '} ${d.percent}% ${d.host}${d.subset ? ` subset ${d.subset}` : ''} port ${d.port}  [${d.cluster}${d.clusterExists ? '' : ' — does not exist: 503 NC'}]`,
+        `  ${d.picked ? '→' : ' '} ${d.percent}% ${d.host}${d.subset ? ` subset ${d.subset}` : ''} port ${d.port}  [${d.cluster}${d.clusterExists ? '' : ' — does not exist: 503 NC'}]${mark}`,
       );
       if (d.clusterExists)
         out.push(`      endpoints: ${d.endpoints.length > 0 ? d.endpoints.join(', ') : '(none: 503 UH)'}`);
@@ -520,6 +560,8 @@ export function formatExplainText(r: ExplainResult): string {
           : 'none (attempts: 0)'
       }`,
     );
+    if (r.hashPolicy.length > 0)
+      out.push(`  hash policy (consistentHash, endpoint pick): ${r.hashPolicy.map(describeHashPolicy).join(' + ')}`);
     out.push(
       `  mirrors: ${r.mirrors.length ? r.mirrors.map((m) => `${m.percent}% → ${m.cluster}`).join('; ') : 'none'}`,
     );

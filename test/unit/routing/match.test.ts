@@ -15,7 +15,12 @@ interface Case {
   name: string;
   match: Record<string, unknown>;
   req: Partial<FactsInit>;
-  want: boolean;
+  /**
+   * Whether the block accepts the request; `'left out'`: a config-time selector (port, sourceLabels,
+   * sourceNamespace, gateways) drops the block for this client, so the one-route VirtualService is not applied and
+   * the host's default route serves (not 404).
+   */
+  want: boolean | 'left out';
 }
 
 const cases: Case[] = [
@@ -235,7 +240,7 @@ const cases: Case[] = [
   },
   // port (build-time selector against the listener port)
   { name: 'port equal', match: { port: 8080 }, req: { port: 8080 }, want: true },
-  { name: 'port differs', match: { port: 8080 }, req: { port: 80 }, want: false },
+  { name: 'port differs', match: { port: 8080 }, req: { port: 80 }, want: 'left out' },
   // sourceLabels (subset of the client's labels), sourceNamespace
   {
     name: 'sourceLabels subset',
@@ -247,16 +252,16 @@ const cases: Case[] = [
     name: 'sourceLabels mismatch',
     match: { sourceLabels: { app: 'a' } },
     req: { source: { labels: { app: 'b' } } },
-    want: false,
+    want: 'left out',
   },
-  { name: 'sourceLabels, unknown source', match: { sourceLabels: { app: 'a' } }, req: {}, want: false },
+  { name: 'sourceLabels, unknown source', match: { sourceLabels: { app: 'a' } }, req: {}, want: 'left out' },
   {
     name: 'sourceNamespace equal',
     match: { sourceNamespace: 'prod' },
     req: { source: { namespace: 'prod' } },
     want: true,
   },
-  { name: 'sourceNamespace unknown source', match: { sourceNamespace: 'prod' }, req: {}, want: false },
+  { name: 'sourceNamespace unknown source', match: { sourceNamespace: 'prod' }, req: {}, want: 'left out' },
   // match.gateways: overrides the VS gateways and skips source checks
   {
     name: 'match.gateways [mesh] skips sourceLabels',
@@ -270,7 +275,7 @@ const cases: Case[] = [
     req: { source: { namespace: 'dev' } },
     want: true,
   },
-  { name: 'match.gateways excludes mesh', match: { gateways: ['default/gw'] }, req: {}, want: false },
+  { name: 'match.gateways excludes mesh', match: { gateways: ['default/gw'] }, req: {}, want: 'left out' },
   // AND of fields
   {
     name: 'AND: uri and header both hold',
@@ -302,12 +307,15 @@ describe('HTTPMatchRequest fields (§1.4–§1.5)', () => {
     const t = tableOf(s);
     const trace: TraceStep[] = [];
     const d = decideOne(t, { authority: H, ...req }, 0, trace);
-    expect(outcome(d), JSON.stringify(trace)).toBe(want ? 'v2' : '404');
+    expect(outcome(d), JSON.stringify(trace)).toBe(want === 'left out' ? `${H}:80` : want ? 'v2' : '404');
     // The trace names the first failing condition for a miss.
     const step = trace.find((x) => x.step === 'match');
-    if (want) expect(step?.matched).toBe(true);
-    // A block whose gateways exclude this proxy is left out at build time: no match step at all.
-    else if (step) expect(step.message).toMatch(/^match\[0\]: .+/);
+    if (want === 'left out') {
+      // The VirtualService is not applied: the default route serves, and the trace says why.
+      expect(d.action === 'route' && d.vhost.virtualService).toBeNull();
+      expect(step?.route?.name).toBe('default');
+    } else if (want) expect(step?.matched).toBe(true);
+    else expect(step?.message).toMatch(/^match\[0\]: .+/);
   });
 });
 
