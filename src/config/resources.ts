@@ -132,13 +132,70 @@ export interface ResourceSet {
   count: number;
 }
 
+/** The typed resources of one document (a `List` gives several), before duplicates across documents are dropped. */
+export interface TypedDocument {
+  /** Resources in document order; `order` is not set yet (see {@link dedupeResources}). */
+  resources: Resource[];
+  diagnostics: Diagnostic[];
+  /** Objects of a kind weir reads, including those dropped for errors. */
+  count: number;
+}
+
 /** Converts documents to typed resources. Never throws. */
 export function toResources(documents: readonly SourceDocument[], opts: ResourceOptions = {}): ResourceSet {
-  const defaultNamespace = opts.defaultNamespace ?? 'default';
-  const out: ResourceSet = { resources: [], diagnostics: [], count: 0 };
+  const typed = documents.map((doc) => typeDocument(doc, opts));
+  const deduped = dedupeResources(typed);
+  const out: ResourceSet = { resources: deduped.resources, diagnostics: [], count: 0 };
+  for (const t of typed) {
+    out.diagnostics.push(...t.diagnostics);
+    out.count += t.count;
+  }
+  out.diagnostics.push(...deduped.diagnostics);
+  return out;
+}
+
+/**
+ * Drops later definitions of a `kind/namespace/name` already defined (`WEIR0005`; the first definition is used, as
+ * `kubectl apply` of the concatenated files would leave the last — weir reports the conflict instead of guessing)
+ * and numbers the survivors in load order (`order`, the tie-breaker after creation time). Typed documents are
+ * reused across reloads, so `order` is reassigned here on every assembly.
+ */
+export function dedupeResources(typed: readonly TypedDocument[]): { resources: Resource[]; diagnostics: Diagnostic[] } {
   const seen = new Map<string, Resource>();
+  const resources: Resource[] = [];
+  const diagnostics: Diagnostic[] = [];
   let order = 0;
-  const visit = (value: unknown, base: (string | number)[], doc: SourceDocument): void => {
+  for (const t of typed) {
+    for (const r of t.resources) {
+      const key = `${r.kind}/${r.namespace}/${r.name}`;
+      const prior = seen.get(key);
+      if (prior) {
+        const p = prior.locate([]);
+        diagnostics.push(
+          mk(
+            'error',
+            CODES.WEIR0005.code,
+            `${r.kind} ${r.namespace}/${r.name} is defined again (first at ${p.file}:${p.line}); the first definition is used`,
+            { kind: r.kind, name: r.name, namespace: r.namespace },
+            '',
+            r.locate([]),
+          ),
+        );
+        continue;
+      }
+      seen.set(key, r);
+      r.order = order++;
+      resources.push(r);
+    }
+  }
+  return { resources, diagnostics };
+}
+
+/** Types one document: dispatch on apiVersion and kind, schema check, default namespace. Never throws. */
+export function typeDocument(doc: SourceDocument, opts: ResourceOptions = {}): TypedDocument {
+  const defaultNamespace = opts.defaultNamespace ?? 'default';
+  const out: TypedDocument = { resources: [], diagnostics: [], count: 0 };
+  const visit = (value: unknown, base: (string | number)[]): void => {
     if (value === null || value === undefined) return; // empty document
     const at = (path: readonly (string | number)[], key = false): SourcePosition =>
       doc.locate([...base, ...path], { key });
@@ -158,7 +215,7 @@ export function toResources(documents: readonly SourceDocument[], opts: Resource
       return;
     }
     if (kind === 'List' || kind.endsWith('List')) {
-      if (Array.isArray(obj.items)) obj.items.forEach((item, i) => visit(item, [...base, 'items', i], doc));
+      if (Array.isArray(obj.items)) obj.items.forEach((item, i) => visit(item, [...base, 'items', i]));
       return;
     }
     const def = KINDS.find((k) => k.kind === kind && k.apiVersions.includes(apiVersion));
@@ -215,22 +272,6 @@ export function toResources(documents: readonly SourceDocument[], opts: Resource
       const st = S.K8sPodStatus.safeParse(obj.status ?? {});
       spec = { spec: checked.value, status: st.success ? st.data : {} };
     }
-    const key = `${kind}/${namespace}/${name}`;
-    const prior = seen.get(key);
-    if (prior) {
-      const p = prior.locate([]);
-      out.diagnostics.push(
-        mk(
-          'error',
-          CODES.WEIR0005.code,
-          `${kind} ${namespace}/${name} is defined again (first at ${p.file}:${p.line}); the first definition is used`,
-          ref,
-          '',
-          at([]),
-        ),
-      );
-      return;
-    }
     const created = meta.creationTimestamp;
     const createdMs =
       created instanceof Date ? created.getTime() : typeof created === 'string' ? Date.parse(created) : Number.NaN;
@@ -242,14 +283,13 @@ export function toResources(documents: readonly SourceDocument[], opts: Resource
       labels: meta.labels ?? {},
       annotations: meta.annotations ?? {},
       createdMs: Number.isFinite(createdMs) ? createdMs : null,
-      order: order++,
+      order: 0,
       spec: spec as SpecByKind[Kind],
       locate: (path, o) => doc.locate([...base, ...path], o),
     };
-    seen.set(key, resource);
     out.resources.push(resource);
   };
-  for (const doc of documents) visit(doc.value, [], doc);
+  visit(doc.value, []);
   return out;
 }
 
