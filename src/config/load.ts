@@ -18,6 +18,7 @@ import {
   parseDocument,
   type Tags,
 } from 'yaml';
+import { runToEnd, type Steps } from '../util/slice.ts';
 import { CODES, type Diagnostic, type SourcePosition } from './diagnostics.ts';
 import { type DocumentChunk, fastParse, splitDocuments, yaml11Schema } from './yaml-fast.ts';
 
@@ -125,40 +126,47 @@ export async function loadPaths(paths: readonly string[]): Promise<LoadResult> {
   const files = await expandPaths(paths);
   const result: LoadResult = { documents: [], diagnostics: [], files: files.filter((f) => f !== '-') };
   for (const file of files) {
-    let bytes: Buffer;
-    try {
-      if (file === '-') bytes = await readStdin();
-      else {
-        const st = await stat(file);
-        if (st.size > MAX_FILE_BYTES) {
-          result.diagnostics.push(
-            fileDiag(
-              file,
-              `file is ${formatBytes(st.size)}, larger than the ${formatBytes(MAX_FILE_BYTES)} weir reads`,
-            ),
-          );
-          continue;
-        }
-        bytes = await readFile(file);
-      }
-    } catch (err) {
-      result.diagnostics.push(fileDiag(file, `cannot read file: ${(err as Error).message}`));
+    const read = await readConfigFile(file);
+    if ('diagnostic' in read) {
+      result.diagnostics.push(read.diagnostic);
       continue;
     }
-    if (bytes.length > MAX_FILE_BYTES) {
-      result.diagnostics.push(fileDiag(file, `input is larger than the ${formatBytes(MAX_FILE_BYTES)} weir reads`));
-      continue;
-    }
-    const text = decodeText(bytes);
-    if (text === null) {
-      result.diagnostics.push(fileDiag(file, 'file is not UTF-8 text (binary content)'));
-      continue;
-    }
-    const one = parseText({ file, text });
+    const one = parseText({ file, text: read.text });
     result.documents.push(...one.documents);
     result.diagnostics.push(...one.diagnostics);
   }
   return result;
+}
+
+/**
+ * Reads one configuration file (`-`: stdin) as text: at most {@link MAX_FILE_BYTES}, UTF-8 (a BOM is dropped).
+ * Anything else — unreadable, too large, binary — is a `WEIR0003` diagnostic. Never throws.
+ */
+export async function readConfigFile(file: string): Promise<{ text: string } | { diagnostic: Diagnostic }> {
+  let bytes: Buffer;
+  try {
+    if (file === '-') bytes = await readStdin();
+    else {
+      const st = await stat(file);
+      if (st.size > MAX_FILE_BYTES) {
+        return {
+          diagnostic: fileDiag(
+            file,
+            `file is ${formatBytes(st.size)}, larger than the ${formatBytes(MAX_FILE_BYTES)} weir reads`,
+          ),
+        };
+      }
+      bytes = await readFile(file);
+    }
+  } catch (err) {
+    return { diagnostic: fileDiag(file, `cannot read file: ${(err as Error).message}`) };
+  }
+  if (bytes.length > MAX_FILE_BYTES) {
+    return { diagnostic: fileDiag(file, `input is larger than the ${formatBytes(MAX_FILE_BYTES)} weir reads`) };
+  }
+  const text = decodeText(bytes);
+  if (text === null) return { diagnostic: fileDiag(file, 'file is not UTF-8 text (binary content)') };
+  return { text };
 }
 
 function formatBytes(n: number): string {
@@ -203,8 +211,13 @@ export interface ParseResult {
  * which keeps every document's tree. Both give the same documents; `fast: false` forces the slow path (tests).
  */
 export function parseText(input: TextInput, opts: { fast?: boolean } = {}): ParseResult {
+  return runToEnd(parseTextSteps(input, opts));
+}
+
+/** {@link parseText} as steps (`util/slice.ts`): on the fast path, a pause point after each document. */
+export function* parseTextSteps(input: TextInput, opts: { fast?: boolean } = {}): Steps<ParseResult> {
   if (opts.fast !== false) {
-    const fast = parseTextFast(input);
+    const fast = yield* fastSteps(input);
     if (fast) return fast;
   }
   return parseTextSlow(input);
@@ -214,6 +227,10 @@ let fastSchema: Schema | null = null;
 
 /** The fast path alone: null when any document of the file needs the slow path. Exported for the differential test. */
 export function parseTextFast(input: TextInput): ParseResult | null {
+  return runToEnd(fastSteps(input));
+}
+
+function* fastSteps(input: TextInput): Steps<ParseResult | null> {
   const chunks = splitDocuments(input.text);
   if (chunks === null) return null;
   fastSchema ??= yaml11Schema(fixYaml11Floats);
@@ -223,6 +240,7 @@ export function parseTextFast(input: TextInput): ParseResult | null {
     const parsed = fastParse(chunk.text, fastSchema, MAX_DEPTH - FAST_DEPTH_MARGIN);
     if (parsed === null) return null;
     documents.push(chunkDocument(input.file, index, chunk, parsed.value));
+    yield;
   }
   return { documents, diagnostics: [] };
 }

@@ -4,13 +4,23 @@
  * diagnostics. Resources that istiod's webhook would reject are left out of the snapshot, as they would never
  * reach a proxy; their diagnostics stay.
  */
-import { analyze } from './analyze/analyze.ts';
+
+import { runToEnd, type Steps } from '../util/slice.ts';
+import { analyzeSteps } from './analyze/analyze.ts';
 import { DestinationRuleIndex } from './destination-rules.ts';
 import { type Diagnostic, sortDiagnostics } from './diagnostics.ts';
 import { DEFAULT_CLUSTER_DOMAIN } from './hosts.ts';
 import { loadPaths, parseText, type SourceDocument, type TextInput } from './load.ts';
-import { buildRegistry, type Registry } from './registry.ts';
-import { type DestinationRule, type Gateway, type Resource, toResources, type VirtualService } from './resources.ts';
+import { buildRegistrySteps, type Registry } from './registry.ts';
+import {
+  type DestinationRule,
+  dedupeResources,
+  type Gateway,
+  type Resource,
+  type TypedDocument,
+  typeDocument,
+  type VirtualService,
+} from './resources.ts';
 import { validateResource } from './validate/index.ts';
 
 /** Options for building a snapshot. */
@@ -40,6 +50,8 @@ export interface ConfigSnapshot {
   resourceCount: number;
   /** Files read (for watching). */
   files: readonly string[];
+  /** Resources left out for webhook errors (for the analyzers that explain a rejection). */
+  rejected?: readonly Resource[];
 }
 
 /** Builds a snapshot from parsed documents (plus load diagnostics). Never throws. */
@@ -49,35 +61,103 @@ export function buildSnapshot(
   opts: SnapshotOptions = {},
   files: readonly string[] = [],
 ): ConfigSnapshot {
+  const typing = { defaultNamespace: opts.defaultNamespace ?? 'default', verbose: opts.verbose === true };
+  const typed = documents.map((doc) => typeDocument(doc, typing));
+  return runToEnd(assembleSnapshot({ typed, loadDiagnostics, files }, opts, null));
+}
+
+/** What {@link assembleSnapshot} builds from: every typed document in load order, and what loading reported. */
+export interface SnapshotInput {
+  typed: readonly TypedDocument[];
+  loadDiagnostics: readonly Diagnostic[];
+  files: readonly string[];
+}
+
+/** Webhook findings per resource object: a resource reused across snapshots is validated once. */
+const webhookFindings = new WeakMap<Resource, Diagnostic[]>();
+
+function validateOnce(r: Resource): Diagnostic[] {
+  let found = webhookFindings.get(r);
+  if (!found) {
+    found = validateResource(r);
+    webhookFindings.set(r, found);
+  }
+  return found;
+}
+
+/**
+ * Assembles a snapshot as steps (`util/slice.ts`): duplicates dropped, webhook rules applied (once per resource
+ * object), the registry built, the DestinationRule index, and, unless `opts.analyze` is false, the analyzers.
+ * With `previous` (the last snapshot from the same source), everything built from resources that are the same
+ * objects is reused: typed documents of unchanged files, their webhook findings, registry services (see
+ * `buildRegistrySteps`), so a small change costs little. Never throws for user mistakes.
+ */
+export function* assembleSnapshot(
+  input: SnapshotInput,
+  opts: SnapshotOptions,
+  previous: ConfigSnapshot | null,
+): Steps<ConfigSnapshot> {
   const clusterDomain = opts.clusterDomain ?? DEFAULT_CLUSTER_DOMAIN;
-  const typed = toResources(documents, {
-    defaultNamespace: opts.defaultNamespace ?? 'default',
-    verbose: opts.verbose === true,
-  });
-  const diagnostics: Diagnostic[] = [...loadDiagnostics, ...typed.diagnostics];
+  const deduped = dedupeResources(input.typed);
+  const diagnostics: Diagnostic[] = [...input.loadDiagnostics];
+  let resourceCount = 0;
+  for (const t of input.typed) {
+    for (const d of t.diagnostics) diagnostics.push(d);
+    resourceCount += t.count;
+  }
+  for (const d of deduped.diagnostics) diagnostics.push(d);
+  yield;
   const accepted: Resource[] = [];
   const rejected: Resource[] = [];
-  for (const r of typed.resources) {
-    const found = validateResource(r);
-    diagnostics.push(...found);
+  for (const r of deduped.resources) {
+    const found = validateOnce(r);
+    for (const d of found) diagnostics.push(d);
     if (!found.some((d) => d.level === 'error')) accepted.push(r);
     else rejected.push(r);
+    yield;
   }
-  const registry = buildRegistry(accepted, clusterDomain);
-  if (opts.analyze !== false) diagnostics.push(...analyze({ resources: accepted, registry, rejected }));
-  const drs = accepted.filter((r): r is DestinationRule => r.kind === 'DestinationRule');
+  const previousRegistry = previous && previous.clusterDomain === clusterDomain ? previous.registry : null;
+  const registry = yield* buildRegistrySteps(accepted, clusterDomain, previousRegistry);
+  const virtualServices: VirtualService[] = [];
+  const destinationRules: DestinationRule[] = [];
+  const gateways: Gateway[] = [];
+  for (const r of accepted) {
+    if (r.kind === 'VirtualService') virtualServices.push(r as VirtualService);
+    else if (r.kind === 'DestinationRule') destinationRules.push(r as DestinationRule);
+    else if (r.kind === 'Gateway') gateways.push(r as Gateway);
+  }
+  yield;
+  const destinationRuleIndex = new DestinationRuleIndex(destinationRules, clusterDomain);
+  yield;
+  if (opts.analyze !== false) {
+    for (const d of yield* analyzeSteps({ resources: accepted, registry, rejected })) diagnostics.push(d);
+  }
   return Object.freeze({
     resources: Object.freeze(accepted),
-    virtualServices: Object.freeze(accepted.filter((r): r is VirtualService => r.kind === 'VirtualService')),
-    destinationRules: Object.freeze(drs),
-    gateways: Object.freeze(accepted.filter((r): r is Gateway => r.kind === 'Gateway')),
+    virtualServices: Object.freeze(virtualServices),
+    destinationRules: Object.freeze(destinationRules),
+    gateways: Object.freeze(gateways),
     registry,
-    destinationRuleIndex: new DestinationRuleIndex(drs, clusterDomain),
+    destinationRuleIndex,
     clusterDomain,
     diagnostics: Object.freeze(sortDiagnostics(diagnostics)),
-    resourceCount: typed.count,
-    files,
+    resourceCount,
+    files: input.files,
+    rejected: Object.freeze(rejected),
   });
+}
+
+/**
+ * The analyzers' findings for a snapshot built with `analyze: false` (the proxy applies a change first and analyzes
+ * it after, off the path of the swap), sorted.
+ */
+export function* analyzeSnapshot(snapshot: ConfigSnapshot): Steps<Diagnostic[]> {
+  const found = yield* analyzeSteps({
+    resources: snapshot.resources,
+    registry: snapshot.registry,
+    rejected: snapshot.rejected ?? [],
+  });
+  return sortDiagnostics(found);
 }
 
 /**
@@ -85,8 +165,8 @@ export function buildSnapshot(
  * @throws PathNotFoundError (from `load.ts`) when a named path does not exist.
  */
 export async function loadSnapshot(paths: readonly string[], opts: SnapshotOptions = {}): Promise<ConfigSnapshot> {
-  const loaded = await loadPaths(paths);
-  return buildSnapshot(loaded.documents, loaded.diagnostics, opts, loaded.files);
+  const { FileConfigStore } = await import('./store.ts');
+  return new FileConfigStore(paths, opts).refresh();
 }
 
 /** Builds a snapshot from in-memory texts (tests, the library API). */
