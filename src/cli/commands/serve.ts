@@ -7,6 +7,7 @@ import { basename, resolve } from 'node:path';
 import { watch } from 'chokidar';
 import { type MetricsSource, startAdmin } from '../../admin/server.ts';
 import { isRejection, sortDiagnostics } from '../../config/diagnostics.ts';
+import type { FieldValidation } from '../../config/schema-check.ts';
 import { type ConfigSnapshot, loadSnapshot } from '../../config/snapshot.ts';
 import { initHashing } from '../../dataplane/cluster/lb/index.ts';
 import { type MirrorRecord, ProxyServer, type RequestRecord } from '../../dataplane/proxy.ts';
@@ -34,6 +35,11 @@ export interface ServeOptions {
   shadowSuffix: boolean;
   /** The proxy's locality `region/zone/subzone` (locality-prioritised load balancing), or null. */
   locality?: string | null;
+  /**
+   * Unknown fields: kubectl's `--validate`. `strict` (default) makes them rejecting errors (not starting, or the reload
+   * rejected and the last good configuration kept); `warn` logs them and serves without the field; `ignore` says nothing.
+   */
+  fieldValidation?: FieldValidation;
   /** Watch the paths for changes (default true). */
   watch?: boolean;
   /** Where logs go (default stderr for weir's own lines, stdout for the access log). */
@@ -109,7 +115,7 @@ export async function startServe(opts: ServeOptions): Promise<ServeHandle> {
   const listen = parseHostPort(opts.listen, '--listen');
   const admin = opts.admin ? parseHostPort(opts.admin, '--admin') : null;
   if (opts.paths.length === 0) throw new CliError('no configuration: give -f PATH (files or directories)', EXIT.USAGE);
-  const snapshotOpts = { defaultNamespace: opts.namespace };
+  const snapshotOpts = { defaultNamespace: opts.namespace, fieldValidation: opts.fieldValidation ?? 'strict' };
   const first = await loadSnapshot(opts.paths, snapshotOpts);
   const errs = errorsOf(first);
   if (errs.length > 0) {
