@@ -118,10 +118,12 @@ function noResources(
       const v = d.value as { apiVersion?: unknown; kind?: unknown } | null;
       if (v !== null && typeof v === 'object') kinds.add(`${String(v.apiVersion)} ${String(v.kind)}`);
     }
+    const what =
+      read.length === 1 ? (read[0] === '-' ? 'stdin' : 'the file') : `all ${plural(read.length, 'file')} read`;
     message =
       kinds.size === 0
-        ? `no resources: ${plural(read.length, 'file')} read, ${read.length === 1 ? 'empty' : 'all empty'}`
-        : `no resources weir reads: ${plural(read.length, 'file')} read, only ${[...kinds].sort().join(', ')} (weir reads Istio networking resources, Kubernetes Service, Pod, EndpointSlice, Deployment, StatefulSet, DaemonSet and weir.dev Canary)`;
+        ? `no resources: ${what} ${read.length === 1 ? 'is' : 'are'} empty`
+        : `no resources weir reads: only ${[...kinds].sort().join(', ')} in ${plural(read.length, 'file')} (weir reads Istio networking resources, Kubernetes Service, Pod, EndpointSlice, Deployment, StatefulSet, DaemonSet and weir.dev Canary)`;
   }
   return { level: 'warning', code: CODES.WEIR0006.code, message, resource: null, field: '', position };
 }

@@ -123,6 +123,10 @@ export async function startServe(opts: ServeOptions): Promise<ServeHandle> {
     throw new CliError(`configuration has ${errs.length} error(s); not starting`, EXIT.ANALYSIS);
   }
   for (const f of findingsOf(first)) log(f);
+  if (first.resourceCount === 0) {
+    const until = opts.watch === false ? 'a reload (SIGHUP)' : `resources appear in ${opts.paths.join(', ')} (watched)`;
+    log(`weir: starting with no configuration: every request gets 404 NR until ${until}`);
+  }
   await initHashing();
   const hooks = { onRequest: (_r: RequestRecord) => {}, onMirror: (_r: MirrorRecord) => {} };
   const metrics = opts.metrics?.(hooks) ?? null;
