@@ -9,6 +9,8 @@ const WARN: Expected = { level: 'warning' };
 describe('validateServiceEntry', () => {
   const se = (body: string) => resource('ServiceEntry', body);
   const P = 'ports: [{number: 443, name: https, protocol: HTTPS}]';
+  const HTTP = 'ports: [{number: 80, name: http, protocol: HTTP}, {number: 443, name: tls, protocol: TLS}]';
+  const DYN = 'resolution: DYNAMIC_DNS';
   const bad: Bad[] = [
     ['no hosts', `${P} #^`, 'service entry must have at least one host', 'spec'],
     ['host *', `hosts:\n- "*" #-\n${P}`, 'invalid host *', 'spec.hosts[0]'],
@@ -172,9 +174,56 @@ describe('validateServiceEntry', () => {
       'cannot export service entry to no one (~) and someone',
       'spec.exportTo',
     ],
+    // DYNAMIC_DNS (Istio master): wildcard hosts resolved per request by Envoy's dynamic forward proxy.
+    [
+      'DYNAMIC_DNS with a host that is not a wildcard',
+      `hosts:\n- "*.a.com"\n- b.com #-\n${HTTP}\n${DYN}`,
+      'host must be wildcarded for resolution mode DYNAMIC_DNS',
+      'spec.hosts[1]',
+    ],
+    [
+      'DYNAMIC_DNS without hosts',
+      `${HTTP} #^\n${DYN}`,
+      'at least one wildcard host must be provided for resolution type DYNAMIC_DNS',
+      'spec',
+    ],
+    [
+      'DYNAMIC_DNS with addresses',
+      `hosts: ["*.a.com"]\naddresses: [10.0.0.1] #=\n${HTTP}\n${DYN}`,
+      'addresses cannot be set for resolution type DYNAMIC_DNS. HTTP route domains will only be generatedfrom the hosts field values',
+      'spec.addresses',
+    ],
+    [
+      'DYNAMIC_DNS with endpoints',
+      `hosts: ["*.a.com"]\n${HTTP}\n${DYN}\nendpoints: [{address: 10.0.0.1}] #=`,
+      'endpoints cannot be set for resolution type DYNAMIC_DNS',
+      'spec.endpoints',
+    ],
+    [
+      'DYNAMIC_DNS with a TCP port',
+      `hosts: ["*.a.com"]\nports:\n- number: 5432\n  name: tcp\n  protocol: TCP #=\n${DYN}`,
+      'only HTTP, TLS, GRPC, and HTTP2 protocols are supported for resolution type DYNAMIC_DNS',
+      'spec.ports[0].protocol',
+    ],
+    [
+      'DYNAMIC_DNS with an HTTPS port',
+      `hosts: ["*.a.com"]\nports:\n- number: 443\n  name: https\n  protocol: HTTPS #=\n${DYN}`,
+      'only HTTP, TLS, GRPC, and HTTP2 protocols are supported',
+      'spec.ports[0].protocol',
+    ],
   ];
   it.each(bad)('rejects: %s', (_t, body, msg, field, opts) => {
     expectDiagnostic(se(body), msg, field, opts);
+  });
+  it('rejects: DYNAMIC_DNS MESH_INTERNAL behind a waypoint', () => {
+    const body = `hosts: ["*.a.com"]\n${HTTP}\n${DYN}\nlocation: MESH_INTERNAL #=`;
+    const meta = '{name: r, namespace: ns, labels: {istio.io/use-waypoint: wp}}';
+    expectDiagnostic(
+      resource('ServiceEntry', body, meta),
+      'location MESH_INTERNAL with resolution type DYNAMIC_DNS is not supported when using waypoints',
+      'spec.location',
+    );
+    expectClean(resource('ServiceEntry', body.replace(' #=', ''), meta.replace(': wp', ': none')), 'warning');
   });
 
   const good: Good[] = [
@@ -191,6 +240,7 @@ describe('validateServiceEntry', () => {
     ['workloadSelector with STATIC', `hosts: [a.com]\n${P}\nresolution: STATIC\nworkloadSelector: {labels: {app: a}}`],
     ['unix endpoint', `hosts: [a.com]\n${P}\nresolution: STATIC\nendpoints: [{address: "unix:///var/run/a.sock"}]`],
     ['DNS with FQDN host', `hosts: [a.com]\n${P}\nresolution: DNS`],
+    ['DYNAMIC_DNS with wildcard hosts, partial ones too', `hosts: ["*.a.com", "*b.com"]\n${HTTP}\n${DYN}`],
     [
       'DNS endpoints by name',
       `hosts: ["*.a.com"]\n${P}\nresolution: DNS\nendpoints: [{address: b.a.com}, {address: 10.0.0.2}]`,
