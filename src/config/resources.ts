@@ -70,6 +70,11 @@ interface KindDef {
   /** The part of the object that is checked, and how. */
   schema: z.ZodType;
   field: 'spec' | 'object' | 'pod';
+  /**
+   * True for the kinds whose schema is complete (Istio's, the Canary): `spec` is required and every unknown field is
+   * reported. False for the Kubernetes kinds, whose (loose) schema models only what weir reads: an absent spec is
+   * empty, and unknown spec fields pass (their top level and metadata are still checked strictly).
+   */
   strict: boolean;
 }
 
