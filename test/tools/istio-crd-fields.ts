@@ -9,6 +9,10 @@
  *
  * Usage (an istio/istio clone or bare git directory; refs are tags or commits):
  *   node --import tsx test/tools/istio-crd-fields.ts --git-dir PATH REF...
+ * The committed fixture was made from the latest patch release of every minor 1.16 to 1.30 and master at 86c9f01
+ * (`1.16.7 1.17.8 … 1.30.3 86c9f01fd735fb01d8192f5bcaf0d424afb7f14c`); the fixture lists each ref with its commit.
+ * A field present in only some of them carries `since`/`until` (or `only`); none has been removed since 1.16, and the
+ * three API versions (v1alpha3, v1beta1, v1) have had the same fields throughout.
  */
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
