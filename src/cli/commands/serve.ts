@@ -73,6 +73,9 @@ export interface ServeHandle {
   close(): Promise<void>;
 }
 
+/** Longest wait for the file watcher's initial scan at start (ms); past it, weir serve starts anyway. */
+const WATCH_READY_TIMEOUT_MS = 10_000;
+
 /** Parses `host:port` (IPv6 in brackets). @throws CliError (exit 64). */
 export function parseHostPort(value: string, flag: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(value);
@@ -253,6 +256,16 @@ export async function startServe(opts: ServeOptions): Promise<ServeHandle> {
       timer = setTimeout(() => void reload(), 100);
     });
     watcher.on('error', (err) => log(`weir: watch error: ${(err as Error).message}`));
+    // Until chokidar's initial scan ends, a file written to a watched folder is taken for an initial one and raises
+    // no event: wait for it (bounded), so that once weir serve says it listens, every change is seen.
+    const w = watcher;
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, WATCH_READY_TIMEOUT_MS);
+      w.once('ready', () => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
   }
   let closing: Promise<void> | null = null;
   return {
