@@ -6,11 +6,12 @@
  */
 import { analyze } from './analyze/analyze.ts';
 import { DestinationRuleIndex } from './destination-rules.ts';
-import { type Diagnostic, sortDiagnostics } from './diagnostics.ts';
+import { CODES, type Diagnostic, sortDiagnostics } from './diagnostics.ts';
 import { DEFAULT_CLUSTER_DOMAIN } from './hosts.ts';
 import { loadPaths, parseText, type SourceDocument, type TextInput } from './load.ts';
 import { buildRegistry, type Registry } from './registry.ts';
 import { type DestinationRule, type Gateway, type Resource, toResources, type VirtualService } from './resources.ts';
+import type { FieldValidation } from './schema-check.ts';
 import { validateResource } from './validate/index.ts';
 
 /** Options for building a snapshot. */
@@ -22,6 +23,8 @@ export interface SnapshotOptions {
   verbose?: boolean;
   /** Run the cross-resource analyzers (default true). */
   analyze?: boolean;
+  /** Unknown fields: `strict` (default, an error), `warn` or `ignore`, as kubectl's `--validate` (`resources.ts`). */
+  fieldValidation?: FieldValidation;
 }
 
 /** A validated, immutable configuration. */
@@ -42,19 +45,26 @@ export interface ConfigSnapshot {
   files: readonly string[];
 }
 
-/** Builds a snapshot from parsed documents (plus load diagnostics). Never throws. */
+/**
+ * Builds a snapshot from parsed documents (plus load diagnostics). `files` are the files read; `inputs` the paths as
+ * the user gave them (files, directories, `-`), named when they hold nothing to read. Never throws.
+ */
 export function buildSnapshot(
   documents: readonly SourceDocument[],
   loadDiagnostics: readonly Diagnostic[],
   opts: SnapshotOptions = {},
   files: readonly string[] = [],
+  inputs: readonly string[] = files,
 ): ConfigSnapshot {
   const clusterDomain = opts.clusterDomain ?? DEFAULT_CLUSTER_DOMAIN;
   const typed = toResources(documents, {
     defaultNamespace: opts.defaultNamespace ?? 'default',
     verbose: opts.verbose === true,
+    fieldValidation: opts.fieldValidation ?? 'strict',
   });
   const diagnostics: Diagnostic[] = [...loadDiagnostics, ...typed.diagnostics];
+  if (typed.count === 0 && !diagnostics.some((d) => d.level === 'error'))
+    diagnostics.push(noResources(documents, files, inputs));
   const accepted: Resource[] = [];
   const rejected: Resource[] = [];
   for (const r of typed.resources) {
@@ -86,7 +96,38 @@ export function buildSnapshot(
  */
 export async function loadSnapshot(paths: readonly string[], opts: SnapshotOptions = {}): Promise<ConfigSnapshot> {
   const loaded = await loadPaths(paths);
-  return buildSnapshot(loaded.documents, loaded.diagnostics, opts, loaded.files);
+  return buildSnapshot(loaded.documents, loaded.diagnostics, opts, loaded.files, paths);
+}
+
+/**
+ * `WEIR0006`: the input holds nothing weir reads — no file at all (an empty folder), only empty documents, or only
+ * kinds weir skips — so "no issues" would say nothing. A warning (`--fail-on warning` fails on it).
+ */
+function noResources(
+  documents: readonly SourceDocument[],
+  files: readonly string[],
+  inputs: readonly string[],
+): Diagnostic {
+  const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+  const read = [...new Set([...files, ...documents.map((d) => d.file), ...inputs.filter((p) => p === '-')])];
+  const position = read[0] === undefined ? null : { file: read[0], line: 1, column: 1 };
+  let message: string;
+  if (read.length === 0)
+    message = `no resources: no *.yaml, *.yml or *.json file in ${inputs.length > 0 ? inputs.join(', ') : 'the input'}`;
+  else {
+    const kinds = new Set<string>();
+    for (const d of documents) {
+      const v = d.value as { apiVersion?: unknown; kind?: unknown } | null;
+      if (v !== null && typeof v === 'object') kinds.add(`${String(v.apiVersion)} ${String(v.kind)}`);
+    }
+    const what =
+      read.length === 1 ? (read[0] === '-' ? 'stdin' : 'the file') : `all ${plural(read.length, 'file')} read`;
+    message =
+      kinds.size === 0
+        ? `no resources: ${what} ${read.length === 1 ? 'is' : 'are'} empty`
+        : `no resources weir reads: only ${[...kinds].sort().join(', ')} in ${plural(read.length, 'file')} (weir reads Istio networking resources, Kubernetes Service, Pod, EndpointSlice, Deployment, StatefulSet, DaemonSet and weir.dev Canary)`;
+  }
+  return { level: 'warning', code: CODES.WEIR0006.code, message, resource: null, field: '', position };
 }
 
 /** Builds a snapshot from in-memory texts (tests, the library API). */
@@ -98,5 +139,10 @@ export function snapshotFromTexts(inputs: readonly TextInput[], opts: SnapshotOp
     documents.push(...r.documents);
     diagnostics.push(...r.diagnostics);
   }
-  return buildSnapshot(documents, diagnostics, opts);
+  return buildSnapshot(
+    documents,
+    diagnostics,
+    opts,
+    inputs.map((i) => i.file),
+  );
 }
