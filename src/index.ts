@@ -6,6 +6,7 @@
 export { type Backend, startBackend } from './backend/backend.ts';
 export { type ServeHandle, type ServeOptions, startServe } from './cli/commands/serve.ts';
 export type { Diagnostic, Level, SourcePosition } from './config/diagnostics.ts';
+export type { FieldValidation } from './config/schema-check.ts';
 export { type ConfigSnapshot, loadSnapshot, type SnapshotOptions, snapshotFromTexts } from './config/snapshot.ts';
 export { compileRouteTable, RouteTable } from './routing/compile.ts';
 export { decide, redirectTarget, rewritePath } from './routing/decide.ts';

@@ -5,6 +5,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import type { Level } from '../config/diagnostics.ts';
 import { PathNotFoundError } from '../config/load.ts';
+import type { FieldValidation } from '../config/schema-check.ts';
 import { PATTERN_NAMES } from '../demo/types.ts';
 import { parseFraction, parseHttpStatus, parseNonNegativeInt, runBackend } from './commands/backend.ts';
 import { runExplain } from './commands/explain.ts';
@@ -24,6 +25,20 @@ import { CliError, EXIT } from './exit-codes.ts';
 import { addExitCodeHelp } from './help.ts';
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
+
+/**
+ * kubectl's `--validate` for unknown fields: `strict` (default; an error, as `kubectl apply` since Kubernetes 1.25),
+ * `warn` (a warning, the field is ignored) or `ignore`; kubectl's `true` and `false` mean `strict` and `ignore`.
+ */
+const validateOption = (): Option =>
+  new Option(
+    '--validate <mode>',
+    'unknown fields: strict (an error, as kubectl apply), warn (ignored with a warning), ignore',
+  )
+    .choices(['strict', 'warn', 'ignore', 'true', 'false'])
+    .default('strict');
+const fieldValidationOf = (mode: string): FieldValidation =>
+  mode === 'true' ? 'strict' : mode === 'false' ? 'ignore' : (mode as FieldValidation);
 
 /** Builds the commander program. Actions store their exit code in `result`. */
 function buildProgram(result: { code: number }): Command {
@@ -50,10 +65,18 @@ function buildProgram(result: { code: number }): Command {
         .default('error'),
     )
     .option('-v, --verbose', 'also report resources weir skips', false)
+    .addOption(validateOption())
     .action(
       async (
         paths: string[],
-        o: { filename: string[]; namespace: string; output: 'text' | 'json'; failOn: Level; verbose: boolean },
+        o: {
+          filename: string[];
+          namespace: string;
+          output: 'text' | 'json';
+          failOn: Level;
+          verbose: boolean;
+          validate: string;
+        },
       ) => {
         result.code = await runValidate({
           paths: [...paths, ...o.filename],
@@ -61,6 +84,7 @@ function buildProgram(result: { code: number }): Command {
           output: o.output,
           failOn: o.failOn,
           verbose: o.verbose,
+          fieldValidation: fieldValidationOf(o.validate),
         });
       },
     );
@@ -79,6 +103,7 @@ function buildProgram(result: { code: number }): Command {
     .option('--gateway <ns/name>', 'decide as this ingress Gateway instead of a sidecar')
     .option('--namespace <ns>', "the proxy's namespace (default: the source namespace, else default)")
     .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text'))
+    .addOption(validateOption())
     .action(async (url: string, o: Record<string, string | string[] | undefined>) => {
       result.code = await runExplain({
         url,
@@ -92,6 +117,7 @@ function buildProgram(result: { code: number }): Command {
         gateway: o.gateway as string | undefined,
         namespace: o.namespace as string | undefined,
         output: o.output as 'text' | 'json',
+        fieldValidation: fieldValidationOf(o.validate as string),
       });
     });
 
@@ -120,6 +146,7 @@ function buildProgram(result: { code: number }): Command {
     )
     .option('--shadow-suffix', "append -shadow to mirrored requests' Host (Envoy and Istio < 1.28)", true)
     .option('--no-shadow-suffix', 'keep the Host of mirrored requests unchanged (Istio >= 1.28)')
+    .addOption(validateOption())
     .argument('[paths...]', 'configuration files or directories (same as -f)')
     .action(
       async (
@@ -135,6 +162,7 @@ function buildProgram(result: { code: number }): Command {
           locality?: string;
           logFormat: 'text' | 'json' | 'off';
           shadowSuffix: boolean;
+          validate: string;
         },
       ) => {
         result.code = await runServe({
@@ -148,6 +176,7 @@ function buildProgram(result: { code: number }): Command {
           logFormat: o.logFormat,
           shadowSuffix: o.shadowSuffix,
           locality: o.locality ?? null,
+          fieldValidation: fieldValidationOf(o.validate),
         });
       },
     );

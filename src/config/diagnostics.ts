@@ -167,8 +167,9 @@ export const CODES = {
   WEIR0002: {
     code: 'WEIR0002',
     name: 'UnknownField',
-    level: 'warning',
-    summary: 'A field that the resource kind does not have (Kubernetes strict decoding warns)',
+    level: 'error',
+    summary:
+      "A field the resource kind does not have: the API server's strict decoding refuses it (a warning with --validate=warn)",
   },
   WEIR0003: {
     code: 'WEIR0003',
@@ -187,6 +188,12 @@ export const CODES = {
     name: 'DuplicateResource',
     level: 'error',
     summary: 'The same kind, namespace and name is defined twice',
+  },
+  WEIR0006: {
+    code: 'WEIR0006',
+    name: 'NoResources',
+    level: 'warning',
+    summary: 'The input holds no resource of a kind weir reads (an empty folder or file)',
   },
   WEIR0010: {
     code: 'WEIR0010',
@@ -246,12 +253,13 @@ export function formatPath(path: readonly (string | number)[]): string {
 
 /**
  * Codes whose errors mean a resource (or file) would be refused outright — by the YAML parser, the API server's
- * schema or istiod's admission webhook — as opposed to analyzer findings that Istio accepts and serves anyway.
+ * schema and strict field validation, or istiod's admission webhook — as opposed to analyzer findings that Istio accepts and serves anyway.
  * `weir serve` refuses to start (and a reload is rejected) when any of these is an error.
  */
 export const REJECTING_CODES: ReadonlySet<string> = new Set([
   'IST0106',
   'WEIR0001',
+  'WEIR0002',
   'WEIR0003',
   'WEIR0004',
   'WEIR0005',

@@ -1,13 +1,16 @@
 /**
- * Turns loaded documents into typed resources: dispatches on `apiVersion` + `kind`, checks each spec against its
- * schema (type errors → `IST0106`, unknown fields → `WEIR0002` warnings, as Kubernetes' strict decoding warns),
- * applies the default namespace, and drops duplicates. Kinds weir does not read are skipped (an info line with
- * `verbose`). Pure: no I/O.
+ * Turns loaded documents into typed resources: dispatches on `apiVersion` + `kind`, checks the top level, the
+ * metadata and the spec against their schemas (type errors → `IST0106`; unknown fields → `WEIR0002`, an error that
+ * refuses the resource as the API server's strict field validation does, or a warning with `fieldValidation: 'warn'`;
+ * see `schema-check.ts`), applies the default namespace, and drops duplicates. Kinds weir does not read are skipped
+ * (an info line with `verbose`). Pure: no I/O.
  */
 import type { z } from 'zod';
-import { CODES, type Diagnostic, formatPath, type Level, type SourcePosition } from './diagnostics.ts';
+import { CODES, type Diagnostic, type Level, type SourcePosition } from './diagnostics.ts';
+import { EndpointSliceEnvelope, ObjectMeta, SpecEnvelope } from './envelope.ts';
 import * as S from './istio/schemas.ts';
 import type { SourceDocument } from './load.ts';
+import { checkSchema, type FieldValidation, valueAt } from './schema-check.ts';
 import { CANARY_API_VERSION, CanarySpec } from './weir/canary.ts';
 
 /** The Istio networking API versions weir accepts (v1 and v1beta1 are aliases of v1alpha3). */
@@ -67,6 +70,11 @@ interface KindDef {
   /** The part of the object that is checked, and how. */
   schema: z.ZodType;
   field: 'spec' | 'object' | 'pod';
+  /**
+   * True for the kinds whose schema is complete (Istio's, the Canary): `spec` is required and every unknown field is
+   * reported. False for the Kubernetes kinds, whose (loose) schema models only what weir reads: an absent spec is
+   * empty, and unknown spec fields pass (their top level and metadata are still checked strictly).
+   */
   strict: boolean;
 }
 
@@ -122,6 +130,11 @@ export interface ResourceOptions {
   defaultNamespace?: string;
   /** Report skipped kinds as info diagnostics. */
   verbose?: boolean;
+  /**
+   * Unknown fields (kubectl's `--validate`): `strict` (default) refuses the resource with a `WEIR0002` error, `warn`
+   * drops the field with a `WEIR0002` warning, `ignore` drops it silently.
+   */
+  fieldValidation?: FieldValidation;
 }
 
 /** The typed resources and the diagnostics found while typing them. */
@@ -139,6 +152,8 @@ export interface TypedDocument {
   diagnostics: Diagnostic[];
   /** Objects of a kind weir reads, including those dropped for errors. */
   count: number;
+  /** The document's file, and `apiVersion kind` of its top-level object (null when it has none): for `WEIR0006`. */
+  source: { file: string; kind: string | null };
 }
 
 /** Converts documents to typed resources. Never throws. */
@@ -194,7 +209,17 @@ export function dedupeResources(typed: readonly TypedDocument[]): { resources: R
 /** Types one document: dispatch on apiVersion and kind, schema check, default namespace. Never throws. */
 export function typeDocument(doc: SourceDocument, opts: ResourceOptions = {}): TypedDocument {
   const defaultNamespace = opts.defaultNamespace ?? 'default';
-  const out: TypedDocument = { resources: [], diagnostics: [], count: 0 };
+  const mode = opts.fieldValidation ?? 'strict';
+  const top = doc.value as { apiVersion?: unknown; kind?: unknown } | null;
+  const out: TypedDocument = {
+    resources: [],
+    diagnostics: [],
+    count: 0,
+    source: {
+      file: doc.file,
+      kind: top !== null && typeof top === 'object' ? `${String(top.apiVersion)} ${String(top.kind)}` : null,
+    },
+  };
   const visit = (value: unknown, base: (string | number)[]): void => {
     if (value === null || value === undefined) return; // empty document
     const at = (path: readonly (string | number)[], key = false): SourcePosition =>
@@ -219,10 +244,11 @@ export function typeDocument(doc: SourceDocument, opts: ResourceOptions = {}): T
       return;
     }
     const def = KINDS.find((k) => k.kind === kind && k.apiVersions.includes(apiVersion));
-    const metaParse = S.ObjectMeta.safeParse(obj.metadata ?? {});
-    const meta = metaParse.success ? metaParse.data : {};
-    const name = typeof meta.name === 'string' ? meta.name : '';
-    const namespace = typeof meta.namespace === 'string' && meta.namespace !== '' ? meta.namespace : defaultNamespace;
+    // Identity first, leniently, so that every diagnostic names the resource; the metadata is checked below.
+    const rawMeta = obj.metadata as Record<string, unknown> | null | undefined;
+    const name = typeof rawMeta?.name === 'string' ? rawMeta.name : '';
+    const namespace =
+      typeof rawMeta?.namespace === 'string' && rawMeta.namespace !== '' ? rawMeta.namespace : defaultNamespace;
     const ref = { kind, name, namespace };
     if (!def) {
       const known = KINDS.find((k) => k.kind === kind);
@@ -252,25 +278,30 @@ export function typeDocument(doc: SourceDocument, opts: ResourceOptions = {}): T
       return;
     }
     out.count++;
-    if (!metaParse.success || name === '') {
-      out.diagnostics.push(
+    const diagnostics: Diagnostic[] = [];
+    const check = (schema: z.ZodType, input: unknown, prefix: (string | number)[]) => {
+      const r = checkSchema(schema, input, prefix, ref, at, mode);
+      diagnostics.push(...r.diagnostics);
+      return r.value;
+    };
+    check(def.field === 'object' ? EndpointSliceEnvelope : SpecEnvelope, obj, []);
+    const meta = check(ObjectMeta, rawMeta ?? {}, ['metadata']) as ObjectMeta | undefined;
+    if (meta !== undefined && name === '') {
+      diagnostics.push(
         mk('error', CODES.WEIR0004.code, 'metadata.name is required', ref, 'metadata.name', at(['metadata'], true)),
       );
-      return;
     }
     const checkedPath: (string | number)[] = def.field === 'object' ? [] : ['spec'];
     const input = def.field === 'object' ? stripMeta(obj) : (obj.spec ?? (def.strict ? undefined : {}));
-    if (input === undefined) {
-      out.diagnostics.push(mk('error', CODES.IST0106.code, 'spec is required', ref, 'spec', at([])));
-      return;
-    }
-    const checked = checkSchema(def.schema, input, checkedPath, ref, at, def.strict);
-    out.diagnostics.push(...checked.diagnostics);
-    if (checked.value === undefined) return;
-    let spec: unknown = checked.value;
+    let spec: unknown;
+    if (input === undefined) diagnostics.push(mk('error', CODES.IST0106.code, 'spec is required', ref, 'spec', at([])));
+    else spec = check(def.schema, input, checkedPath);
+    if (spec !== undefined && def.kind === 'VirtualService') diagnostics.push(...useAltNames(spec, ref, at));
+    out.diagnostics.push(...diagnostics);
+    if (spec === undefined || meta === undefined || diagnostics.some((d) => d.level === 'error')) return;
     if (def.field === 'pod') {
       const st = S.K8sPodStatus.safeParse(obj.status ?? {});
-      spec = { spec: checked.value, status: st.success ? st.data : {} };
+      spec = { spec, status: st.success ? st.data : {} };
     }
     const created = meta.creationTimestamp;
     const createdMs =
@@ -285,7 +316,7 @@ export function typeDocument(doc: SourceDocument, opts: ResourceOptions = {}): T
       createdMs: Number.isFinite(createdMs) ? createdMs : null,
       order: 0,
       spec: spec as SpecByKind[Kind],
-      locate: (path, o) => doc.locate([...base, ...path], o),
+      locate: (path, o) => doc.locate([...base, ...spelled(obj, path)], o),
     };
     out.resources.push(resource);
   };
@@ -310,101 +341,54 @@ function mk(
 }
 
 /**
- * Checks `input` against `schema`. Unknown keys become warnings and are removed before a second parse, so a
- * resource whose only fault is an unknown field is still used. Any other issue is an `IST0106` error and the
- * resource is dropped (`value` undefined), as the API server would refuse it.
+ * Alternative names the CRD accepts for one proto field (`+kubebuilder:altName`), by canonical name. Both spellings
+ * decode to the same field, so setting both is refused, as istiod's protojson decoder does (`duplicate field`).
  */
-function checkSchema(
-  schema: z.ZodType,
-  input: unknown,
-  prefix: (string | number)[],
+const ALT_NAMES: Readonly<Record<string, string>> = { mirrorPercent: 'mirror_percent' };
+
+/** Moves `mirror_percent` of each HTTP route to `mirrorPercent` (in place); both set is an `IST0106` error. */
+function useAltNames(
+  spec: unknown,
   ref: Diagnostic['resource'],
   at: (path: readonly (string | number)[], key?: boolean) => SourcePosition,
-  strict: boolean,
-): { value: unknown; diagnostics: Diagnostic[] } {
-  const diagnostics: Diagnostic[] = [];
-  let data = input;
-  for (let round = 0; round < 2; round++) {
-    const r = schema.safeParse(data);
-    if (r.success) return { value: r.data, diagnostics };
-    const unknown = r.error.issues.filter((i) => i.code === 'unrecognized_keys');
-    const others = r.error.issues.filter((i) => i.code !== 'unrecognized_keys');
-    if (round === 0 && strict) {
-      for (const issue of unknown) {
-        for (const k of (issue as { keys: string[] }).keys) {
-          const path = [...prefix, ...(issue.path as (string | number)[]), k];
-          diagnostics.push(
-            mk('warning', CODES.WEIR0002.code, `unknown field "${k}"`, ref, formatPath(path), at(path, true)),
-          );
-        }
-      }
-    }
-    if (others.length > 0) {
-      for (const issue of others) {
-        const path = [...prefix, ...(issue.path as (string | number)[])];
-        diagnostics.push(
+): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  ((spec as S.VirtualServiceSpec).http ?? []).forEach((route, i) => {
+    if (route === null) return;
+    const r = route as Record<string, unknown>;
+    for (const [canonical, alt] of Object.entries(ALT_NAMES)) {
+      if (r[alt] === undefined) continue;
+      if (r[canonical] !== undefined) {
+        const path = ['spec', 'http', i, alt];
+        out.push(
           mk(
             'error',
             CODES.IST0106.code,
-            describeIssue(issue, valueAt(input, issue.path as (string | number)[])),
+            `duplicate field: ${alt} is another name of ${canonical}; set only one`,
             ref,
-            formatPath(path),
-            at(path),
+            `spec.http[${i}].${alt}`,
+            at(path, true),
           ),
         );
-      }
-      return { value: undefined, diagnostics };
+      } else r[canonical] = r[alt];
+      delete r[alt];
     }
-    data = structuredClone(data);
-    for (const issue of unknown) {
-      const parent = valueAt(data, issue.path as (string | number)[]);
-      if (parent && typeof parent === 'object')
-        for (const k of (issue as { keys: string[] }).keys) delete (parent as Record<string, unknown>)[k];
-    }
-  }
-  return { value: undefined, diagnostics };
+  });
+  return out;
 }
 
-function valueAt(root: unknown, path: readonly (string | number)[]): unknown {
-  let v = root;
+/** `path` as the document spells it: a canonical name the document writes under its alternative name is renamed. */
+function spelled(raw: unknown, path: readonly (string | number)[]): (string | number)[] {
+  const out: (string | number)[] = [];
+  let v = raw;
   for (const seg of path) {
-    if (v === null || typeof v !== 'object') return undefined;
-    v = (v as Record<string | number, unknown>)[seg];
-  }
-  return v;
-}
-
-function typeName(v: unknown): string {
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'a list';
-  if (typeof v === 'object') return 'an object';
-  if (typeof v === 'string') return `string ${JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v)}`;
-  if (typeof v === 'number' && !Number.isInteger(v)) return `number ${v}`;
-  return `${typeof v} ${String(v)}`;
-}
-
-function describeIssue(issue: z.core.$ZodIssue, got: unknown): string {
-  switch (issue.code) {
-    case 'invalid_type': {
-      if (issue.message === S.INT_MARKER) return `expected an integer, got ${typeName(got)}`;
-      const expected =
-        issue.expected === 'int'
-          ? 'an integer'
-          : issue.expected === 'record' || issue.expected === 'object'
-            ? 'an object'
-            : issue.expected === 'array'
-              ? 'a list'
-              : `a ${issue.expected}`;
-      return `expected ${expected}, got ${typeName(got)}`;
+    let s = seg;
+    if (typeof seg === 'string' && ALT_NAMES[seg] !== undefined && v !== null && typeof v === 'object') {
+      const o = v as Record<string, unknown>;
+      if (o[seg] === undefined && o[ALT_NAMES[seg]] !== undefined) s = ALT_NAMES[seg];
     }
-    case 'invalid_value':
-      return `got ${typeName(got)}; expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
-    case 'invalid_union':
-      return `got ${typeName(got)}, which is not a valid value here`;
-    case 'too_big':
-    case 'too_small':
-      return issue.message;
-    default:
-      return issue.message;
+    out.push(s);
+    v = valueAt(v, [s]);
   }
+  return out;
 }

@@ -8,19 +8,21 @@
 import { runToEnd, type Steps } from '../util/slice.ts';
 import { analyzeSteps } from './analyze/analyze.ts';
 import { DestinationRuleIndex } from './destination-rules.ts';
-import { type Diagnostic, sortDiagnostics } from './diagnostics.ts';
+import { CODES, type Diagnostic, sortDiagnostics } from './diagnostics.ts';
 import { DEFAULT_CLUSTER_DOMAIN } from './hosts.ts';
-import { loadPaths, parseText, type SourceDocument, type TextInput } from './load.ts';
+import { parseText, type SourceDocument, type TextInput } from './load.ts';
 import { buildRegistrySteps, type Registry } from './registry.ts';
 import {
   type DestinationRule,
   dedupeResources,
   type Gateway,
   type Resource,
+  type ResourceOptions,
   type TypedDocument,
   typeDocument,
   type VirtualService,
 } from './resources.ts';
+import type { FieldValidation } from './schema-check.ts';
 import { validateResource } from './validate/index.ts';
 
 /** Options for building a snapshot. */
@@ -32,6 +34,8 @@ export interface SnapshotOptions {
   verbose?: boolean;
   /** Run the cross-resource analyzers (default true). */
   analyze?: boolean;
+  /** Unknown fields: `strict` (default, an error), `warn` or `ignore`, as kubectl's `--validate` (`resources.ts`). */
+  fieldValidation?: FieldValidation;
 }
 
 /** A validated, immutable configuration. */
@@ -60,17 +64,29 @@ export function buildSnapshot(
   loadDiagnostics: readonly Diagnostic[],
   opts: SnapshotOptions = {},
   files: readonly string[] = [],
+  inputs: readonly string[] = files,
 ): ConfigSnapshot {
-  const typing = { defaultNamespace: opts.defaultNamespace ?? 'default', verbose: opts.verbose === true };
-  const typed = documents.map((doc) => typeDocument(doc, typing));
-  return runToEnd(assembleSnapshot({ typed, loadDiagnostics, files }, opts, null));
+  const typed = documents.map((doc) => typeDocument(doc, typingOptions(opts)));
+  return runToEnd(assembleSnapshot({ typed, loadDiagnostics, files, inputs }, opts, null));
+}
+
+/** The options of {@link typeDocument} a snapshot's options imply. */
+export function typingOptions(opts: SnapshotOptions): ResourceOptions {
+  return {
+    defaultNamespace: opts.defaultNamespace ?? 'default',
+    verbose: opts.verbose === true,
+    fieldValidation: opts.fieldValidation ?? 'strict',
+  };
 }
 
 /** What {@link assembleSnapshot} builds from: every typed document in load order, and what loading reported. */
 export interface SnapshotInput {
   typed: readonly TypedDocument[];
   loadDiagnostics: readonly Diagnostic[];
+  /** Files read (for watching). */
   files: readonly string[];
+  /** The paths the user named (for `WEIR0006`). */
+  inputs: readonly string[];
 }
 
 /** Webhook findings per resource object: a resource reused across snapshots is validated once. */
@@ -106,6 +122,8 @@ export function* assembleSnapshot(
     resourceCount += t.count;
   }
   for (const d of deduped.diagnostics) diagnostics.push(d);
+  if (resourceCount === 0 && !diagnostics.some((d) => d.level === 'error'))
+    diagnostics.push(noResources(input.typed, input.files, input.inputs));
   yield;
   const accepted: Resource[] = [];
   const rejected: Resource[] = [];
@@ -169,6 +187,30 @@ export async function loadSnapshot(paths: readonly string[], opts: SnapshotOptio
   return new FileConfigStore(paths, opts).refresh();
 }
 
+/**
+ * `WEIR0006`: the input holds nothing weir reads — no file at all (an empty folder), only empty documents, or only
+ * kinds weir skips — so "no issues" would say nothing. A warning (`--fail-on warning` fails on it).
+ */
+function noResources(typed: readonly TypedDocument[], files: readonly string[], inputs: readonly string[]): Diagnostic {
+  const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+  const read = [...new Set([...files, ...typed.map((t) => t.source.file), ...inputs.filter((p) => p === '-')])];
+  const position = read[0] === undefined ? null : { file: read[0], line: 1, column: 1 };
+  let message: string;
+  if (read.length === 0)
+    message = `no resources: no *.yaml, *.yml or *.json file in ${inputs.length > 0 ? inputs.join(', ') : 'the input'}`;
+  else {
+    const kinds = new Set<string>();
+    for (const t of typed) if (t.source.kind !== null) kinds.add(t.source.kind);
+    const what =
+      read.length === 1 ? (read[0] === '-' ? 'stdin' : 'the file') : `all ${plural(read.length, 'file')} read`;
+    message =
+      kinds.size === 0
+        ? `no resources: ${what} ${read.length === 1 ? 'is' : 'are'} empty`
+        : `no resources weir reads: only ${[...kinds].sort().join(', ')} in ${plural(read.length, 'file')} (weir reads Istio networking resources, Kubernetes Service, Pod, EndpointSlice, Deployment, StatefulSet, DaemonSet and weir.dev Canary)`;
+  }
+  return { level: 'warning', code: CODES.WEIR0006.code, message, resource: null, field: '', position };
+}
+
 /** Builds a snapshot from in-memory texts (tests, the library API). */
 export function snapshotFromTexts(inputs: readonly TextInput[], opts: SnapshotOptions = {}): ConfigSnapshot {
   const documents: SourceDocument[] = [];
@@ -178,5 +220,10 @@ export function snapshotFromTexts(inputs: readonly TextInput[], opts: SnapshotOp
     documents.push(...r.documents);
     diagnostics.push(...r.diagnostics);
   }
-  return buildSnapshot(documents, diagnostics, opts);
+  return buildSnapshot(
+    documents,
+    diagnostics,
+    opts,
+    inputs.map((i) => i.file),
+  );
 }

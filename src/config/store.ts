@@ -10,7 +10,7 @@ import { runInSlices, runToEnd, type SliceOptions, type Steps } from '../util/sl
 import type { Diagnostic } from './diagnostics.ts';
 import { expandPaths, parseTextSteps, readConfigFile } from './load.ts';
 import { type TypedDocument, typeDocument } from './resources.ts';
-import { assembleSnapshot, type ConfigSnapshot, type SnapshotOptions } from './snapshot.ts';
+import { assembleSnapshot, type ConfigSnapshot, type SnapshotOptions, typingOptions } from './snapshot.ts';
 
 /** What the store keeps per file. */
 interface FileEntry {
@@ -99,7 +99,7 @@ export class FileConfigStore {
     texts: readonly ({ text: string } | { diagnostic: Diagnostic })[],
     removed: number,
   ): Steps<ConfigSnapshot> {
-    const typing = { defaultNamespace: this.opts.defaultNamespace ?? 'default', verbose: this.opts.verbose === true };
+    const typing = typingOptions(this.opts);
     let parsed = 0;
     for (let i = 0; i < reads.length; i++) {
       const { key, file } = reads[i]!;
@@ -129,7 +129,7 @@ export class FileConfigStore {
       for (const d of entry.diagnostics) loadDiagnostics.push(d);
     }
     return yield* assembleSnapshot(
-      { typed, loadDiagnostics, files: files.filter((f) => f !== '-') },
+      { typed, loadDiagnostics, files: files.filter((f) => f !== '-'), inputs: this.paths },
       this.opts,
       this.last,
     );

@@ -122,7 +122,7 @@ function resolvePool(policy: BasePolicy | null): ConnectionPoolResolved {
     // Istio `applyRetryBudget`: Envoy's defaults (20 %, 3) for the fields left unset.
     retryBudget: policy?.retryBudget
       ? {
-          percent: policy.retryBudget.percent?.value ?? 20,
+          percent: policy.retryBudget.percent ?? 20,
           minRetryConcurrency: policy.retryBudget.minRetryConcurrency ?? 3,
         }
       : null,

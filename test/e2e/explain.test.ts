@@ -3,10 +3,10 @@
  * JSON contract of docs/explain.md and the exit codes (0 decided, 64 bad usage, 79 config errors).
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { SEED_DIR } from '../helpers/config.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -217,5 +217,34 @@ describe('weir explain text: the weighted pick and unreachable routes are labell
     expect(text).toContain('VirtualService prod/vs not applied for this source (unknown workload)');
     expect(text).toContain('VirtualService (none applied for this request: see the trace)');
     expect(text).toMatch(/✘ route\[0\] qa-only match\[0\] left out for .*sourceLabels app=qa-tools/);
+  });
+});
+
+describe('weir explain --validate', () => {
+  // Pattern 1 with a typo: `matches` for `match`.
+  const dir = mkdtempSync(join(tmpdir(), 'weir-explain-validate-'));
+  const typo = join(dir, 'vs.yaml');
+  writeFileSync(
+    typo,
+    readFileSync(join(SEED_DIR, '02-composite-routing.yaml'), 'utf8').replace('    match:\n', '    matches:\n'),
+  );
+  const files = [...f('00-mesh.yaml', '01-destination-rule-subsets.yaml'), '-f', typo];
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('strict (default): an unknown field makes the configuration unusable (exit 79, the field path on stderr)', () => {
+    const r = weir('explain', URL, ...files);
+    expect(r.code).toBe(79);
+    expect(r.stderr).toContain(
+      'vs.yaml:12:5 error WEIR0002 VirtualService prod/checkout-service-vs spec.http[0].matches: strict decoding error: unknown field "spec.http[0].matches" (did you mean "match"?)',
+    );
+  });
+
+  it('warn: explains what a lenient cluster would serve — the first route, now without a match, takes every request', () => {
+    const r = weir('explain', URL, ...files, '--validate=warn', '-o', 'json');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/warning WEIR0002 .*spec\.http\[0\]\.matches/);
+    const j = JSON.parse(r.stdout);
+    expect(j.route).toMatchObject({ name: 'internal-canary-route', index: 0 });
+    expect(j.destinations).toEqual([expect.objectContaining({ subset: 'v2', percent: 100 })]);
   });
 });

@@ -2,7 +2,7 @@
  * `weir validate` as a user runs it: real files, a real process, exit codes, text and JSON output, bad input.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -85,17 +85,27 @@ describe('weir validate', () => {
     });
   });
 
-  it('warns about unknown fields at the key, and still uses the resource', () => {
-    const r = weir([
-      'validate',
-      '-o',
-      'json',
-      file('unknown.yaml', VS_BAD_WEIGHT.replace('weight: "five"', 'weight: 5\n      wieght: 5')),
-    ]);
+  it('refuses unknown fields by default (kubectl apply strict decoding), at the key, with the field meant', () => {
+    const f = file('unknown.yaml', VS_BAD_WEIGHT.replace('weight: "five"', 'weight: 5\n      wieght: 5'));
+    const r = weir(['validate', f]);
+    expect(r.code).toBe(79);
+    expect(r.stdout.trim()).toBe(
+      `${f}:15:7 error WEIR0002 VirtualService prod/reviews spec.http[0].route[0].wieght: strict decoding error: unknown field "spec.http[0].route[0].wieght" (did you mean "weight"?)`,
+    );
+    // `--validate=strict` and kubectl's `--validate=true` say the same.
+    expect(weir(['validate', '--validate=strict', f]).stdout).toBe(r.stdout);
+    expect(weir(['validate', '--validate', 'true', f]).stdout).toBe(r.stdout);
+  });
+
+  it('--validate=warn: a warning, and the resource is used without the field', () => {
+    const f = join(dir, 'unknown.yaml');
+    const r = weir(['validate', '--validate=warn', '-o', 'json', f]);
+    expect(r.code).toBe(79); // the IST0101 below is an error
     const out = JSON.parse(r.stdout);
     expect(out.diagnostics.find((d: { code: string }) => d.code === 'WEIR0002')).toMatchObject({
       level: 'warning',
       field: 'spec.http[0].route[0].wieght',
+      message: 'unknown field "spec.http[0].route[0].wieght" (did you mean "weight"?); the field is ignored',
       line: 15,
       column: 7,
     });
@@ -103,6 +113,60 @@ describe('weir validate', () => {
     expect(out.diagnostics.find((d: { code: string }) => d.code === 'IST0101')?.message).toBe(
       'Referenced host not found: "reviews"',
     );
+  });
+
+  it('--validate=ignore (or false): no word about the field', () => {
+    const f = join(dir, 'unknown.yaml');
+    for (const flag of ['--validate=ignore', '--validate=false']) {
+      const out = JSON.parse(weir(['validate', flag, '-o', 'json', f]).stdout);
+      expect(out.diagnostics.map((d: { code: string }) => d.code)).toEqual(['IST0101']);
+    }
+    const bad = weir(['validate', '--validate=lenient', f]);
+    expect(bad.code).toBe(64);
+    expect(bad.stderr).toContain('strict, warn, ignore');
+  });
+
+  it('prints for --validate=warn the lines docs/diagnostics.md shows', () => {
+    const doc = readFileSync(join(ROOT, 'docs', 'diagnostics.md'), 'utf8');
+    const r = weir(['validate', '--validate=warn', 'docs/examples/diagnostics/WEIR0002-unknown-field.yaml']);
+    const lines = r.stdout.trim().split('\n');
+    expect(lines).toHaveLength(2);
+    for (const l of lines) expect(doc).toContain(l);
+  });
+
+  it('warns about an empty folder, an empty file and empty stdin instead of "no issues" (exit 79 with --fail-on warning)', () => {
+    const empty = join(dir, 'empty-folder');
+    mkdirSync(join(empty, 'sub'), { recursive: true });
+    writeFileSync(join(empty, 'notes.txt'), 'not read');
+    const a = weir(['validate', empty]);
+    expect(a.code).toBe(0);
+    expect(a.stdout.trim()).toBe(`- warning WEIR0006 -: no resources: no *.yaml, *.yml or *.json file in ${empty}`);
+    expect(a.stderr.trim()).toBe('0 resources: 0 errors, 1 warning, 0 info.');
+    expect(a.stderr).not.toContain('No validation issues');
+    expect(weir(['validate', '--fail-on', 'warning', empty]).code).toBe(79);
+
+    const blank = file('blank.yaml', '# nothing here yet\n---\n');
+    const b = weir(['validate', '--fail-on', 'warning', blank]);
+    expect(b.code).toBe(79);
+    expect(b.stdout.trim()).toBe(`${blank}:1:1 warning WEIR0006 -: no resources: the file is empty`);
+    const c = weir(['validate', '-'], '');
+    expect(c.stdout.trim()).toBe('-:1:1 warning WEIR0006 -: no resources: stdin is empty');
+    const json = JSON.parse(weir(['validate', '-o', 'json', empty]).stdout);
+    expect(json).toEqual({
+      resources: 0,
+      diagnostics: [
+        {
+          level: 'warning',
+          code: 'WEIR0006',
+          message: `no resources: no *.yaml, *.yml or *.json file in ${empty}`,
+          resource: null,
+          field: '',
+          file: null,
+          line: null,
+          column: null,
+        },
+      ],
+    });
   });
 
   it('reads stdin with -', () => {

@@ -100,15 +100,14 @@ export function markedPosition(text: string): { line: number; column: number } {
 export interface Expected {
   level?: Level;
   code?: string;
-  /** The field path, e.g. `spec.http[0].timeout`. */
-  field?: string;
 }
 
 /**
- * Validates `text` and expects a diagnostic whose message contains `message`, at the marked position, with the
- * given level (default `error`) and code (default `IST0106`). Returns it.
+ * Validates `text` and expects a diagnostic whose message contains `message`, at the marked position, with the field
+ * path `field` (as users see it: `spec.http[0].timeout`; always stated, so a wrong path cannot pass), the given level
+ * (default `error`) and code (default `IST0106`). Returns it.
  */
-export function expectDiagnostic(text: string, message: string, opts: Expected = {}): Diagnostic {
+export function expectDiagnostic(text: string, message: string, field: string, opts: Expected = {}): Diagnostic {
   const out = validateText(text);
   const found = out.find((d) => d.message.includes(message));
   expect(
@@ -124,7 +123,7 @@ export function expectDiagnostic(text: string, message: string, opts: Expected =
   expect({ line: d.position?.line, column: d.position?.column, field: d.field }).toEqual({
     line: pos.line,
     column: pos.column,
-    field: opts.field ?? d.field,
+    field,
   });
   expect(d.level).toBe(opts.level ?? 'error');
   expect(d.code).toBe(opts.code ?? 'IST0106');

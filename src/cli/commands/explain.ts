@@ -8,6 +8,7 @@
 import { isRejection, LEVEL_RANK } from '../../config/diagnostics.ts';
 import { splitAuthority } from '../../config/hosts.ts';
 import { findService, type Registry } from '../../config/registry.ts';
+import type { FieldValidation } from '../../config/schema-check.ts';
 import { type ConfigSnapshot, loadSnapshot } from '../../config/snapshot.ts';
 import { compileRouteTable, type RouteTable } from '../../routing/compile.ts';
 import { decide, rewritePath } from '../../routing/decide.ts';
@@ -46,6 +47,8 @@ export interface ExplainOptions {
   output: 'text' | 'json';
   /** Random source for the weighted pick (tests inject a seeded one). Default `Math.random`. */
   rng?: () => number;
+  /** Unknown fields: kubectl's `--validate` (default `strict`: they make the configuration unusable, exit 79). */
+  fieldValidation?: FieldValidation;
 }
 
 /** A request as parsed from the flags. */
@@ -595,7 +598,7 @@ export async function runExplain(opts: ExplainOptions): Promise<number> {
     throw new CliError(`bad --gateway ${JSON.stringify(opts.gateway)}: want NAMESPACE/NAME`, EXIT.USAGE);
   // Usage errors (URL, headers, labels, port) come before reading the configuration.
   parseRequest(opts, { services: [], byHost: new Map(), wildcardServices: [], workloads: [], clusterDomain: '' });
-  const snapshot = await loadSnapshot(opts.files);
+  const snapshot = await loadSnapshot(opts.files, { fieldValidation: opts.fieldValidation ?? 'strict' });
   // Syntax, schema and webhook errors make the configuration unusable (istiod would refuse it): exit 79. Analyzer
   // findings (a missing subset, two VirtualServices for a host, …) are what Istio would still serve, so they are
   // printed and the request is explained as Istio would handle it (e.g. 503 NC for a missing subset).

@@ -7,6 +7,7 @@ import { basename, resolve } from 'node:path';
 import { watch } from 'chokidar';
 import { type MetricsSource, startAdmin } from '../../admin/server.ts';
 import { isRejection, sortDiagnostics } from '../../config/diagnostics.ts';
+import type { FieldValidation } from '../../config/schema-check.ts';
 import { type ConfigSnapshot, loadSnapshot } from '../../config/snapshot.ts';
 import { initHashing } from '../../dataplane/cluster/lb/index.ts';
 import { type MirrorRecord, ProxyServer, type RequestRecord } from '../../dataplane/proxy.ts';
@@ -34,6 +35,11 @@ export interface ServeOptions {
   shadowSuffix: boolean;
   /** The proxy's locality `region/zone/subzone` (locality-prioritised load balancing), or null. */
   locality?: string | null;
+  /**
+   * Unknown fields: kubectl's `--validate`. `strict` (default) makes them rejecting errors (not starting, or the reload
+   * rejected and the last good configuration kept); `warn` logs them and serves without the field; `ignore` says nothing.
+   */
+  fieldValidation?: FieldValidation;
   /** Watch the paths for changes (default true). */
   watch?: boolean;
   /** Where logs go (default stderr for weir's own lines, stdout for the access log). */
@@ -66,6 +72,9 @@ export interface ServeHandle {
   /** Graceful shutdown. */
   close(): Promise<void>;
 }
+
+/** Longest wait for the file watcher's initial scan at start (ms); past it, weir serve starts anyway. */
+const WATCH_READY_TIMEOUT_MS = 10_000;
 
 /** Parses `host:port` (IPv6 in brackets). @throws CliError (exit 64). */
 export function parseHostPort(value: string, flag: string): { host: string; port: number } {
@@ -109,7 +118,7 @@ export async function startServe(opts: ServeOptions): Promise<ServeHandle> {
   const listen = parseHostPort(opts.listen, '--listen');
   const admin = opts.admin ? parseHostPort(opts.admin, '--admin') : null;
   if (opts.paths.length === 0) throw new CliError('no configuration: give -f PATH (files or directories)', EXIT.USAGE);
-  const snapshotOpts = { defaultNamespace: opts.namespace };
+  const snapshotOpts = { defaultNamespace: opts.namespace, fieldValidation: opts.fieldValidation ?? 'strict' };
   const first = await loadSnapshot(opts.paths, snapshotOpts);
   const errs = errorsOf(first);
   if (errs.length > 0) {
@@ -117,6 +126,10 @@ export async function startServe(opts: ServeOptions): Promise<ServeHandle> {
     throw new CliError(`configuration has ${errs.length} error(s); not starting`, EXIT.ANALYSIS);
   }
   for (const f of findingsOf(first)) log(f);
+  if (first.resourceCount === 0) {
+    const until = opts.watch === false ? 'a reload (SIGHUP)' : `resources appear in ${opts.paths.join(', ')} (watched)`;
+    log(`weir: starting with no configuration: every request gets 404 NR until ${until}`);
+  }
   await initHashing();
   const hooks = { onRequest: (_r: RequestRecord) => {}, onMirror: (_r: MirrorRecord) => {} };
   const metrics = opts.metrics?.(hooks) ?? null;
@@ -243,6 +256,16 @@ export async function startServe(opts: ServeOptions): Promise<ServeHandle> {
       timer = setTimeout(() => void reload(), 100);
     });
     watcher.on('error', (err) => log(`weir: watch error: ${(err as Error).message}`));
+    // Until chokidar's initial scan ends, a file written to a watched folder is taken for an initial one and raises
+    // no event: wait for it (bounded), so that once weir serve says it listens, every change is seen.
+    const w = watcher;
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, WATCH_READY_TIMEOUT_MS);
+      w.once('ready', () => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
   }
   let closing: Promise<void> | null = null;
   return {

@@ -3,6 +3,7 @@
  * files, with file:line:column and Istio's codes. Exit 0 when nothing is at or above `--fail-on`, 79 otherwise.
  */
 import { LEVEL_RANK, type Level } from '../../config/diagnostics.ts';
+import type { FieldValidation } from '../../config/schema-check.ts';
 import { loadSnapshot } from '../../config/snapshot.ts';
 import { CliError, EXIT } from '../exit-codes.ts';
 import { diagnosticJson, printDiagnostics } from '../output.ts';
@@ -14,12 +15,18 @@ export interface ValidateOptions {
   output: 'text' | 'json';
   failOn: Level;
   verbose: boolean;
+  /** Unknown fields: kubectl's `--validate` (default `strict`). */
+  fieldValidation?: FieldValidation;
 }
 
 /** Runs the command; returns the exit code. */
 export async function runValidate(opts: ValidateOptions): Promise<number> {
   if (opts.paths.length === 0) throw new CliError('no input: give files or directories (or - for stdin)', EXIT.USAGE);
-  const snap = await loadSnapshot(opts.paths, { defaultNamespace: opts.namespace, verbose: opts.verbose });
+  const snap = await loadSnapshot(opts.paths, {
+    defaultNamespace: opts.namespace,
+    verbose: opts.verbose,
+    fieldValidation: opts.fieldValidation ?? 'strict',
+  });
   const diags = snap.diagnostics;
   const failing = diags.some((d) => LEVEL_RANK[d.level] >= LEVEL_RANK[opts.failOn]);
   if (opts.output === 'json') {

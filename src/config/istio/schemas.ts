@@ -3,7 +3,8 @@
  * `networking.istio.io` versions `v1alpha3`, `v1beta1` and `v1` (the latter two are generated aliases of
  * v1alpha3; istio/api `networking/v1/*_alias.gen.go`). They check shapes and types only, as the CRD's OpenAPI
  * schema does; Istio's webhook rules live in `config/validate/`. Objects are strict so that an unknown field is
- * reported (as a warning, like Kubernetes' strict decoding); see `resources.ts`.
+ * reported (an error by default, as the API server's strict field validation; `config/schema-check.ts`). Every field
+ * of Istio's CRDs (1.16 to master, every served version) is here: `test/unit/config/crd-fields.test.ts`.
  *
  * Field names and meanings mirror istio/api `networking/v1alpha3/virtual_service.proto`,
  * `destination_rule.proto`, `service_entry.proto`, `workload_entry.proto` and `gateway.proto`.
@@ -177,6 +178,11 @@ export const HTTPRoute = z.strictObject({
   mirror: Destination.optional(),
   mirrors: z.array(HTTPMirrorPolicy).optional(),
   mirrorPercent: int.optional(),
+  /**
+   * The CRD's alternative name of `mirrorPercent` (istio/api `+kubebuilder:altName=mirror_percent`, the proto field
+   * name). `resources.ts` moves it to `mirrorPercent`, so only the loader sees it.
+   */
+  mirror_percent: int.optional(),
   mirrorPercentage: Percent.optional(),
   corsPolicy: CorsPolicy.optional(),
   headers: Headers.optional(),
@@ -258,12 +264,33 @@ export const LocalityLbSetting = z.strictObject({
 });
 export type LocalityLbSetting = z.infer<typeof LocalityLbSetting>;
 
+/** istio `ZoneAwareLoadBalancerSetting` (Istio master, after 1.30). Accepted, not applied (docs/compatibility.md). */
+export const ZoneAwareLbSetting = z.strictObject({
+  enabled: bool.optional(),
+  failover: z.array(z.strictObject({ from: str.optional(), to: str.optional() })).optional(),
+  failoverPriority: z.array(str).optional(),
+  minClusterSize: int.optional(),
+});
+
+/**
+ * istio `LoadBalancerSettings.BackendUtilizationLB` (Istio master, after 1.30: endpoints weighted by their ORCA load
+ * reports). Accepted, not applied (docs/compatibility.md).
+ */
+export const BackendUtilizationLB = z.strictObject({
+  errorUtilizationPenaltyPercent: int.optional(),
+  metricNamesForComputingUtilization: z.array(str).optional(),
+  weightExpirationPeriod: duration.optional(),
+  weightStabilizationPeriod: duration.optional(),
+  weightUpdatePeriod: duration.optional(),
+});
+
 /** istio `LoadBalancerSettings`. */
 export const LoadBalancerSettings = z.strictObject({
   simple: z.enum(['UNSPECIFIED', 'LEAST_CONN', 'RANDOM', 'PASSTHROUGH', 'ROUND_ROBIN', 'LEAST_REQUEST']).optional(),
   consistentHash: ConsistentHashLB.optional(),
+  backendUtilization: BackendUtilizationLB.optional(),
   localityLbSetting: LocalityLbSetting.optional(),
-  zoneAwareLbSetting: z.record(z.string(), z.unknown()).optional(),
+  zoneAwareLbSetting: ZoneAwareLbSetting.optional(),
   warmupDurationSecs: duration.optional(),
   warmup: z
     .strictObject({ duration: duration.optional(), minimumPercent: num.optional(), aggression: num.optional() })
@@ -294,6 +321,8 @@ export const ConnectionPoolSettings = z.strictObject({
       h2UpgradePolicy: z.enum(['DEFAULT', 'DO_NOT_UPGRADE', 'UPGRADE']).optional(),
       useClientProtocol: bool.optional(),
       maxConcurrentStreams: int.optional(),
+      /** Istio master (after 1.30): HTTP/2 PING keepalive; weir speaks HTTP/1.1 upstream, so it has no effect. */
+      http2KeepAlive: z.strictObject({ interval: duration.optional(), timeout: duration.optional() }).optional(),
     })
     .optional(),
 });
@@ -310,6 +339,8 @@ export const OutlierDetection = z.strictObject({
   baseEjectionTime: duration.optional(),
   maxEjectionPercent: int.optional(),
   minHealthPercent: int.optional(),
+  /** Istio master (after 1.30): the HTTP statuses that count as errors. Accepted, not applied (5xx count). */
+  outlierDetectionHttpErrorCodes: z.array(int).optional(),
 });
 export type OutlierDetection = z.infer<typeof OutlierDetection>;
 
@@ -349,7 +380,8 @@ export const TrafficPolicy = z.strictObject({
   proxyProtocol: z.strictObject({ version: z.enum(['V1', 'V2']).optional() }).optional(),
   retryBudget: z
     .strictObject({
-      percent: Percent.optional(),
+      /** A plain number in [0, 100] (protobuf `DoubleValue`), not a `Percent` object. */
+      percent: num.optional(),
       minRetryConcurrency: int.optional(),
       budgetInterval: duration.optional(),
     })
@@ -403,13 +435,42 @@ export const ServiceEntrySpec = z.strictObject({
   addresses: z.array(str).optional(),
   ports: z.array(ServicePort).optional(),
   location: z.enum(['MESH_EXTERNAL', 'MESH_INTERNAL']).optional(),
-  resolution: z.enum(['NONE', 'STATIC', 'DNS', 'DNS_ROUND_ROBIN']).optional(),
+  /** `DYNAMIC_DNS` is Istio master's (after 1.30): wildcard hosts resolved per request by Envoy's dynamic forward proxy. */
+  resolution: z.enum(['NONE', 'STATIC', 'DNS', 'DNS_ROUND_ROBIN', 'DYNAMIC_DNS']).optional(),
   endpoints: z.array(WorkloadEntrySpec).optional(),
   workloadSelector: z.strictObject({ labels: strMap.optional() }).optional(),
   exportTo: z.array(str).optional(),
   subjectAltNames: z.array(str).optional(),
 });
 export type ServiceEntrySpec = z.infer<typeof ServiceEntrySpec>;
+
+const TLS_VERSION = z.enum(['TLS_AUTO', 'TLSV1_0', 'TLSV1_1', 'TLSV1_2', 'TLSV1_3']);
+
+/** istio `ServerTLSSettings` (weir serves plaintext: checked, never applied). */
+export const ServerTLSSettings = z.strictObject({
+  httpsRedirect: bool.optional(),
+  mode: z.enum(['PASSTHROUGH', 'SIMPLE', 'MUTUAL', 'AUTO_PASSTHROUGH', 'ISTIO_MUTUAL', 'OPTIONAL_MUTUAL']).optional(),
+  serverCertificate: str.optional(),
+  privateKey: str.optional(),
+  caCertificates: str.optional(),
+  caCrl: str.optional(),
+  credentialName: str.optional(),
+  credentialNames: z.array(str).optional(),
+  caCertCredentialName: str.optional(),
+  tlsCertificates: z
+    .array(
+      z.strictObject({ serverCertificate: str.optional(), privateKey: str.optional(), caCertificates: str.optional() }),
+    )
+    .optional(),
+  subjectAltNames: z.array(str).optional(),
+  verifyCertificateSpki: z.array(str).optional(),
+  verifyCertificateHash: z.array(str).optional(),
+  minProtocolVersion: TLS_VERSION.optional(),
+  maxProtocolVersion: TLS_VERSION.optional(),
+  cipherSuites: z.array(str).optional(),
+  ecdhCurves: z.array(str).optional(),
+  insecureSkipVerify: bool.optional(),
+});
 
 /** istio `Gateway.spec` (enough to resolve `gateways` references and server hosts). */
 export const GatewaySpec = z.strictObject({
@@ -427,7 +488,7 @@ export const GatewaySpec = z.strictObject({
           .optional(),
         bind: str.optional(),
         hosts: z.array(str).optional(),
-        tls: z.record(z.string(), z.unknown()).optional(),
+        tls: ServerTLSSettings.optional(),
         defaultEndpoint: str.optional(),
         name: str.optional(),
       }),

@@ -41,6 +41,53 @@ function protocolError(name: string): string | null {
 }
 
 /**
+ * `resolution: DYNAMIC_DNS` (Istio master, after 1.30; istio `ValidateServiceEntry`): wildcard hosts only, no
+ * addresses or endpoints (the destination comes from the request's host), HTTP, TLS, GRPC or HTTP2 ports, and no
+ * MESH_INTERNAL behind a waypoint. Messages are istiod's, missing spaces included.
+ */
+function checkDynamicDns(report: Report, se: ServiceEntry, resolution: string): void {
+  const spec = se.spec;
+  const hosts = spec.hosts ?? [];
+  if (hosts.length === 0)
+    report(
+      spec.hosts === undefined ? ['spec'] : ['spec', 'hosts'],
+      `at least one wildcard host must be provided for resolution type ${resolution}`,
+    );
+  hosts.forEach((h, i) => {
+    if (!h.startsWith('*')) report(['spec', 'hosts', i], `host must be wildcarded for resolution mode ${resolution}`);
+  });
+  if ((spec.addresses ?? []).length > 0)
+    report(
+      ['spec', 'addresses'],
+      `addresses cannot be set for resolution type ${resolution}. HTTP route domains will only be generatedfrom the hosts field values`,
+    );
+  if ((spec.endpoints ?? []).length > 0)
+    report(
+      ['spec', 'endpoints'],
+      `endpoints cannot be set for resolution type ${resolution}. Destination IP address determined from hostsfield values`,
+    );
+  (spec.ports ?? []).forEach((p, i) => {
+    const proto = parseProtocol(p.protocol ?? '');
+    if (proto !== 'HTTP' && proto !== 'TLS' && proto !== 'GRPC' && proto !== 'HTTP2')
+      report(
+        p.protocol === undefined ? ['spec', 'ports', i] : ['spec', 'ports', i, 'protocol'],
+        `only HTTP, TLS, GRPC, and HTTP2 protocols are supported for resolution type ${resolution}`,
+      );
+  });
+  const waypoint = se.labels['istio.io/use-waypoint'];
+  if (
+    spec.location === 'MESH_INTERNAL' &&
+    waypoint !== undefined &&
+    waypoint !== '' &&
+    waypoint.toLowerCase() !== 'none'
+  )
+    report(
+      ['spec', 'location'],
+      `location MESH_INTERNAL with resolution type ${resolution} is not supported when using waypoints`,
+    );
+}
+
+/**
  * Validates a ServiceEntry as istiod's webhook does (istio `ValidateServiceEntry`): hosts, addresses, ports,
  * resolution/endpoint consistency, endpoint addresses, ports and labels, workloadSelector and exportTo.
  */
@@ -73,7 +120,8 @@ export function validateServiceEntry(se: ServiceEntry, report: Report): void {
     }
     const err = validateWildcardDomain(h);
     if (err) report(at, err);
-    const partial = validatePartialWildcard(h);
+    // Partial wildcards are fine for DYNAMIC_DNS, whose hosts are patterns resolved per request.
+    const partial = resolution === 'DYNAMIC_DNS' ? null : validatePartialWildcard(h);
     if (partial) report(at, partial, { level: 'warning' });
   });
 
@@ -160,6 +208,9 @@ export function validateServiceEntry(se: ServiceEntry, report: Report): void {
           { level: 'warning' },
         );
       }
+      break;
+    case 'DYNAMIC_DNS':
+      checkDynamicDns(report, se, resolution);
       break;
   }
 

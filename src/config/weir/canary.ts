@@ -5,7 +5,7 @@
  * `mirror`, `mirrorWeight`, `metrics[]`, `webhooks[]`; flagger.app/v1beta1 `CanaryAnalysis`), so a Flagger user moves
  * over by changing the target, plus weir's own fields for the sequential statistics of `sequential-canary.md`
  * (`tolerance` θ₀, `alpha`, `maxDuration`, `onInconclusive`, `sticky`). Shapes and types only, strict objects (unknown
- * fields warn, see `resources.ts`); the semantic rules live in `config/validate/canary.ts`.
+ * fields are errors, see `schema-check.ts`); the semantic rules live in `config/validate/canary.ts`.
  */
 import { z } from 'zod';
 import { HTTPMatchRequest, INT_MARKER } from '../istio/schemas.ts';

@@ -116,12 +116,12 @@ describe('DestinationRule policy composition (§8.2)', () => {
       tableOf(snapshot(service(H, [80, 8080]), subsets(H, { trafficPolicy: tp }))).cluster(H, null, port, port)!.policy
         .connectionPool.retryBudget;
     expect(budget({ retryBudget: {} })).toEqual({ percent: 20, minRetryConcurrency: 3 });
-    expect(budget({ retryBudget: { percent: { value: 50 }, minRetryConcurrency: 1 } })).toEqual({
+    expect(budget({ retryBudget: { percent: 50, minRetryConcurrency: 1 } })).toEqual({
       percent: 50,
       minRetryConcurrency: 1,
     });
     const withPort = {
-      retryBudget: { percent: { value: 50 } },
+      retryBudget: { percent: 50 },
       portLevelSettings: [{ port: { number: 8080 }, connectionPool: { http: { maxRetries: 2 } } }],
     };
     expect(budget(withPort, 80)).toEqual({ percent: 50, minRetryConcurrency: 3 });
