@@ -14,8 +14,9 @@ import { createHash, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { appendFile, mkdir } from 'node:fs/promises';
 import type { WEBHOOK_TYPES } from '../config/weir/canary.ts';
+import { judgementCounts, latencyThresholdsFrom, statusJudgementCounts, statusPolicy } from './judgement.ts';
 import type { RolloutPlan, RolloutStep } from './plan.ts';
-import type { CountsReading, MetricsProvider, MirrorCounts, RolloutSelector } from './providers/types.ts';
+import type { CountsReading, MetricsProvider, RolloutSelector } from './providers/types.ts';
 import {
   createRolloutCounts,
   type Decision,
@@ -25,9 +26,7 @@ import {
   evaluateEvidence,
   logPromotionThreshold,
   preflightEstimate,
-  primaryLatencyThresholdsMs,
   type RolloutCounts,
-  recordEvents,
   relativeRiskConfidenceSequence,
   type SequentialPolicy,
   snapUpToEdge,
@@ -109,6 +108,8 @@ export interface TickView {
   readonly reading: CountsReading | null;
 }
 
+export { judgementCounts, MIN_PRIMARY_REQUESTS_FOR_THRESHOLDS } from './judgement.ts';
+
 /** Options of {@link RolloutController}. */
 export interface ControllerOptions {
   readonly plan: RolloutPlan;
@@ -126,9 +127,6 @@ export interface ControllerOptions {
   /** Hash of the Canary spec (a changed spec starts a new test). */
   readonly specHash: string;
 }
-
-/** Primary requests needed before its histogram sets τ (§2.2); below, the policy's defaults are snapped to edges. */
-export const MIN_PRIMARY_REQUESTS_FOR_THRESHOLDS = 100;
 
 /** The SHA-256 (hex, 16 chars) of a Canary spec, stable across key order. */
 export function specHashOf(spec: unknown): string {
@@ -212,36 +210,6 @@ export function flaggerPhase(phase: RolloutPhase): string {
 }
 
 /**
- * The counts the rules judge: the routed counts plus the mirrored copies served by the canary, added at `w = 1`
- * (they carry no relative information — rows at w ∈ {0, 1} are skipped by the relative tests, §1.3 — but they are
- * canary requests for the canary-only SLO tests, §1.7, §2.3). Returns new tables.
- */
-export function judgementCounts(counts: RolloutCounts, mirror: MirrorCounts | null): RolloutCounts {
-  const clone = (t: RolloutCounts['requests']) => ({ rows: t.rows.map((r) => ({ ...r })) });
-  const out: RolloutCounts = {
-    requests: clone(counts.requests),
-    errors: clone(counts.errors),
-    latency: counts.latency.map((l) => ({ thresholdMs: l.thresholdMs, exceedances: clone(l.exceedances) })),
-  };
-  if (mirror && mirror.requests > 0) {
-    recordEvents(out.requests, 1, mirror.requests, 0);
-    recordEvents(out.errors, 1, mirror.errors, 0);
-    for (const l of out.latency) {
-      const x = mirror.exceedances.find((e) => e.thresholdMs === l.thresholdMs)?.count ?? 0;
-      recordEvents(l.exceedances, 1, x, 0);
-    }
-  }
-  return out;
-}
-
-/** The policy with the run's frozen latency thresholds. */
-function frozenPolicy(plan: RolloutPlan, thresholdsMs: readonly number[], sloMs: number | null): SequentialPolicy {
-  const p = plan.policy;
-  if (!p.latency) return p;
-  return { ...p, latency: { ...p.latency, thresholdsMs, sloThresholdMs: sloMs } };
-}
-
-/**
  * One tick of the phases that are not weight steps (header-only, mirror) — the same order of rules as `decide`
  * (§3.1): ROLLBACK on any rollback e-process; INCONCLUSIVE at maxDuration; HOLD for the dwell and the minimum canary
  * requests; then ADVANCE to the next phase, or — when this is the last phase (A/B testing without weight steps) —
@@ -305,7 +273,10 @@ export function decidePhase(
       action: 'HOLD',
       hold: 'not-worse',
       reason: `insufficient evidence that the canary is not worse: ${missing
-        .map((m) => `${m.metric} (${m.routes.map((r) => `${r.test} ln E = ${r.logE.toFixed(3)}`).join(', ')})`)
+        .map(
+          (m) =>
+            `${m.metric} (${m.routes.map((r) => `${r.test} ln E = ${r.logE.toFixed(3)}`).join(', ')}${m.blocked ? `; blocked: ${m.blocked}` : ''})`,
+        )
         .join('; ')}`,
       evidence,
     };
@@ -343,6 +314,11 @@ function shorten(text: string): string {
 /** `12.5 min`, `45 s`. */
 function formatMinutes(ms: number): string {
   return ms >= 60_000 ? `${(ms / 60_000).toFixed(1)} min` : `${Math.round(ms / 1000)} s`;
+}
+
+/** `5, 6.17, 9.51` (τ in ms, 3 significant digits). */
+function formatThresholds(ms: readonly number[]): string {
+  return ms.map((t) => Number(t.toPrecision(3))).join(', ');
 }
 
 function round(x: number): number | string {
@@ -487,8 +463,12 @@ export class RolloutController {
       events.push(`metrics: ${(err as Error).message}`);
       return this.blind(now, `metrics could not be read: ${(err as Error).message}`, events);
     }
+    if (this.status.tauPending && read.reading.sources.failed === 0) {
+      const set = await this.setPendingThresholds(read, now, events);
+      if (set) read = set;
+    }
     const { reading, state } = read;
-    const counts = judgementCounts(reading.counts, reading.mirror);
+    const counts = judgementCounts(reading.counts, reading.mirror, this.status.latencyBase ?? null);
     const canaryTotal = totalCounts(counts.requests).canary;
     this.status = { ...this.status, provider: state, counts: reading.counts, mirror: reading.mirror };
     for (const p of reading.sources.problems) events.push(`metrics source: ${shorten(p)}`);
@@ -655,10 +635,7 @@ export class RolloutController {
   private async blind(now: number, why: string, events: string[]): Promise<void> {
     const since = this.status.metricsBlindSince ?? now;
     this.status = { ...this.status, metricsBlindSince: since };
-    const evidence = evaluateEvidence(
-      this.status.counts ? judgementCounts(this.status.counts, this.status.mirror) : createRolloutCounts(),
-      this.policy(),
-    );
+    const evidence = evaluateEvidence(statusJudgementCounts(this.status) ?? createRolloutCounts(), this.policy());
     const d: Decision =
       now - since >= this.blindLimitMs()
         ? { action: 'ROLLBACK', triggeredBy: [], reason: `${why} for ${Math.round((now - since) / 1000)} s`, evidence }
@@ -686,7 +663,7 @@ export class RolloutController {
   }
 
   private policy(): SequentialPolicy {
-    return frozenPolicy(this.plan, this.status.thresholdsMs, this.status.latencySloMs);
+    return statusPolicy(this.plan, this.status);
   }
 
   private describeStep(s: RolloutStep = this.status.step): string {
@@ -720,6 +697,48 @@ export class RolloutController {
     return d.action === 'ADVANCE' ? { ...d, toStep: d.toStep + first } : d;
   }
 
+  /**
+   * τ pending (§2.2; `judgement.ts`): once the primary's histogram holds enough requests, sets τ from it and takes the
+   * exceedance counts at τ right now as the relative test's base — only requests after this point are judged at τ.
+   * Returns the new reading (read at the new thresholds), or null while still pending or when that read failed.
+   */
+  private async setPendingThresholds(
+    read: Awaited<ReturnType<MetricsProvider['read']>>,
+    now: number,
+    events: string[],
+  ): Promise<Awaited<ReturnType<MetricsProvider['read']>> | null> {
+    const tau = latencyThresholdsFrom(read.reading.primaryHistogram, read.reading.edgesMs, this.plan.latencyFloorMs);
+    if (!tau.thresholds) {
+      if (tau.pendingReason !== this.status.tauPending) this.status = { ...this.status, tauPending: tau.pendingReason };
+      return null;
+    }
+    const thresholdsMs = tau.thresholds.thresholdsMs;
+    const all = [
+      ...new Set([...thresholdsMs, ...(this.status.latencySloMs !== null ? [this.status.latencySloMs] : [])]),
+    ];
+    const next = await this.o.provider.read(
+      this.selector,
+      read.state,
+      all.sort((a, b) => a - b),
+    );
+    if (next.reading.sources.failed > 0) return null;
+    const latencyBase = next.reading.counts.latency
+      .filter((l) => thresholdsMs.includes(l.thresholdMs))
+      .map((l) => ({ thresholdMs: l.thresholdMs, exceedances: l.exceedances }));
+    const elapsedS = ((now - this.status.startedAt) / 1000).toFixed(1);
+    const tauSource = `${tau.thresholds.source}, set ${elapsedS} s into the run (the relative latency test judges the requests after this point)`;
+    this.status = { ...this.status, thresholdsMs, tauPending: null, tauSource, tauSetAt: now, latencyBase };
+    events.push(`latency thresholds τ = ${formatThresholds(thresholdsMs)} ms from ${tauSource}`);
+    await this.log({
+      event: 'thresholds',
+      thresholdsMs,
+      tauSource,
+      latencySloMs: this.status.latencySloMs,
+      latencyBase,
+    });
+    return next;
+  }
+
   /** confirm-rollout and pre-rollout gates, the baseline, τ, and the first step. Returns true when progressing. */
   private async initialize(events: string[]): Promise<boolean> {
     const now = this.clock.now();
@@ -746,8 +765,18 @@ export class RolloutController {
       }
       return false;
     }
-    const provider = await this.o.provider.start(this.selector);
-    // §2.2: τ from the primary's histogram before the canary starts, frozen for the run.
+    const notAnswering = (what: string): RolloutStartError =>
+      new RolloutStartError(`metrics source not answering at start (${this.o.provider.description}): ${shorten(what)}`);
+    const start = async (): Promise<Awaited<ReturnType<MetricsProvider['start']>>> => {
+      try {
+        return await this.o.provider.start(this.selector);
+      } catch (err) {
+        // No source answered at all (a wrong --admin address, Prometheus down): refuse before any traffic moves.
+        throw notAnswering((err as Error).message);
+      }
+    };
+    let provider = await start();
+    // §2.2: τ from the primary's histogram before the canary starts.
     const first = await this.o.provider.read(this.selector, provider, []);
     if (first.reading.sources.failed > 0) {
       // Refuse before any traffic moves: a source that never answered is a wrong address, not an outage.
@@ -759,23 +788,17 @@ export class RolloutController {
     let thresholdsMs: number[] = [];
     let sloMs: number | null = null;
     let tauSource = '';
+    let tauPending: string | null = null;
     if (this.plan.judgeLatency) {
-      const h = first.reading.primaryHistogram;
-      const n = h.counts.reduce((a, b) => a + b, 0);
-      if (n >= MIN_PRIMARY_REQUESTS_FOR_THRESHOLDS) {
-        thresholdsMs = primaryLatencyThresholdsMs(h, [0.5, 0.9, 0.99], edges);
-        tauSource = `the primary's p50/p90/p99 over ${n} requests`;
+      const tau = latencyThresholdsFrom(first.reading.primaryHistogram, edges, this.plan.latencyFloorMs);
+      if (tau.thresholds) {
+        thresholdsMs = tau.thresholds.thresholdsMs;
+        tauSource = `${tau.thresholds.source} before the run`;
+        // The baseline again, after the data τ was read from: the requests that set τ are never judged at τ.
+        provider = await start();
       } else {
-        const defaults = this.plan.policy.latency?.thresholdsMs ?? [];
-        thresholdsMs = [...new Set(defaults.map((t) => snapUpToEdge(t, edges)).filter(Number.isFinite))];
-        tauSource = `defaults (the primary has served only ${n} requests)`;
-      }
-      // weir's floor: a difference below `latencyFloor` (default 5 ms) is not a regression worth a rollback (on
-      // loopback, connection set-up and process warm-up differ by fractions of a millisecond between versions).
-      const floor = snapUpToEdge(this.plan.latencyFloorMs, edges.length > 0 ? edges : ENVOY_DEFAULT_BUCKETS_MS);
-      if (Number.isFinite(floor) && thresholdsMs.some((t) => t < floor)) {
-        thresholdsMs = [...new Set(thresholdsMs.map((t) => Math.max(t, floor)))].sort((a, b) => a - b);
-        tauSource += `, raised to the latency floor ${floor} ms`;
+        tauPending = tau.pendingReason;
+        tauSource = `pending: ${tau.pendingReason}; the relative latency test starts when it has, and the latency metric cannot pass the not-worse gate until then`;
       }
       if (this.plan.latencySloMs !== null) {
         const s = snapUpToEdge(this.plan.latencySloMs, edges.length > 0 ? edges : ENVOY_DEFAULT_BUCKETS_MS);
@@ -788,6 +811,10 @@ export class RolloutController {
       provider,
       thresholdsMs,
       latencySloMs: sloMs,
+      tauPending,
+      tauSource,
+      tauSetAt: thresholdsMs.length > 0 ? t : null,
+      latencyBase: null,
       startedAt: t,
       stepStartedAt: t,
       deadline: t + this.plan.policy.maxDurationMs,
@@ -795,7 +822,9 @@ export class RolloutController {
     };
     if (this.plan.judgeLatency) {
       events.push(
-        `latency thresholds τ = ${thresholdsMs.map((t) => Number(t.toPrecision(3))).join(', ')} ms from ${tauSource}; SLO p99 ≤ ${sloMs ?? '–'} ms`,
+        tauPending
+          ? `latency thresholds τ pending: ${tauPending}; the relative latency test starts when it has (SLO p99 ≤ ${sloMs ?? '–'} ms meanwhile, and no latency promotion before it)`
+          : `latency thresholds τ = ${formatThresholds(thresholdsMs)} ms from ${tauSource}; SLO p99 ≤ ${sloMs ?? '–'} ms`,
       );
     }
     if (this.plan.ignoredMetrics.length > 0) {
@@ -811,6 +840,7 @@ export class RolloutController {
       thresholdsMs,
       latencySloMs: sloMs,
       tauSource,
+      tauPending,
       policy: this.policy(),
       steps: this.plan.steps,
       provider: this.o.provider.description,
@@ -844,7 +874,7 @@ export class RolloutController {
   /** Paused → Progressing at the step where it stopped; the deadline moves to now + maxDuration (§3.5). */
   async resumePaused(events: string[]): Promise<void> {
     const now = this.clock.now();
-    const counts = this.status.counts ? judgementCounts(this.status.counts, this.status.mirror) : null;
+    const counts = statusJudgementCounts(this.status);
     this.status = {
       ...this.status,
       deadline: now + this.plan.policy.maxDurationMs,

@@ -81,6 +81,8 @@ export class SimulatedProvider implements MetricsProvider {
   private last: number | null = null;
   /** While true, reads report the source as failing and return the last counts. */
   failing = false;
+  /** How much primary-only traffic happened before the first read (ms of `rps`); set before the run starts. */
+  historyMs = 60_000;
   private lastReading: CountsReading | null = null;
   private readonly edges = statisticsBucketEdgesMs();
   /** All requests since the provider was created, as raw events. */
@@ -109,8 +111,10 @@ export class SimulatedProvider implements MetricsProvider {
   /** Simulates the requests since the last call. */
   private advance(): void {
     const now = this.clock.now();
-    if (this.last === null) this.last = now - 60_000; // one minute of primary history before the run
-    const seconds = Math.floor((now - this.last) / 1000);
+    if (this.last === null) this.last = now - this.historyMs; // primary history before the run (default 1 min)
+    const ms = now - this.last;
+    if (ms < 1 && this.events.length > 0) return;
+    const seconds = this.events.length === 0 ? ms / 1000 : Math.floor(ms / 1000);
     if (seconds <= 0) return;
     this.last += seconds * 1000;
     const n = Math.round(this.rps * seconds);

@@ -12,13 +12,12 @@
  *   runs, else in the foreground like `run`).
  */
 
-import { appendFile, mkdir, rm } from 'node:fs/promises';
+import { appendFile, mkdir, rm, rmdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Canary } from '../../config/resources.ts';
 import {
   type Clock,
   flaggerPhase,
-  judgementCounts,
   PROMOTED_STATE,
   ROLLED_BACK_STATE,
   RolloutController,
@@ -29,12 +28,13 @@ import {
   type WebhookGate,
   type WebhookType,
 } from '../../rollout/controller.ts';
+import { statusJudgementCounts, statusPolicy } from '../../rollout/judgement.ts';
 import { planRollout, type RolloutPlan, RolloutPlanError } from '../../rollout/plan.ts';
 import { AdminProvider } from '../../rollout/providers/admin.ts';
 import { PrometheusProvider } from '../../rollout/providers/prometheus.ts';
 import type { MetricsProvider } from '../../rollout/providers/types.ts';
 import { FileTrafficRouter } from '../../rollout/router/file-router.ts';
-import { evaluateEvidence, type SequentialPolicy } from '../../rollout/stats/index.ts';
+import { evaluateEvidence } from '../../rollout/stats/index.ts';
 import {
   acquireLock,
   controllerAlive,
@@ -320,7 +320,12 @@ export async function runRolloutRun(o: RolloutRunOptions, mode: 'run' | 'resume'
     if (resume && resume.phase === 'Paused') await controller.resumePaused([]);
     phase = await controller.run();
   } catch (err) {
-    if (err instanceof RolloutStartError) throw usage(`${err.message}; nothing was changed`);
+    if (err instanceof RolloutStartError) {
+      // Nothing moved: leave the status as it was before this command (no run that never started stays behind).
+      await releaseLock(lockPath);
+      await restoreStatus(l.paths, existing);
+      throw usage(`${err.message}; nothing was changed`);
+    }
     throw new CliError(
       `rollout stopped: ${(err as Error).message} (the status is kept; weir rollout run resumes, weir rollout abort routes back to ${l.plan.primarySubset})`,
       EXIT.INTERNAL,
@@ -340,11 +345,14 @@ export async function runRolloutRun(o: RolloutRunOptions, mode: 'run' | 'resume'
   return exitCodeOf(phase);
 }
 
-function policyOf(plan: RolloutPlan, s: RolloutStatus): SequentialPolicy {
-  const p = plan.policy;
-  return p.latency
-    ? { ...p, latency: { ...p.latency, thresholdsMs: s.thresholdsMs, sloThresholdMs: s.latencySloMs } }
-    : p;
+/** Puts back the status found before a run that could not start: the earlier one, or none (an empty `.weir/` goes too). */
+async function restoreStatus(paths: RolloutPaths, before: RolloutStatus | null): Promise<void> {
+  if (before) {
+    await saveStatus(paths, before);
+    return;
+  }
+  await rm(paths.status, { force: true });
+  await rmdir(paths.dir).catch(() => undefined);
 }
 
 /** `weir rollout status`: exit 0 whether or not the Canary has run (a never-run one says so). */
@@ -363,7 +371,8 @@ export async function runRolloutStatus(o: RolloutStatusOptions): Promise<number>
   }
   const now = Date.now();
   const alive = controllerAlive(s, now);
-  const evidence = s.counts ? evaluateEvidence(judgementCounts(s.counts, s.mirror), policyOf(l.plan, s)) : null;
+  const counts = statusJudgementCounts(s);
+  const evidence = counts ? evaluateEvidence(counts, statusPolicy(l.plan, s)) : null;
   if (o.json) {
     process.stdout.write(
       `${JSON.stringify({ ...s, controllerRunning: alive, flaggerPhase: flaggerPhase(s.phase), evidence }, null, 2)}\n`,
