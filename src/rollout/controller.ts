@@ -14,6 +14,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { appendFile, mkdir } from 'node:fs/promises';
 import type { WEBHOOK_TYPES } from '../config/weir/canary.ts';
+import { describeRouteRef, type RouteRef } from '../config/weir/canary-routes.ts';
 import { judgementCounts, latencyThresholdsFrom, statusJudgementCounts, statusPolicy } from './judgement.ts';
 import type { RolloutPlan, RolloutStep } from './plan.ts';
 import type { CountsReading, MetricsProvider, RolloutSelector } from './providers/types.ts';
@@ -56,14 +57,25 @@ export interface TrafficState {
   readonly mirrorPercent: number | null;
   /** The `weir.dev/sticky-split` annotation. */
   readonly sticky: boolean;
+  /**
+   * On the way back to 100 % primary (weight 0, no match route): also send the routes the rollout does not manage
+   * from the canary to the primary (the Canary's `rollbackUnmanagedRoutes`). Not compared by {@link sameTrafficState}.
+   */
+  readonly unmanagedToPrimary?: boolean;
 }
 
 /** Applies traffic states (a file rewrite today; a Kubernetes API call later). */
 export interface TrafficRouter {
   /** For logs: what is being rewritten. */
   readonly description: string;
+  /** The routes the rollout manages (`config/weir/canary-routes.ts`), persisted so a resumed run keeps them. */
+  readonly managedRoutes?: readonly RouteRef[];
   read(): Promise<TrafficState>;
-  apply(state: TrafficState): Promise<{ changed: boolean }>;
+  /**
+   * Writes `state`. In a state where the managed routes reach the canary no more (weight 0, no match, no mirror),
+   * `unmanagedToCanary` lists the other routes that still send requests to (or mirror to) the canary.
+   */
+  apply(state: TrafficState): Promise<{ changed: boolean; unmanagedToCanary?: readonly string[] }>;
 }
 
 /** Flagger webhook types. */
@@ -573,7 +585,7 @@ export class RolloutController {
    * Applies a traffic state, first checking that the file is still in the state weir last wrote: a hand edit in
    * between is reported (and logged) before weir's step overwrites it, never silently.
    */
-  private async applyTraffic(state: TrafficState, events: string[]): Promise<{ changed: boolean }> {
+  private async applyTraffic(state: TrafficState, events: string[]): ReturnType<TrafficRouter['apply']> {
     if (await this.endedElsewhere(events)) throw new EndedElsewhereError();
     if (this.lastApplied) {
       const found = await this.o.router.read().catch(() => null);
@@ -586,6 +598,24 @@ export class RolloutController {
     const r = await this.o.router.apply(state);
     this.lastApplied = state;
     return r;
+  }
+
+  /**
+   * 100 % primary on the managed routes (a rollback, an abort, an INCONCLUSIVE rollback). Routes the rollout does not
+   * manage are left alone (Argo Rollouts' model) unless the Canary opts in with `rollbackUnmanagedRoutes`; the ones
+   * that still send users to the canary are named in a warning and the decision log.
+   */
+  private async rollBackTraffic(events: string[]): Promise<void> {
+    const r = await this.applyTraffic(
+      this.plan.rollbackUnmanagedRoutes ? { ...ROLLED_BACK_STATE, unmanagedToPrimary: true } : ROLLED_BACK_STATE,
+      events,
+    );
+    const still = r.unmanagedToCanary ?? [];
+    if (still.length === 0) return;
+    events.push(
+      `warning: routes this rollout does not manage still reach ${this.plan.canarySubset}: ${still.join('; ')} (set rollbackUnmanagedRoutes: true in the Canary to send them to ${this.plan.primarySubset} on a rollback too)`,
+    );
+    await this.log({ event: 'unmanaged-routes', reachingCanary: still });
   }
 
   /** One round of the `rollback` and `rollout` checks (run in the background by {@link tick}). */
@@ -760,7 +790,7 @@ export class RolloutController {
       events.push(`pre-rollout webhook failed (${n} of ${this.plan.threshold}): ${pre.detail}`);
       if (n >= this.plan.threshold) {
         await this.transition('RolledBack', `pre-rollout webhook failed ${n} times: ${pre.detail}`, events);
-        await this.applyTraffic(ROLLED_BACK_STATE, events);
+        await this.rollBackTraffic(events);
         await this.o.webhooks.run('post-rollout', 'Failed');
       }
       return false;
@@ -815,6 +845,7 @@ export class RolloutController {
       tauSource,
       tauSetAt: thresholdsMs.length > 0 ? t : null,
       latencyBase: null,
+      ...(this.o.router.managedRoutes ? { managedRoutes: [...this.o.router.managedRoutes] } : {}),
       startedAt: t,
       stepStartedAt: t,
       deadline: t + this.plan.policy.maxDurationMs,
@@ -825,6 +856,11 @@ export class RolloutController {
         tauPending
           ? `latency thresholds τ pending: ${tauPending}; the relative latency test starts when it has (SLO p99 ≤ ${sloMs ?? '–'} ms meanwhile, and no latency promotion before it)`
           : `latency thresholds τ = ${formatThresholds(thresholdsMs)} ms from ${tauSource}; SLO p99 ≤ ${sloMs ?? '–'} ms`,
+      );
+    }
+    if (this.o.router.managedRoutes) {
+      events.push(
+        `routes rolled out: ${this.o.router.managedRoutes.map(describeRouteRef).join(', ') || 'none'} (${this.plan.routes ? "the Canary's routes" : `those that send ${this.plan.host} to ${this.plan.primarySubset}`}); other routes are left alone`,
       );
     }
     if (this.plan.ignoredMetrics.length > 0) {
@@ -845,6 +881,7 @@ export class RolloutController {
       steps: this.plan.steps,
       provider: this.o.provider.description,
       router: this.o.router.description,
+      managedRoutes: this.o.router.managedRoutes ?? null,
     });
     await this.applyTraffic(stateForStep(this.plan, this.plan.steps[0]!), events);
     this.status = { ...this.status, weight: this.plan.steps[0]!.weight };
@@ -861,7 +898,7 @@ export class RolloutController {
       await this.transition('Promoted', `promoted by weir rollout promote${why}`, events);
       await this.o.webhooks.run('post-rollout', 'Succeeded');
     } else if (cmd.action === 'abort') {
-      await this.applyTraffic(ROLLED_BACK_STATE, events);
+      await this.rollBackTraffic(events);
       this.status = { ...this.status, lastDecision: { at: now, action: 'MANUAL', reason: `abort${why}` } };
       await this.transition('Aborted', `aborted by weir rollout abort${why}`, events);
       await this.o.webhooks.run('post-rollout', 'Failed');
@@ -942,7 +979,7 @@ export class RolloutController {
           await this.transition('RollingBack', `${d.reason}; stepping down: ${down.join(' → ')} %`, events);
           break;
         }
-        await this.applyTraffic(ROLLED_BACK_STATE, events);
+        await this.rollBackTraffic(events);
         this.status = { ...this.status, weight: 0 };
         await this.transition('RolledBack', d.reason, events);
         await this.o.webhooks.run('post-rollout', 'Failed');
@@ -956,7 +993,7 @@ export class RolloutController {
           this.status = { ...this.status, weight: first.weight };
           await this.transition('Paused', `${d.reason}; traffic back to ${this.describeStep(first)}`, events);
         } else if (d.onInconclusive === 'rollback') {
-          await this.applyTraffic(ROLLED_BACK_STATE, events);
+          await this.rollBackTraffic(events);
           this.status = { ...this.status, weight: 0 };
           await this.transition('Inconclusive', `${d.reason}; rolled back`, events);
           await this.o.webhooks.run('post-rollout', 'Failed');
@@ -1040,7 +1077,7 @@ export class RolloutController {
     if (now - this.status.stepStartedAt < this.plan.intervalMs) return;
     const [w, ...rest] = this.status.rollbackWeights ?? [0];
     if (w === undefined || w <= 0) {
-      await this.applyTraffic(ROLLED_BACK_STATE, events);
+      await this.rollBackTraffic(events);
       this.status = { ...this.status, weight: 0, rollbackWeights: [] };
       await this.transition('RolledBack', `stepped rollback done: ${this.status.lastDecision?.reason ?? ''}`, events);
       await this.o.webhooks.run('post-rollout', 'Failed');

@@ -10,6 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import type { RouteRef } from '../config/weir/canary-routes.ts';
 import type { RolloutStep } from './plan.ts';
 import type { MirrorCounts, ProviderState } from './providers/types.ts';
 import type { CountTable, DecisionAction, RolloutCounts } from './stats/index.ts';
@@ -85,6 +86,11 @@ export interface RolloutStatus {
   readonly latencyBase?: readonly { readonly thresholdMs: number; readonly exceedances: CountTable }[] | null;
   /** The latency SLO threshold snapped to the provider's edges, ms, or null. */
   readonly latencySloMs: number | null;
+  /**
+   * The VirtualService routes this run manages (`config/weir/canary-routes.ts`), chosen when it started; a resumed run
+   * keeps them. Absent in statuses written before weir chose them.
+   */
+  readonly managedRoutes?: readonly RouteRef[];
   /** The metric provider's kind and state (baselines). */
   readonly provider: ProviderState;
   /** The last reading since the baseline. */

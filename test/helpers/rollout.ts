@@ -31,19 +31,28 @@ export class MemoryRouter implements TrafficRouter {
   readonly history: TrafficState[] = [];
   /** The next `failures` applies throw (a file that cannot be written). */
   failures = 0;
+  /**
+   * Routes the rollout does not manage that send users to the canary (as the file router names them): reported by a
+   * primary-only apply, and gone once a state asks for `unmanagedToPrimary`.
+   */
+  unmanaged: string[] = [];
   constructor(public state: TrafficState = { canaryWeight: 0, match: null, mirrorPercent: null, sticky: false }) {}
   async read(): Promise<TrafficState> {
     return this.state;
   }
-  async apply(state: TrafficState): Promise<{ changed: boolean }> {
+  async apply(state: TrafficState): Promise<{ changed: boolean; unmanagedToCanary?: string[] }> {
     if (this.failures > 0) {
       this.failures--;
       throw new Error('EPERM: operation not permitted, rename');
     }
-    const changed = JSON.stringify(state) !== JSON.stringify(this.state);
-    if (changed) this.history.push(state);
-    this.state = state;
-    return { changed };
+    const { unmanagedToPrimary, ...routed } = state;
+    const released = unmanagedToPrimary === true && this.unmanaged.length > 0;
+    if (released) this.unmanaged = [];
+    const changed = released || JSON.stringify(routed) !== JSON.stringify(this.state);
+    if (changed) this.history.push(routed);
+    this.state = routed;
+    const primaryOnly = state.canaryWeight === 0 && state.match === null && state.mirrorPercent === null;
+    return primaryOnly ? { changed, unmanagedToCanary: [...this.unmanaged] } : { changed };
   }
 }
 

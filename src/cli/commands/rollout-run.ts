@@ -15,6 +15,7 @@
 import { appendFile, mkdir, rm, rmdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Canary } from '../../config/resources.ts';
+import type { RouteRef } from '../../config/weir/canary-routes.ts';
 import {
   type Clock,
   flaggerPhase,
@@ -129,6 +130,7 @@ async function load(file: string, namespace?: string): Promise<Loaded> {
 async function routerFor(
   l: Loaded,
   o: { filename: string; config?: string[]; namespace?: string },
+  managed: readonly RouteRef[] | null = null,
 ): Promise<TrafficRouter & { file: string }> {
   const paths = o.config && o.config.length > 0 ? o.config : [dirname(o.filename)];
   try {
@@ -144,6 +146,8 @@ async function routerFor(
       {
         ...(o.namespace ? { defaultNamespace: o.namespace } : {}),
         mirror: l.plan.steps.some((s) => s.kind === 'mirror'),
+        routes: l.plan.routes,
+        managed,
       },
     );
     return asTrafficRouter(file);
@@ -214,7 +218,13 @@ export function webhookGate(plan: RolloutPlan, specHash: string): WebhookGate {
 
 /** The file router as the controller's {@link TrafficRouter}. */
 function asTrafficRouter(r: FileTrafficRouter): TrafficRouter & { file: string } {
-  return { description: `file ${r.file}`, file: r.file, read: () => r.read(), apply: (s) => r.apply(s) };
+  return {
+    description: `file ${r.file}`,
+    file: r.file,
+    managedRoutes: r.managedRoutes,
+    read: () => r.read(),
+    apply: (s) => r.apply(s),
+  };
 }
 
 /** `weir rollout run` (and `resume` without a live controller). */
@@ -254,7 +264,8 @@ export async function runRolloutRun(o: RolloutRunOptions, mode: 'run' | 'resume'
         `already routes 100 % to it. Point the Canary at the next version, or pass --restart to run again from ${l.plan.primarySubset}`,
     );
   }
-  const router = await routerFor(l, o);
+  // A resumed run keeps the routes it chose when it started; a new one chooses them from the file as it is now.
+  const router = await routerFor(l, o, resume?.managedRoutes ?? null);
   const provider = providerFor(o);
   // One controller per VirtualService file, whichever Canary and path it came from.
   const lockPath = lockPathFor(router.file);
@@ -439,8 +450,18 @@ export async function runRolloutAct(action: 'promote' | 'abort', o: RolloutActOp
     }
     process.stderr.write(`weir: the controller (pid ${s.pid}) did not act within 10 s; aborting directly\n`);
   }
-  const router: TrafficRouter = await routerFor(l, o);
-  await router.apply(action === 'promote' ? PROMOTED_STATE : ROLLED_BACK_STATE);
+  const router: TrafficRouter = await routerFor(l, o, s?.managedRoutes ?? null);
+  const applied = await router.apply(
+    action === 'promote'
+      ? PROMOTED_STATE
+      : { ...ROLLED_BACK_STATE, ...(l.plan.rollbackUnmanagedRoutes ? { unmanagedToPrimary: true } : {}) },
+  );
+  const still = applied.unmanagedToCanary ?? [];
+  if (still.length > 0) {
+    process.stderr.write(
+      `weir: warning: routes this rollout does not manage still reach ${l.plan.canarySubset}: ${still.join('; ')} (set rollbackUnmanagedRoutes: true in the Canary to send them to ${l.plan.primarySubset} on an abort too)\n`,
+    );
+  }
   const to: RolloutPhase = action === 'promote' ? 'Promoted' : 'Aborted';
   const reason = `${action === 'promote' ? 'promoted' : 'aborted'} by weir rollout ${action}${o.reason ? `: ${o.reason}` : ''}`;
   if (s) {
@@ -456,7 +477,7 @@ export async function runRolloutAct(action: 'promote' | 'abort', o: RolloutActOp
   await mkdir(l.paths.dir, { recursive: true });
   await appendFile(
     l.paths.decisions,
-    `${JSON.stringify({ t: new Date(now).toISOString(), run: s?.runId ?? null, event: 'manual', action, to, reason, ...(statusProblem ? { statusProblem } : {}) })}\n`,
+    `${JSON.stringify({ t: new Date(now).toISOString(), run: s?.runId ?? null, event: 'manual', action, to, reason, ...(statusProblem ? { statusProblem } : {}), ...(still.length > 0 ? { unmanagedToCanary: still } : {}) })}\n`,
   );
   const hooks = webhookGate(l.plan, l.specHash);
   await hooks.run('post-rollout', action === 'promote' ? 'Succeeded' : 'Failed');

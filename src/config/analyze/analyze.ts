@@ -13,6 +13,7 @@ import type { Destination } from '../istio/schemas.ts';
 import { findService, labelsMatch, type Registry, type Service, servicesMatching } from '../registry.ts';
 import type { DestinationRule, Gateway, Resource, VirtualService } from '../resources.ts';
 import { createReporter, type Report } from '../validate/report.ts';
+import { checkCanaries } from './canary.ts';
 
 /** Inputs of {@link analyze}: the resources that passed webhook validation and the registry built from them. */
 export interface AnalysisInput {
@@ -35,6 +36,7 @@ export function analyze(input: AnalysisInput): Diagnostic[] {
   }
   checkConflictingMeshHosts(vss, out, input.registry.clusterDomain);
   for (const dr of drs) checkDestinationRule(dr, createReporter(dr, out), input.registry, drIndex);
+  checkCanaries(input.resources, input.registry, drIndex, out);
   return out;
 }
 

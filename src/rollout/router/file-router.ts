@@ -4,12 +4,18 @@
  * match route, the mirror and the sticky split ({@link TrafficState}).
  *
  * What is rewritten, in the VirtualService found by namespace/name:
- * - **Rolled-out routes**: every `http[]` route (except weir's match route) with a destination whose host resolves
- *   (Istio's short-name rules, `config/hosts.ts`) to the target host and whose subset is the primary or the canary.
- *   Its destinations become primary `100 − w` and canary `w`; a 0-weight destination is dropped (100 % primary is
- *   the primary destination alone). A missing destination is a copy of the other one (port, headers and any other
- *   field kept) with the subset changed. Such a route may send traffic nowhere else: another host or subset in it is
- *   refused with an error (weir would otherwise change that destination's share).
+ * - **Rolled-out (managed) routes**: the routes the Canary manages (`config/weir/canary-routes.ts`: those named in
+ *   `spec.routes`, else those that send the target host — resolved with Istio's short-name rules — to the primary
+ *   subset, alone or split with the canary), resolved once when the run starts. Other routes are left alone, also
+ *   those that send users to the canary (beta testers → v2). Its destinations become primary `100 − w` and canary
+ *   `w`; a 0-weight destination is dropped (100 % primary is the primary destination alone). A missing destination is
+ *   a copy of the other one (port, headers and any other field kept) with the subset changed. Such a route may send
+ *   traffic nowhere else: another host or subset in it is refused with an error (weir would otherwise change that
+ *   destination's share).
+ * - **Unmanaged routes on a rollback** ({@link TrafficState.unmanagedToPrimary}, the Canary's opt-in
+ *   `rollbackUnmanagedRoutes`): their destinations to the canary subset go to the primary subset instead (merged
+ *   into a primary destination of the same route when it has one). Without the opt-in they are listed
+ *   ({@link ApplyResult.unmanagedToCanary}) so the controller can warn.
  * - **Match route** ({@link CANARY_MATCH_ROUTE}): inserted before the first rolled-out route; `match` is the
  *   Canary's `analysis.match`, the single destination the canary; it copies the first rolled-out route's `timeout`,
  *   `retries`, `headers`, `rewrite`, `corsPolicy` and `fault` so matched requests are served like the others.
@@ -44,11 +50,20 @@ import { findService } from '../../config/registry.ts';
 import { toResources, type VirtualService } from '../../config/resources.ts';
 import { buildSnapshot } from '../../config/snapshot.ts';
 import { validateResource } from '../../config/validate/index.ts';
+import {
+  CANARY_MATCH_ROUTE,
+  type CanaryRouteTarget,
+  describeRouteRef,
+  destinationRole,
+  type RouteRef,
+  resolveRouteRefs,
+  selectManagedRoutes,
+} from '../../config/weir/canary-routes.ts';
 import { STICKY_SPLIT_ANNOTATION } from '../../routing/compile.ts';
+import { canaryReach, releaseToPrimary } from './unmanaged.ts';
 import { findPair, PARSE_OPTIONS, SourceEditor } from './yaml-edit.ts';
 
-/** The name of the route weir inserts for the header-only phase. */
-export const CANARY_MATCH_ROUTE = 'weir-canary-match';
+export { CANARY_MATCH_ROUTE, type RouteRef } from '../../config/weir/canary-routes.ts';
 
 /**
  * Annotation listing, comma-separated, what weir added to the VirtualService and may remove again: `mirror` (the
@@ -89,6 +104,23 @@ export interface TrafficState {
   mirrorPercent: number | null;
   /** Sticky, monotone split: the `weir.dev/sticky-split: "true"` annotation. */
   sticky: boolean;
+  /**
+   * With `canaryWeight: 0` and no match route (a rollback or an abort): also send the unmanaged routes' canary
+   * destinations to the primary subset (the Canary's `rollbackUnmanagedRoutes`). Not part of what {@link
+   * FileTrafficRouter.read} reports.
+   */
+  unmanagedToPrimary?: boolean;
+}
+
+/** What {@link FileTrafficRouter.apply} did. */
+export interface ApplyResult {
+  changed: boolean;
+  /**
+   * In a state where the managed routes send nothing to the canary (weight 0, no match route, no mirror): the routes
+   * weir does not manage that still send requests to the canary subset, or mirror to it, as `http[0]
+   * ("internal-canary-route") → v2` (empty when none). Absent in other states.
+   */
+  unmanagedToCanary?: string[];
 }
 
 /** One `http[]` route of the VirtualService as the router sees it. */
@@ -121,6 +153,10 @@ export interface LocateOptions {
   clusterDomain?: string;
   /** The Canary mirrors (`analysis.mirror`): refuse rolled-out routes that already mirror somewhere. */
   mirror?: boolean;
+  /** The Canary's `spec.routes`: the names of the managed routes (default: the routes that reach the primary). */
+  routes?: readonly string[] | null;
+  /** The managed routes of a run being resumed (its status): used as they are, instead of choosing them again. */
+  managed?: readonly RouteRef[] | null;
 }
 
 interface DestView {
@@ -152,15 +188,20 @@ interface Model {
   http: YAMLSeq | null;
   managed: Set<string>;
   annotations: Record<string, unknown>;
+  /** Managed routes (refs of this run) that the file no longer has. */
+  missingRoutes: RouteRef[];
 }
 
 /** Rewrites one VirtualService file for each rollout state. */
 export class FileTrafficRouter {
+  /** The routes this rollout manages, fixed when the router is located (persist them to resume the same run). */
+  managedRoutes: readonly RouteRef[] = [];
+
   private constructor(
     /** The file holding the VirtualService, as the loader named it. */
     readonly file: string,
     readonly target: TrafficTarget,
-    private readonly opts: Required<Omit<LocateOptions, 'mirror'>>,
+    private readonly opts: { defaultNamespace: string; clusterDomain: string },
   ) {}
 
   /**
@@ -223,13 +264,9 @@ export class FileTrafficRouter {
     }
     if (hit.doc.file === '-') throw new Error(`${ref} was read from stdin; weir rollout needs a file it can rewrite`);
     const router = new FileTrafficRouter(hit.doc.file, target, o);
-    const model = await router.model();
-    const problems = router.structureProblems(model, opts.mirror === true);
-    if (problems.length > 0) {
-      throw new Error(`cannot roll out ${ref} in ${router.file}:\n  - ${problems.join('\n  - ')}`);
-    }
 
-    // Both subsets must exist, or weir serve answers 503 NC for them.
+    // Both subsets must exist, or weir serve answers 503 NC for them (checked first: a wrong subset name is the
+    // cause to report, not the routes that do not mention it).
     const snapshot = buildSnapshot(loaded.documents, loaded.diagnostics, {
       defaultNamespace: o.defaultNamespace,
       clusterDomain: o.clusterDomain,
@@ -248,6 +285,13 @@ export class FileTrafficRouter {
       );
     }
 
+    router.managedRoutes = await router.chooseManagedRoutes(opts, ref);
+    const model = await router.model();
+    const problems = router.structureProblems(model, opts.mirror === true);
+    if (problems.length > 0) {
+      throw new Error(`cannot roll out ${ref} in ${router.file}:\n  - ${problems.join('\n  - ')}`);
+    }
+
     const dir = dirname(await realpath(router.file));
     try {
       await access(dir, constants.W_OK);
@@ -256,6 +300,25 @@ export class FileTrafficRouter {
       throw new Error(`cannot roll out ${ref}: ${router.file} (or its directory) is not writable`);
     }
     return router;
+  }
+
+  /** The managed routes, from the run's refs, the Canary's `routes`, or the default (see `canary-routes.ts`). */
+  private async chooseManagedRoutes(opts: LocateOptions, ref: string): Promise<RouteRef[]> {
+    const http = this.httpJson(await this.model(true));
+    if (opts.managed && opts.managed.length > 0) return [...opts.managed];
+    const chosen = selectManagedRoutes(http, this.routeTarget(), opts.routes);
+    if (chosen.missing.length > 0) {
+      const names = http
+        .map((r, i) => {
+          const n = (r as { name?: unknown } | null)?.name;
+          return typeof n === 'string' && n !== '' ? JSON.stringify(n) : `http[${i}] (unnamed)`;
+        })
+        .join(', ');
+      throw new Error(
+        `cannot roll out ${ref}: the Canary's routes name ${chosen.missing.map((n) => JSON.stringify(n)).join(', ')}, which ${this.file} does not have (its HTTP routes: ${names || 'none'})`,
+      );
+    }
+    return chosen.refs;
   }
 
   /** The state the file is in now (the best description of a hand-edited file; never throws for that). */
@@ -278,17 +341,29 @@ export class FileTrafficRouter {
    * @throws RangeError for an invalid state (weight not an integer in 0..100, mirror outside 0..100, empty match);
    *   Error when the file no longer allows the state (e.g. a hand edit added a third destination) or cannot be written.
    */
-  async apply(state: TrafficState): Promise<{ changed: boolean }> {
+  async apply(state: TrafficState): Promise<ApplyResult> {
     checkState(state);
+    const primaryOnly = state.canaryWeight === 0 && state.match === null && state.mirrorPercent === null;
     for (let round = 0; ; round++) {
       const model = await this.model();
       const text = this.rewrite(model, state);
-      if (text === model.text) return { changed: false };
-      const written = await writeAtomically(this.file, (model.bom ? '\uFEFF' : '') + text, async (current) => {
-        return current === (model.bom ? '\uFEFF' : '') + model.text;
-      });
-      if (written) return { changed: true };
-      if (round >= 2) throw new Error(`${this.file} keeps changing while weir rewrites it; try again`);
+      let changed = false;
+      if (text !== model.text) {
+        const written = await writeAtomically(this.file, (model.bom ? '\uFEFF' : '') + text, async (current) => {
+          return current === (model.bom ? '\uFEFF' : '') + model.text;
+        });
+        if (!written) {
+          if (round >= 2) throw new Error(`${this.file} keeps changing while weir rewrites it; try again`);
+          continue;
+        }
+        changed = true;
+      }
+      if (!primaryOnly) return { changed };
+      const after = changed ? await this.model() : model;
+      const reach = after.routes
+        .filter((r) => r.role === 'other')
+        .flatMap((r) => canaryReach(r.value, this.routeTarget()).map((what) => `${label(r)} → ${what}`));
+      return { changed, unmanagedToCanary: reach };
     }
   }
 
@@ -298,7 +373,26 @@ export class FileTrafficRouter {
     return resolveHost(this.target.host, this.target.namespace, this.opts.clusterDomain);
   }
 
-  private async model(): Promise<Model> {
+  private routeTarget(): CanaryRouteTarget {
+    return {
+      host: this.host(),
+      primarySubset: this.target.primarySubset,
+      canarySubset: this.target.canarySubset,
+      namespace: this.target.namespace,
+      clusterDomain: this.opts.clusterDomain,
+    };
+  }
+
+  /** `spec.http` as plain JSON (empty when absent). */
+  private httpJson(model: Model): unknown[] {
+    return model.http ? (model.http.toJSON() as unknown[]) : [];
+  }
+
+  /**
+   * The VirtualService in the file now. `unclassified`: every route is `other` (the managed routes are not chosen
+   * yet).
+   */
+  private async model(unclassified = false): Promise<Model> {
     const ref = `VirtualService ${this.target.namespace}/${this.target.name}`;
     let raw = await readFile(this.file, 'utf8');
     const bom = raw.charCodeAt(0) === 0xfeff;
@@ -324,6 +418,9 @@ export class FileTrafficRouter {
           .filter((x) => x !== ''),
       );
       const namespace = this.target.namespace;
+      const json = http ? (http.toJSON() as unknown[]) : [];
+      const resolved = unclassified ? { indices: [], missing: [] } : resolveRouteRefs(json, this.managedRoutes);
+      const managedIndices = new Set(resolved.indices);
       return {
         text: raw,
         bom,
@@ -332,9 +429,12 @@ export class FileTrafficRouter {
         vs: hit,
         namespace,
         http,
-        routes: http ? http.items.map((item, index) => this.routeView(item as Node, index, namespace)) : [],
+        routes: http
+          ? http.items.map((item, index) => this.routeView(item as Node, index, managedIndices.has(index)))
+          : [],
         managed,
         annotations,
+        missingRoutes: resolved.missing,
       };
     }
     throw new Error(`${ref} is no longer in ${this.file}`);
@@ -373,8 +473,8 @@ export class FileTrafficRouter {
     return null;
   }
 
-  private routeView(item: Node, index: number, namespace: string): RouteView {
-    const host = this.host();
+  private routeView(item: Node, index: number, isManaged: boolean): RouteView {
+    const target = this.routeTarget();
     const value = (isMap(item) ? item.toJSON() : {}) as Record<string, unknown>;
     const name = typeof value.name === 'string' ? value.name : null;
     const dests: DestView[] = [];
@@ -385,18 +485,12 @@ export class FileTrafficRouter {
         const v = d.toJSON() as { destination?: { host?: unknown; subset?: unknown }; weight?: unknown };
         const h = typeof v.destination?.host === 'string' ? v.destination.host : '';
         const subset = typeof v.destination?.subset === 'string' ? v.destination.subset : null;
-        const same = h !== '' && resolveHost(h, namespace, this.opts.clusterDomain) === host;
-        const role =
-          same && subset === this.target.primarySubset
-            ? 'primary'
-            : same && subset === this.target.canarySubset
-              ? 'canary'
-              : 'other';
+        const role = destinationRole(v.destination, target);
         dests.push({ node: d, role, host: h, subset, weight: typeof v.weight === 'number' ? v.weight : undefined });
       }
     }
     const role: RouteSummary['role'] =
-      name === CANARY_MATCH_ROUTE ? 'canary-match' : dests.some((d) => d.role !== 'other') ? 'rolled-out' : 'other';
+      name === CANARY_MATCH_ROUTE ? 'canary-match' : isManaged ? 'rolled-out' : 'other';
     return { index, node: isMap(item) ? item : (null as unknown as YAMLMap), value, name, role, dests };
   }
 
@@ -405,7 +499,10 @@ export class FileTrafficRouter {
     const t = this.target;
     const out: string[] = [];
     const rolled = model.routes.filter((r) => r.role === 'rolled-out');
-    if (rolled.length === 0) {
+    for (const ref of model.missingRoutes) {
+      out.push(`the route ${describeRouteRef(ref)} managed by this rollout is no longer in the VirtualService`);
+    }
+    if (rolled.length === 0 && model.missingRoutes.length === 0) {
       const seen = model.routes
         .map(
           (r) =>
@@ -416,6 +513,13 @@ export class FileTrafficRouter {
         `no HTTP route sends ${this.host()} to subset ${t.primarySubset} or ${t.canarySubset}` +
           (model.routes.length === 0 ? ' (spec.http is empty)' : `; routes: ${seen}`),
       );
+    }
+    for (const r of rolled) {
+      if (r.dests.every((d) => d.role === 'other') && r.dests.length > 0) {
+        out.push(
+          `${label(r)} (in the Canary's routes) sends ${this.host()} to neither ${t.primarySubset} nor ${t.canarySubset}`,
+        );
+      }
     }
     for (const r of rolled) {
       for (const d of r.dests.filter((x) => x.role === 'other')) {
@@ -552,6 +656,10 @@ export class FileTrafficRouter {
 
     for (const r of rolled) this.setWeights(ed, r, state.canaryWeight);
     for (const r of rolled) this.setMirror(ed, doc, r, template.host, state.mirrorPercent, managed);
+    if (state.unmanagedToPrimary && state.canaryWeight === 0 && state.match === null) {
+      for (const r of model.routes.filter((x) => x.role === 'other'))
+        releaseToPrimary(ed, r, this.target.primarySubset);
+    }
     if (state.mirrorPercent === null) managed.delete('mirror');
 
     const existing = model.routes.filter((r) => r.role === 'canary-match');

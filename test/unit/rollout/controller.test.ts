@@ -15,11 +15,11 @@ import { planRollout, type RolloutPlan } from '../../../src/rollout/plan.ts';
 import { loadStatus, rolloutPaths, saveStatus, writeControl } from '../../../src/rollout/status.ts';
 import { lognormalMs, ManualClock, MemoryRouter, SimulatedProvider, TableWebhooks } from '../../helpers/rollout.ts';
 
-function canaryFrom(analysis: string): Canary {
+function canaryFrom(analysis: string, spec = ''): Canary {
   const text = `apiVersion: weir.dev/v1alpha1
 kind: Canary
 metadata: {name: checkout, namespace: shop}
-spec:
+spec:${spec ? `\n  ${spec}` : ''}
   targetRef: {kind: VirtualService, name: checkout-vs}
   host: checkout
   primarySubset: v1
@@ -47,8 +47,9 @@ async function setup(
   analysis: string,
   traffic: { rps: number; primaryErrors: number; canaryErrors: number; canaryLatencyMs?: number; seed?: number },
   webhooks = new TableWebhooks(),
+  spec = '',
 ) {
-  const canary = canaryFrom(analysis);
+  const canary = canaryFrom(analysis, spec);
   const plan = planRollout(canary);
   const dir = await mkdtemp(join(tmpdir(), 'weir-ctl-'));
   const file = join(dir, 'canary.yaml');
@@ -220,6 +221,31 @@ maxDuration: 2m`,
     const before = log.filter((l) => l.event === 'decision' && l.t < set.t);
     expect(before.every((l) => l.action === 'HOLD')).toBe(true);
     expect(log.some((l) => l.action === 'PROMOTE')).toBe(false);
+  });
+
+  it('a rollback names the routes it does not manage that still reach the canary; rollbackUnmanagedRoutes sends them back too', async () => {
+    const t = await setup(LADDER, { rps: 200, primaryErrors: 0.005, canaryErrors: 0.05 });
+    t.router.unmanaged = ['http[0] ("beta") → v2'];
+    expect(await t.make(null).run()).toBe('RolledBack');
+    expect(t.router.unmanaged).toEqual(['http[0] ("beta") → v2']);
+    const log = await readLog(t.paths.decisions);
+    expect(log.find((l) => l.event === 'unmanaged-routes')?.reachingCanary).toEqual(['http[0] ("beta") → v2']);
+    const rollback = log.find((l) => l.event === 'decision' && l.action === 'ROLLBACK');
+    expect(rollback.events.join('\n')).toContain(
+      'warning: routes this rollout does not manage still reach v2: http[0] ("beta") → v2 (set rollbackUnmanagedRoutes: true in the Canary to send them to v1 on a rollback too)',
+    );
+
+    const u = await setup(
+      LADDER,
+      { rps: 200, primaryErrors: 0.005, canaryErrors: 0.05 },
+      undefined,
+      'rollbackUnmanagedRoutes: true',
+    );
+    u.router.unmanaged = ['http[0] ("beta") → v2'];
+    expect(u.plan.rollbackUnmanagedRoutes).toBe(true);
+    expect(await u.make(null).run()).toBe('RolledBack');
+    expect(u.router.unmanaged).toEqual([]);
+    expect((await readLog(u.paths.decisions)).some((l) => l.event === 'unmanaged-routes')).toBe(false);
   });
 
   it('holds without traffic, never fails, and pauses at maxDuration back at the first step', async () => {
