@@ -289,6 +289,12 @@ export async function runRolloutRun(o: RolloutRunOptions, mode: 'run' | 'resume'
   const live = !o.plain && process.stdout.isTTY === true;
   const view = new RolloutView(process.stdout, live);
   let lastLockRefresh = 0;
+  /** The heartbeat write in flight (awaited before the lock is released, or it would write the lock back). */
+  let refreshing: Promise<void> = Promise.resolve();
+  const unlock = async (): Promise<void> => {
+    await refreshing;
+    await releaseLock(lockPath);
+  };
   const controller = new RolloutController(
     {
       plan: l.plan,
@@ -304,7 +310,7 @@ export async function runRolloutRun(o: RolloutRunOptions, mode: 'run' | 'resume'
         if (!process.stdout.writableEnded && !process.stdout.destroyed) view.update(v);
         if (Date.now() - lastLockRefresh >= 2000) {
           lastLockRefresh = Date.now();
-          void refreshLock(lockPath, lockInfo()).catch(() => undefined);
+          refreshing = refreshLock(lockPath, lockInfo()).catch(() => undefined);
         }
       },
     },
@@ -333,7 +339,7 @@ export async function runRolloutRun(o: RolloutRunOptions, mode: 'run' | 'resume'
   } catch (err) {
     if (err instanceof RolloutStartError) {
       // Nothing moved: leave the status as it was before this command (no run that never started stays behind).
-      await releaseLock(lockPath);
+      await unlock();
       await restoreStatus(l.paths, existing);
       throw usage(`${err.message}; nothing was changed`);
     }
@@ -344,7 +350,7 @@ export async function runRolloutRun(o: RolloutRunOptions, mode: 'run' | 'resume'
   } finally {
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigterm);
-    await releaseLock(lockPath);
+    await unlock();
   }
   const s = controller.current;
   if (!TERMINAL_PHASES.includes(phase) && phase !== 'Paused') {

@@ -698,20 +698,18 @@ export class FileTrafficRouter {
       return c;
     };
 
-    // Insert first (positions are taken from the items as they are), then delete.
+    // Weights of the destinations that stay first (a `weight:` added to the last item ends where an item inserted
+    // after it begins: edits at one position apply in call order), then insertions (positions are taken from the
+    // items as they are), then deletions.
+    if (primary && wantPrimary) setWeight(primary, 'primary');
+    if (canary && wantCanary) setWeight(canary, 'canary');
     if (wantPrimary && !primary && canary) ed.insertItem(seq, cloneAs(canary, 'primary'), canary.node);
     if (wantCanary && !canary && primary) {
       const next = (seq.items as Node[])[(seq.items as Node[]).indexOf(primary.node) + 1] ?? null;
       ed.insertItem(seq, cloneAs(primary, 'canary'), next);
     }
-    if (primary) {
-      if (wantPrimary) setWeight(primary, 'primary');
-      else ed.deleteItem(seq, primary.node);
-    }
-    if (canary) {
-      if (wantCanary) setWeight(canary, 'canary');
-      else ed.deleteItem(seq, canary.node);
-    }
+    if (primary && !wantPrimary) ed.deleteItem(seq, primary.node);
+    if (canary && !wantCanary) ed.deleteItem(seq, canary.node);
   }
 
   private setMirror(

@@ -580,6 +580,20 @@ describe('layout', () => {
     expect(await r.read()).toEqual(state({ canaryWeight: 5 }));
   });
 
+  it('splits a lone destination without a weight by splicing: the rest of the file stays byte for byte', async () => {
+    // Found by the issue-12 e2e run: the primary's new `weight:` and the canary item inserted after it end at the same
+    // offset; the whole document used to be re-rendered (comment alignment lost).
+    const vs = SIMPLE.replace('  - name: main\n', '  - name: main      # all traffic to v1 until the rollout starts\n');
+    const { dir, file } = await config(vs);
+    const r = await FileTrafficRouter.locate([dir], TARGET);
+    await r.apply(state({ canaryWeight: 20 }));
+    expect(await readFile(file, 'utf8')).toBe(
+      `${vs}      weight: 80\n    - destination:\n        host: ${HOST}\n        subset: v2\n      weight: 20\n`,
+    );
+    await r.apply(state({}));
+    expect(await readFile(file, 'utf8')).toBe(`${vs}      weight: 100\n`);
+  });
+
   it('keeps CRLF line endings, a BOM, the file mode, and writes through a symlink', async () => {
     const { dir } = await config();
     const real = join(dir, 'real');
