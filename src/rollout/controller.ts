@@ -14,8 +14,9 @@ import { createHash, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { appendFile, mkdir } from 'node:fs/promises';
 import type { WEBHOOK_TYPES } from '../config/weir/canary.ts';
-import { describeRouteRef, type RouteRef } from '../config/weir/canary-routes.ts';
+import { describeRouteRef } from '../config/weir/canary-routes.ts';
 import { judgementCounts, latencyThresholdsFrom, statusJudgementCounts, statusPolicy } from './judgement.ts';
+import { decidePhase, evidenceSummary } from './phase-decision.ts';
 import type { RolloutPlan, RolloutStep } from './plan.ts';
 import type { CountsReading, MetricsProvider, RolloutSelector } from './providers/types.ts';
 import {
@@ -23,7 +24,6 @@ import {
   type Decision,
   decide,
   ENVOY_DEFAULT_BUCKETS_MS,
-  type Evidence,
   evaluateEvidence,
   logPromotionThreshold,
   preflightEstimate,
@@ -46,37 +46,15 @@ import {
   type Transition,
   takeControl,
 } from './status.ts';
-
-/** The VirtualService state a rollout step needs (see `router/file-router.ts`). */
-export interface TrafficState {
-  /** Canary weight on the rolled-out routes, percent 0..100. */
-  readonly canaryWeight: number;
-  /** Header-only route to the canary (Istio HTTPMatchRequests), or null. */
-  readonly match: readonly unknown[] | null;
-  /** Percentage of the rolled-out routes' traffic mirrored to the canary, or null. */
-  readonly mirrorPercent: number | null;
-  /** The `weir.dev/sticky-split` annotation. */
-  readonly sticky: boolean;
-  /**
-   * On the way back to 100 % primary (weight 0, no match route): also send the routes the rollout does not manage
-   * from the canary to the primary (the Canary's `rollbackUnmanagedRoutes`). Not compared by {@link sameTrafficState}.
-   */
-  readonly unmanagedToPrimary?: boolean;
-}
-
-/** Applies traffic states (a file rewrite today; a Kubernetes API call later). */
-export interface TrafficRouter {
-  /** For logs: what is being rewritten. */
-  readonly description: string;
-  /** The routes the rollout manages (`config/weir/canary-routes.ts`), persisted so a resumed run keeps them. */
-  readonly managedRoutes?: readonly RouteRef[];
-  read(): Promise<TrafficState>;
-  /**
-   * Writes `state`. In a state where the managed routes reach the canary no more (weight 0, no match, no mirror),
-   * `unmanagedToCanary` lists the other routes that still send requests to (or mirror to) the canary.
-   */
-  apply(state: TrafficState): Promise<{ changed: boolean; unmanagedToCanary?: readonly string[] }>;
-}
+import {
+  describeTraffic,
+  PROMOTED_STATE,
+  ROLLED_BACK_STATE,
+  sameTrafficState,
+  stateForStep,
+  type TrafficRouter,
+  type TrafficState,
+} from './traffic-state.ts';
 
 /** Flagger webhook types. */
 export type WebhookType = (typeof WEBHOOK_TYPES)[number];
@@ -121,6 +99,16 @@ export interface TickView {
 }
 
 export { judgementCounts, MIN_PRIMARY_REQUESTS_FOR_THRESHOLDS } from './judgement.ts';
+export { decidePhase, evidenceSummary } from './phase-decision.ts';
+export {
+  describeTraffic,
+  PROMOTED_STATE,
+  ROLLED_BACK_STATE,
+  sameTrafficState,
+  stateForStep,
+  type TrafficRouter,
+  type TrafficState,
+} from './traffic-state.ts';
 
 /** Options of {@link RolloutController}. */
 export interface ControllerOptions {
@@ -158,50 +146,6 @@ export function specHashOf(spec: unknown): string {
     .slice(0, 16);
 }
 
-/** Whether two traffic states route the same (weight, header route, mirror, sticky annotation). */
-export function sameTrafficState(a: TrafficState, b: TrafficState): boolean {
-  return (
-    a.canaryWeight === b.canaryWeight &&
-    a.mirrorPercent === b.mirrorPercent &&
-    a.sticky === b.sticky &&
-    JSON.stringify(a.match ?? null) === JSON.stringify(b.match ?? null)
-  );
-}
-
-/** `canary 25 %, header route, mirror 20 %, sticky` */
-export function describeTraffic(s: TrafficState): string {
-  return [
-    `canary ${s.canaryWeight} %`,
-    s.match ? 'header route' : null,
-    s.mirrorPercent !== null ? `mirror ${s.mirrorPercent} %` : null,
-    s.sticky ? 'sticky' : null,
-  ]
-    .filter(Boolean)
-    .join(', ');
-}
-
-/** The traffic state of step `i` of a plan. */
-export function stateForStep(plan: RolloutPlan, step: RolloutStep): TrafficState {
-  switch (step.kind) {
-    case 'header':
-      return { canaryWeight: 0, match: plan.match, mirrorPercent: null, sticky: false };
-    case 'mirror':
-      return { canaryWeight: 0, match: plan.match, mirrorPercent: step.mirrorPercent, sticky: false };
-    case 'weight':
-      return {
-        canaryWeight: step.weight,
-        match: step.weight >= 100 ? null : plan.match,
-        mirrorPercent: null,
-        sticky: plan.sticky && step.weight < 100,
-      };
-  }
-}
-
-/** 100 % canary, no header route, no mirror (promotion). */
-export const PROMOTED_STATE: TrafficState = { canaryWeight: 100, match: null, mirrorPercent: null, sticky: false };
-/** 100 % primary, no header route, no mirror (rollback). */
-export const ROLLED_BACK_STATE: TrafficState = { canaryWeight: 0, match: null, mirrorPercent: null, sticky: false };
-
 /** The phase Flagger would report (webhook payloads). */
 export function flaggerPhase(phase: RolloutPhase): string {
   switch (phase) {
@@ -219,102 +163,6 @@ export function flaggerPhase(phase: RolloutPhase): string {
     case 'Aborted':
       return 'Failed';
   }
-}
-
-/**
- * One tick of the phases that are not weight steps (header-only, mirror) — the same order of rules as `decide`
- * (§3.1): ROLLBACK on any rollback e-process; INCONCLUSIVE at maxDuration; HOLD for the dwell and the minimum canary
- * requests; then ADVANCE to the next phase, or — when this is the last phase (A/B testing without weight steps) —
- * PROMOTE once every metric is not worse (only the canary-only routes can move here), else HOLD.
- */
-export function decidePhase(
-  counts: RolloutCounts,
-  step: RolloutStep,
-  next: RolloutStep | null,
-  nextIndex: number,
-  p: { runElapsedMs: number; stepElapsedMs: number; canaryRequestsInStep: number },
-  policy: SequentialPolicy,
-): Decision {
-  const evidence = evaluateEvidence(counts, policy);
-  const crossed = evidence.rollback.filter((t) => t.crossed);
-  if (crossed.length > 0) {
-    return {
-      action: 'ROLLBACK',
-      triggeredBy: crossed.map((t) => t.test),
-      reason: crossed.map((t) => `${t.test}: ln E = ${t.logE.toFixed(3)} ≥ ${t.logThreshold.toFixed(3)}`).join('; '),
-      evidence,
-    };
-  }
-  if (p.runElapsedMs >= policy.maxDurationMs) {
-    return {
-      action: 'INCONCLUSIVE',
-      onInconclusive: policy.onInconclusive,
-      reason: `maxDuration ${formatMinutes(policy.maxDurationMs)} reached without a decision; onInconclusive: ${policy.onInconclusive}`,
-      evidence,
-    };
-  }
-  const what = step.kind === 'header' ? 'header-only phase' : 'mirror phase';
-  if (p.stepElapsedMs < step.dwellMs) {
-    return {
-      action: 'HOLD',
-      hold: 'dwell',
-      reason: `dwell: ${Math.floor(p.stepElapsedMs / 1000)} s of ${step.dwellMs / 1000} s in the ${what}`,
-      evidence,
-    };
-  }
-  if (p.canaryRequestsInStep < policy.minRequestsPerStep) {
-    return {
-      action: 'HOLD',
-      hold: 'min-requests',
-      reason: `${p.canaryRequestsInStep} of ${policy.minRequestsPerStep} canary requests in the ${what}`,
-      evidence,
-    };
-  }
-  if (next !== null) {
-    return {
-      action: 'ADVANCE',
-      toStep: nextIndex,
-      toWeight: next.weight / 100,
-      reason: `${what} done (${p.canaryRequestsInStep} canary requests); no rollback evidence`,
-      evidence,
-    };
-  }
-  const missing = evidence.notWorse.filter((m) => !m.notWorse);
-  if (missing.length > 0) {
-    return {
-      action: 'HOLD',
-      hold: 'not-worse',
-      reason: `insufficient evidence that the canary is not worse: ${missing
-        .map(
-          (m) =>
-            `${m.metric} (${m.routes.map((r) => `${r.test} ln E = ${r.logE.toFixed(3)}`).join(', ')}${m.blocked ? `; blocked: ${m.blocked}` : ''})`,
-        )
-        .join('; ')}`,
-      evidence,
-    };
-  }
-  return { action: 'PROMOTE', reason: `${what} done; every metric not worse`, evidence };
-}
-
-/** A compact summary of evidence for the decision log and the status. */
-export function evidenceSummary(e: Evidence): Record<string, unknown> {
-  return {
-    requests: { canary: e.canaryRequests, primary: e.primaryRequests },
-    errors: { canary: e.canaryErrors, primary: e.primaryErrors },
-    rollback: e.rollback.map((t) => ({
-      test: t.test,
-      lnE: round(t.logE),
-      threshold: round(t.logThreshold),
-      ...(t.perThreshold
-        ? { perThreshold: t.perThreshold.map((x) => ({ ms: x.thresholdMs, lnE: round(x.logE) })) }
-        : {}),
-    })),
-    notWorse: e.notWorse.map((m) => ({
-      metric: m.metric,
-      notWorse: m.notWorse,
-      routes: m.routes.map((r) => ({ test: r.test, lnE: round(r.logE), threshold: round(r.logThreshold) })),
-    })),
-  };
 }
 
 /** A message cut to 300 characters (HTML error pages from non-weir servers stay readable). */

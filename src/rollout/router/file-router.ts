@@ -25,25 +25,14 @@
  * What weir added (the mirror, the sticky annotation) is recorded in the {@link MANAGED_ANNOTATION} annotation, and
  * only that is ever removed.
  *
- * The file is rewritten atomically (temporary file in the same directory, fsync, rename, fsync of the directory),
- * only the changed nodes are spliced into the text (`yaml-edit.ts`), and every other document and byte stays.
+ * The file is rewritten atomically (temporary file in the same directory, fsync, rename, fsync of the directory;
+ * `atomic-write.ts`), only the changed nodes are spliced into the text (`yaml-edit.ts`, `route-edits.ts`), and every
+ * other document and byte stays.
  */
-import { randomBytes } from 'node:crypto';
-import { access, constants, open, readFile, realpath, rename, stat, unlink } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { access, constants, readFile, realpath } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
-import {
-  type Document,
-  isMap,
-  isNode,
-  isScalar,
-  isSeq,
-  type Node,
-  parseAllDocuments,
-  visit,
-  type YAMLMap,
-  type YAMLSeq,
-} from 'yaml';
+import { type Document, isMap, isScalar, isSeq, type Node, parseAllDocuments, type YAMLMap, type YAMLSeq } from 'yaml';
 import { DEFAULT_CLUSTER_DOMAIN, resolveHost } from '../../config/hosts.ts';
 import { loadPaths, type SourceDocument } from '../../config/load.ts';
 import { findService } from '../../config/registry.ts';
@@ -60,6 +49,8 @@ import {
   selectManagedRoutes,
 } from '../../config/weir/canary-routes.ts';
 import { STICKY_SPLIT_ANNOTATION } from '../../routing/compile.ts';
+import { writeAtomically } from './atomic-write.ts';
+import { type DestView, matchRoute, type RouteView, setMirror, setWeights } from './route-edits.ts';
 import { canaryReach, releaseToPrimary } from './unmanaged.ts';
 import { findPair, PARSE_OPTIONS, SourceEditor } from './yaml-edit.ts';
 
@@ -70,9 +61,6 @@ export { CANARY_MATCH_ROUTE, type RouteRef } from '../../config/weir/canary-rout
  * mirror on the rolled-out routes) and `sticky-split` (the {@link STICKY_SPLIT_ANNOTATION} annotation).
  */
 export const MANAGED_ANNOTATION = 'weir.dev/rollout-managed';
-
-/** Route fields the match route copies from the first rolled-out route. */
-const COPIED_ROUTE_FIELDS = ['timeout', 'retries', 'headers', 'rewrite', 'corsPolicy', 'fault'] as const;
 
 /** What is rolled out: the VirtualService and the host and subsets of its routes. */
 export interface TrafficTarget {
@@ -157,23 +145,6 @@ export interface LocateOptions {
   routes?: readonly string[] | null;
   /** The managed routes of a run being resumed (its status): used as they are, instead of choosing them again. */
   managed?: readonly RouteRef[] | null;
-}
-
-interface DestView {
-  node: YAMLMap;
-  role: 'primary' | 'canary' | 'other';
-  host: string;
-  subset: string | null;
-  weight: number | undefined;
-}
-
-interface RouteView {
-  index: number;
-  node: YAMLMap;
-  value: Record<string, unknown>;
-  name: string | null;
-  role: RouteSummary['role'];
-  dests: DestView[];
 }
 
 /** The VirtualService inside one parse of its file. */
@@ -652,10 +623,12 @@ export class FileTrafficRouter {
     // The match route is built from the first rolled-out route before any of them changes.
     const first = rolled[0]!;
     const template = first.dests.find((d) => d.role === 'primary') ?? first.dests.find((d) => d.role === 'canary')!;
-    const matchNode = state.match === null ? null : this.matchRoute(doc, first, template, state.match);
+    const matchNode =
+      state.match === null ? null : matchRoute(doc, first, template, state.match, this.target.canarySubset);
 
-    for (const r of rolled) this.setWeights(ed, r, state.canaryWeight);
-    for (const r of rolled) this.setMirror(ed, doc, r, template.host, state.mirrorPercent, managed);
+    for (const r of rolled) setWeights(ed, r, state.canaryWeight, this.target);
+    for (const r of rolled)
+      setMirror(ed, doc, r, template.host, state.mirrorPercent, managed, this.target.canarySubset);
     if (state.unmanagedToPrimary && state.canaryWeight === 0 && state.match === null) {
       for (const r of model.routes.filter((x) => x.role === 'other'))
         releaseToPrimary(ed, r, this.target.primarySubset);
@@ -675,86 +648,6 @@ export class FileTrafficRouter {
 
     this.setAnnotations(ed, doc, model, state.sticky, managed);
     return ed.result();
-  }
-
-  private setWeights(ed: SourceEditor, r: RouteView, w: number): void {
-    const seq = r.node.get('route', true) as unknown as YAMLSeq;
-    const primary = r.dests.find((d) => d.role === 'primary');
-    const canary = r.dests.find((d) => d.role === 'canary');
-    const wantPrimary = w < 100;
-    const wantCanary = w > 0;
-    const split = wantPrimary && wantCanary;
-    const weightOf = (role: 'primary' | 'canary') => (split ? (role === 'primary' ? 100 - w : w) : 100);
-
-    const setWeight = (d: DestView, role: 'primary' | 'canary') => {
-      const pair = findPair(d.node, 'weight');
-      if (pair && isScalar(pair.value)) ed.setScalar(pair.value, weightOf(role));
-      else if (split) ed.insertPair(d.node, 'weight', weightOf(role));
-    };
-    const cloneAs = (from: DestView, role: 'primary' | 'canary'): YAMLMap => {
-      const c = cloneWithoutComments(from.node);
-      c.setIn(['destination', 'subset'], role === 'primary' ? this.target.primarySubset : this.target.canarySubset);
-      if (split || c.has('weight')) c.set('weight', weightOf(role));
-      return c;
-    };
-
-    // Weights of the destinations that stay first (a `weight:` added to the last item ends where an item inserted
-    // after it begins: edits at one position apply in call order), then insertions (positions are taken from the
-    // items as they are), then deletions.
-    if (primary && wantPrimary) setWeight(primary, 'primary');
-    if (canary && wantCanary) setWeight(canary, 'canary');
-    if (wantPrimary && !primary && canary) ed.insertItem(seq, cloneAs(canary, 'primary'), canary.node);
-    if (wantCanary && !canary && primary) {
-      const next = (seq.items as Node[])[(seq.items as Node[]).indexOf(primary.node) + 1] ?? null;
-      ed.insertItem(seq, cloneAs(primary, 'canary'), next);
-    }
-    if (primary && !wantPrimary) ed.deleteItem(seq, primary.node);
-    if (canary && !wantCanary) ed.deleteItem(seq, canary.node);
-  }
-
-  private setMirror(
-    ed: SourceEditor,
-    doc: Document.Parsed,
-    r: RouteView,
-    hostAsWritten: string,
-    pct: number | null,
-    managed: Set<string>,
-  ): void {
-    const weirs = managed.has('mirror');
-    if (pct === null) {
-      if (!weirs) return;
-      ed.deletePair(r.node, 'mirror');
-      ed.deletePair(r.node, 'mirrorPercentage');
-      return;
-    }
-    const mirror = doc.createNode({ host: hostAsWritten, subset: this.target.canarySubset });
-    if (r.node.has('mirror')) ed.setValue(r.node, 'mirror', mirror);
-    else ed.insertPair(r.node, 'mirror', mirror);
-    const current = r.node.get('mirrorPercentage', true);
-    const valuePair = isMap(current) ? findPair(current, 'value') : undefined;
-    if (valuePair && isScalar(valuePair.value) && current && isMap(current) && current.items.length === 1) {
-      ed.setScalar(valuePair.value, pct);
-    } else if (current !== undefined) ed.setValue(r.node, 'mirrorPercentage', doc.createNode({ value: pct }));
-    else ed.insertPair(r.node, 'mirrorPercentage', doc.createNode({ value: pct }));
-    managed.add('mirror');
-  }
-
-  private matchRoute(doc: Document.Parsed, first: RouteView, template: DestView, match: readonly unknown[]): YAMLMap {
-    const dest = cloneWithoutComments(template.node);
-    dest.setIn(['destination', 'subset'], this.target.canarySubset);
-    dest.delete('weight');
-    const route = doc.createNode({}) as YAMLMap;
-    route.set('name', CANARY_MATCH_ROUTE);
-    route.set('match', doc.createNode(match));
-    const seq = doc.createNode([]) as YAMLSeq;
-    seq.items.push(dest);
-    route.set('route', seq);
-    for (const key of COPIED_ROUTE_FIELDS) {
-      const v = first.node.get(key, true) as Node | undefined;
-      if (v === undefined) continue;
-      route.set(key, isNode(v) ? cloneWithoutComments(v) : doc.createNode(v));
-    }
-    return route;
   }
 
   private setAnnotations(
@@ -805,22 +698,6 @@ export class FileTrafficRouter {
   }
 }
 
-/** A deep copy of a node without its comments and blank lines (they describe the original, not the copy). */
-function cloneWithoutComments<T extends Node>(node: T): T {
-  const c = node.clone() as T;
-  visit(c, {
-    Node(_key, n) {
-      n.commentBefore = undefined;
-      n.comment = undefined;
-      n.spaceBefore = undefined;
-    },
-  });
-  c.commentBefore = undefined;
-  c.comment = undefined;
-  c.spaceBefore = undefined;
-  return c;
-}
-
 /** A `.json` file, or a single document written as a JSON object: rewritten as JSON. */
 function isJsonFile(file: string, text: string): boolean {
   return /\.json$/i.test(file) || /^\s*\{/.test(text);
@@ -853,46 +730,5 @@ function checkState(s: TrafficState): void {
     throw new RangeError(
       'match must be null or a non-empty list of HTTPMatchRequests (an empty list matches everything)',
     );
-  }
-}
-
-/**
- * Writes `text` over `file` atomically: a temporary file in the same directory (hidden, so the loader skips it),
- * fsync, rename, fsync of the directory. `unchanged(current)` is asked with the file's current content just before
- * the rename; when it answers false nothing is written and false is returned. Symlinks are followed (the target is
- * replaced), and the file's mode is kept.
- */
-async function writeAtomically(
-  file: string,
-  text: string,
-  unchanged: (current: string) => Promise<boolean>,
-): Promise<boolean> {
-  const real = await realpath(file);
-  const dir = dirname(real);
-  const tmp = join(dir, `.${basename(real)}.weir-${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
-  const mode = (await stat(real)).mode & 0o7777;
-  let renamed = false;
-  try {
-    const fh = await open(tmp, 'wx', mode);
-    try {
-      await fh.writeFile(text, 'utf8');
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    if (!(await unchanged(await readFile(real, 'utf8')))) return false;
-    await rename(tmp, real);
-    renamed = true;
-    const dh = await open(dir, 'r');
-    try {
-      await dh.sync();
-    } catch {
-      // Some file systems cannot fsync a directory; the rename itself is atomic.
-    } finally {
-      await dh.close();
-    }
-    return true;
-  } finally {
-    if (!renamed) await unlink(tmp).catch(() => {});
   }
 }
