@@ -196,6 +196,10 @@ describe('FileTrafficRouter.locate', () => {
     await expect(FileTrafficRouter.locate([dir], { ...TARGET, canarySubset: 'v3' })).rejects.toThrow(
       /subset v3 not defined \(the DestinationRule composite\/checkout-service-dr for checkout-service\.composite\.svc\.cluster\.local defines v1, v2\); weir serve would answer 503 NC/,
     );
+    // A primary subset that does not exist is named as such (issue 12), not as "no route sends … to v3 or v2".
+    await expect(FileTrafficRouter.locate([dir], { ...TARGET, primarySubset: 'v3' })).rejects.toThrow(
+      /^cannot roll out VirtualService composite\/checkout-service-vs: subset v3 not defined \(the DestinationRule/,
+    );
     await rm(join(dir, 'destination-rule.yaml'));
     await expect(FileTrafficRouter.locate([dir], TARGET)).rejects.toThrow(
       /subset v1 and v2 not defined \(no DestinationRule for/,
