@@ -14,20 +14,20 @@ import { createHash, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { appendFile, mkdir } from 'node:fs/promises';
 import type { WEBHOOK_TYPES } from '../config/weir/canary.ts';
+import { describeRouteRef } from '../config/weir/canary-routes.ts';
+import { judgementCounts, latencyThresholdsFrom, statusJudgementCounts, statusPolicy } from './judgement.ts';
+import { decidePhase, evidenceSummary } from './phase-decision.ts';
 import type { RolloutPlan, RolloutStep } from './plan.ts';
-import type { CountsReading, MetricsProvider, MirrorCounts, RolloutSelector } from './providers/types.ts';
+import type { CountsReading, MetricsProvider, RolloutSelector } from './providers/types.ts';
 import {
   createRolloutCounts,
   type Decision,
   decide,
   ENVOY_DEFAULT_BUCKETS_MS,
-  type Evidence,
   evaluateEvidence,
   logPromotionThreshold,
   preflightEstimate,
-  primaryLatencyThresholdsMs,
   type RolloutCounts,
-  recordEvents,
   relativeRiskConfidenceSequence,
   type SequentialPolicy,
   snapUpToEdge,
@@ -46,26 +46,15 @@ import {
   type Transition,
   takeControl,
 } from './status.ts';
-
-/** The VirtualService state a rollout step needs (see `router/file-router.ts`). */
-export interface TrafficState {
-  /** Canary weight on the rolled-out routes, percent 0..100. */
-  readonly canaryWeight: number;
-  /** Header-only route to the canary (Istio HTTPMatchRequests), or null. */
-  readonly match: readonly unknown[] | null;
-  /** Percentage of the rolled-out routes' traffic mirrored to the canary, or null. */
-  readonly mirrorPercent: number | null;
-  /** The `weir.dev/sticky-split` annotation. */
-  readonly sticky: boolean;
-}
-
-/** Applies traffic states (a file rewrite today; a Kubernetes API call later). */
-export interface TrafficRouter {
-  /** For logs: what is being rewritten. */
-  readonly description: string;
-  read(): Promise<TrafficState>;
-  apply(state: TrafficState): Promise<{ changed: boolean }>;
-}
+import {
+  describeTraffic,
+  PROMOTED_STATE,
+  ROLLED_BACK_STATE,
+  sameTrafficState,
+  stateForStep,
+  type TrafficRouter,
+  type TrafficState,
+} from './traffic-state.ts';
 
 /** Flagger webhook types. */
 export type WebhookType = (typeof WEBHOOK_TYPES)[number];
@@ -109,6 +98,18 @@ export interface TickView {
   readonly reading: CountsReading | null;
 }
 
+export { judgementCounts, MIN_PRIMARY_REQUESTS_FOR_THRESHOLDS } from './judgement.ts';
+export { decidePhase, evidenceSummary } from './phase-decision.ts';
+export {
+  describeTraffic,
+  PROMOTED_STATE,
+  ROLLED_BACK_STATE,
+  sameTrafficState,
+  stateForStep,
+  type TrafficRouter,
+  type TrafficState,
+} from './traffic-state.ts';
+
 /** Options of {@link RolloutController}. */
 export interface ControllerOptions {
   readonly plan: RolloutPlan;
@@ -127,9 +128,6 @@ export interface ControllerOptions {
   readonly specHash: string;
 }
 
-/** Primary requests needed before its histogram sets τ (§2.2); below, the policy's defaults are snapped to edges. */
-export const MIN_PRIMARY_REQUESTS_FOR_THRESHOLDS = 100;
-
 /** The SHA-256 (hex, 16 chars) of a Canary spec, stable across key order. */
 export function specHashOf(spec: unknown): string {
   const canon = (v: unknown): unknown =>
@@ -147,50 +145,6 @@ export function specHashOf(spec: unknown): string {
     .digest('hex')
     .slice(0, 16);
 }
-
-/** Whether two traffic states route the same (weight, header route, mirror, sticky annotation). */
-export function sameTrafficState(a: TrafficState, b: TrafficState): boolean {
-  return (
-    a.canaryWeight === b.canaryWeight &&
-    a.mirrorPercent === b.mirrorPercent &&
-    a.sticky === b.sticky &&
-    JSON.stringify(a.match ?? null) === JSON.stringify(b.match ?? null)
-  );
-}
-
-/** `canary 25 %, header route, mirror 20 %, sticky` */
-export function describeTraffic(s: TrafficState): string {
-  return [
-    `canary ${s.canaryWeight} %`,
-    s.match ? 'header route' : null,
-    s.mirrorPercent !== null ? `mirror ${s.mirrorPercent} %` : null,
-    s.sticky ? 'sticky' : null,
-  ]
-    .filter(Boolean)
-    .join(', ');
-}
-
-/** The traffic state of step `i` of a plan. */
-export function stateForStep(plan: RolloutPlan, step: RolloutStep): TrafficState {
-  switch (step.kind) {
-    case 'header':
-      return { canaryWeight: 0, match: plan.match, mirrorPercent: null, sticky: false };
-    case 'mirror':
-      return { canaryWeight: 0, match: plan.match, mirrorPercent: step.mirrorPercent, sticky: false };
-    case 'weight':
-      return {
-        canaryWeight: step.weight,
-        match: step.weight >= 100 ? null : plan.match,
-        mirrorPercent: null,
-        sticky: plan.sticky && step.weight < 100,
-      };
-  }
-}
-
-/** 100 % canary, no header route, no mirror (promotion). */
-export const PROMOTED_STATE: TrafficState = { canaryWeight: 100, match: null, mirrorPercent: null, sticky: false };
-/** 100 % primary, no header route, no mirror (rollback). */
-export const ROLLED_BACK_STATE: TrafficState = { canaryWeight: 0, match: null, mirrorPercent: null, sticky: false };
 
 /** The phase Flagger would report (webhook payloads). */
 export function flaggerPhase(phase: RolloutPhase): string {
@@ -211,129 +165,6 @@ export function flaggerPhase(phase: RolloutPhase): string {
   }
 }
 
-/**
- * The counts the rules judge: the routed counts plus the mirrored copies served by the canary, added at `w = 1`
- * (they carry no relative information — rows at w ∈ {0, 1} are skipped by the relative tests, §1.3 — but they are
- * canary requests for the canary-only SLO tests, §1.7, §2.3). Returns new tables.
- */
-export function judgementCounts(counts: RolloutCounts, mirror: MirrorCounts | null): RolloutCounts {
-  const clone = (t: RolloutCounts['requests']) => ({ rows: t.rows.map((r) => ({ ...r })) });
-  const out: RolloutCounts = {
-    requests: clone(counts.requests),
-    errors: clone(counts.errors),
-    latency: counts.latency.map((l) => ({ thresholdMs: l.thresholdMs, exceedances: clone(l.exceedances) })),
-  };
-  if (mirror && mirror.requests > 0) {
-    recordEvents(out.requests, 1, mirror.requests, 0);
-    recordEvents(out.errors, 1, mirror.errors, 0);
-    for (const l of out.latency) {
-      const x = mirror.exceedances.find((e) => e.thresholdMs === l.thresholdMs)?.count ?? 0;
-      recordEvents(l.exceedances, 1, x, 0);
-    }
-  }
-  return out;
-}
-
-/** The policy with the run's frozen latency thresholds. */
-function frozenPolicy(plan: RolloutPlan, thresholdsMs: readonly number[], sloMs: number | null): SequentialPolicy {
-  const p = plan.policy;
-  if (!p.latency) return p;
-  return { ...p, latency: { ...p.latency, thresholdsMs, sloThresholdMs: sloMs } };
-}
-
-/**
- * One tick of the phases that are not weight steps (header-only, mirror) — the same order of rules as `decide`
- * (§3.1): ROLLBACK on any rollback e-process; INCONCLUSIVE at maxDuration; HOLD for the dwell and the minimum canary
- * requests; then ADVANCE to the next phase, or — when this is the last phase (A/B testing without weight steps) —
- * PROMOTE once every metric is not worse (only the canary-only routes can move here), else HOLD.
- */
-export function decidePhase(
-  counts: RolloutCounts,
-  step: RolloutStep,
-  next: RolloutStep | null,
-  nextIndex: number,
-  p: { runElapsedMs: number; stepElapsedMs: number; canaryRequestsInStep: number },
-  policy: SequentialPolicy,
-): Decision {
-  const evidence = evaluateEvidence(counts, policy);
-  const crossed = evidence.rollback.filter((t) => t.crossed);
-  if (crossed.length > 0) {
-    return {
-      action: 'ROLLBACK',
-      triggeredBy: crossed.map((t) => t.test),
-      reason: crossed.map((t) => `${t.test}: ln E = ${t.logE.toFixed(3)} ≥ ${t.logThreshold.toFixed(3)}`).join('; '),
-      evidence,
-    };
-  }
-  if (p.runElapsedMs >= policy.maxDurationMs) {
-    return {
-      action: 'INCONCLUSIVE',
-      onInconclusive: policy.onInconclusive,
-      reason: `maxDuration ${formatMinutes(policy.maxDurationMs)} reached without a decision; onInconclusive: ${policy.onInconclusive}`,
-      evidence,
-    };
-  }
-  const what = step.kind === 'header' ? 'header-only phase' : 'mirror phase';
-  if (p.stepElapsedMs < step.dwellMs) {
-    return {
-      action: 'HOLD',
-      hold: 'dwell',
-      reason: `dwell: ${Math.floor(p.stepElapsedMs / 1000)} s of ${step.dwellMs / 1000} s in the ${what}`,
-      evidence,
-    };
-  }
-  if (p.canaryRequestsInStep < policy.minRequestsPerStep) {
-    return {
-      action: 'HOLD',
-      hold: 'min-requests',
-      reason: `${p.canaryRequestsInStep} of ${policy.minRequestsPerStep} canary requests in the ${what}`,
-      evidence,
-    };
-  }
-  if (next !== null) {
-    return {
-      action: 'ADVANCE',
-      toStep: nextIndex,
-      toWeight: next.weight / 100,
-      reason: `${what} done (${p.canaryRequestsInStep} canary requests); no rollback evidence`,
-      evidence,
-    };
-  }
-  const missing = evidence.notWorse.filter((m) => !m.notWorse);
-  if (missing.length > 0) {
-    return {
-      action: 'HOLD',
-      hold: 'not-worse',
-      reason: `insufficient evidence that the canary is not worse: ${missing
-        .map((m) => `${m.metric} (${m.routes.map((r) => `${r.test} ln E = ${r.logE.toFixed(3)}`).join(', ')})`)
-        .join('; ')}`,
-      evidence,
-    };
-  }
-  return { action: 'PROMOTE', reason: `${what} done; every metric not worse`, evidence };
-}
-
-/** A compact summary of evidence for the decision log and the status. */
-export function evidenceSummary(e: Evidence): Record<string, unknown> {
-  return {
-    requests: { canary: e.canaryRequests, primary: e.primaryRequests },
-    errors: { canary: e.canaryErrors, primary: e.primaryErrors },
-    rollback: e.rollback.map((t) => ({
-      test: t.test,
-      lnE: round(t.logE),
-      threshold: round(t.logThreshold),
-      ...(t.perThreshold
-        ? { perThreshold: t.perThreshold.map((x) => ({ ms: x.thresholdMs, lnE: round(x.logE) })) }
-        : {}),
-    })),
-    notWorse: e.notWorse.map((m) => ({
-      metric: m.metric,
-      notWorse: m.notWorse,
-      routes: m.routes.map((r) => ({ test: r.test, lnE: round(r.logE), threshold: round(r.logThreshold) })),
-    })),
-  };
-}
-
 /** A message cut to 300 characters (HTML error pages from non-weir servers stay readable). */
 function shorten(text: string): string {
   const oneLine = text.replace(/\s+/g, ' ');
@@ -343,6 +174,11 @@ function shorten(text: string): string {
 /** `12.5 min`, `45 s`. */
 function formatMinutes(ms: number): string {
   return ms >= 60_000 ? `${(ms / 60_000).toFixed(1)} min` : `${Math.round(ms / 1000)} s`;
+}
+
+/** `5, 6.17, 9.51` (τ in ms, 3 significant digits). */
+function formatThresholds(ms: readonly number[]): string {
+  return ms.map((t) => Number(t.toPrecision(3))).join(', ');
 }
 
 function round(x: number): number | string {
@@ -487,8 +323,12 @@ export class RolloutController {
       events.push(`metrics: ${(err as Error).message}`);
       return this.blind(now, `metrics could not be read: ${(err as Error).message}`, events);
     }
+    if (this.status.tauPending && read.reading.sources.failed === 0) {
+      const set = await this.setPendingThresholds(read, now, events);
+      if (set) read = set;
+    }
     const { reading, state } = read;
-    const counts = judgementCounts(reading.counts, reading.mirror);
+    const counts = judgementCounts(reading.counts, reading.mirror, this.status.latencyBase ?? null);
     const canaryTotal = totalCounts(counts.requests).canary;
     this.status = { ...this.status, provider: state, counts: reading.counts, mirror: reading.mirror };
     for (const p of reading.sources.problems) events.push(`metrics source: ${shorten(p)}`);
@@ -593,7 +433,7 @@ export class RolloutController {
    * Applies a traffic state, first checking that the file is still in the state weir last wrote: a hand edit in
    * between is reported (and logged) before weir's step overwrites it, never silently.
    */
-  private async applyTraffic(state: TrafficState, events: string[]): Promise<{ changed: boolean }> {
+  private async applyTraffic(state: TrafficState, events: string[]): ReturnType<TrafficRouter['apply']> {
     if (await this.endedElsewhere(events)) throw new EndedElsewhereError();
     if (this.lastApplied) {
       const found = await this.o.router.read().catch(() => null);
@@ -606,6 +446,24 @@ export class RolloutController {
     const r = await this.o.router.apply(state);
     this.lastApplied = state;
     return r;
+  }
+
+  /**
+   * 100 % primary on the managed routes (a rollback, an abort, an INCONCLUSIVE rollback). Routes the rollout does not
+   * manage are left alone (Argo Rollouts' model) unless the Canary opts in with `rollbackUnmanagedRoutes`; the ones
+   * that still send users to the canary are named in a warning and the decision log.
+   */
+  private async rollBackTraffic(events: string[]): Promise<void> {
+    const r = await this.applyTraffic(
+      this.plan.rollbackUnmanagedRoutes ? { ...ROLLED_BACK_STATE, unmanagedToPrimary: true } : ROLLED_BACK_STATE,
+      events,
+    );
+    const still = r.unmanagedToCanary ?? [];
+    if (still.length === 0) return;
+    events.push(
+      `warning: routes this rollout does not manage still reach ${this.plan.canarySubset}: ${still.join('; ')} (set rollbackUnmanagedRoutes: true in the Canary to send them to ${this.plan.primarySubset} on a rollback too)`,
+    );
+    await this.log({ event: 'unmanaged-routes', reachingCanary: still });
   }
 
   /** One round of the `rollback` and `rollout` checks (run in the background by {@link tick}). */
@@ -655,10 +513,7 @@ export class RolloutController {
   private async blind(now: number, why: string, events: string[]): Promise<void> {
     const since = this.status.metricsBlindSince ?? now;
     this.status = { ...this.status, metricsBlindSince: since };
-    const evidence = evaluateEvidence(
-      this.status.counts ? judgementCounts(this.status.counts, this.status.mirror) : createRolloutCounts(),
-      this.policy(),
-    );
+    const evidence = evaluateEvidence(statusJudgementCounts(this.status) ?? createRolloutCounts(), this.policy());
     const d: Decision =
       now - since >= this.blindLimitMs()
         ? { action: 'ROLLBACK', triggeredBy: [], reason: `${why} for ${Math.round((now - since) / 1000)} s`, evidence }
@@ -686,7 +541,7 @@ export class RolloutController {
   }
 
   private policy(): SequentialPolicy {
-    return frozenPolicy(this.plan, this.status.thresholdsMs, this.status.latencySloMs);
+    return statusPolicy(this.plan, this.status);
   }
 
   private describeStep(s: RolloutStep = this.status.step): string {
@@ -720,6 +575,48 @@ export class RolloutController {
     return d.action === 'ADVANCE' ? { ...d, toStep: d.toStep + first } : d;
   }
 
+  /**
+   * τ pending (§2.2; `judgement.ts`): once the primary's histogram holds enough requests, sets τ from it and takes the
+   * exceedance counts at τ right now as the relative test's base — only requests after this point are judged at τ.
+   * Returns the new reading (read at the new thresholds), or null while still pending or when that read failed.
+   */
+  private async setPendingThresholds(
+    read: Awaited<ReturnType<MetricsProvider['read']>>,
+    now: number,
+    events: string[],
+  ): Promise<Awaited<ReturnType<MetricsProvider['read']>> | null> {
+    const tau = latencyThresholdsFrom(read.reading.primaryHistogram, read.reading.edgesMs, this.plan.latencyFloorMs);
+    if (!tau.thresholds) {
+      if (tau.pendingReason !== this.status.tauPending) this.status = { ...this.status, tauPending: tau.pendingReason };
+      return null;
+    }
+    const thresholdsMs = tau.thresholds.thresholdsMs;
+    const all = [
+      ...new Set([...thresholdsMs, ...(this.status.latencySloMs !== null ? [this.status.latencySloMs] : [])]),
+    ];
+    const next = await this.o.provider.read(
+      this.selector,
+      read.state,
+      all.sort((a, b) => a - b),
+    );
+    if (next.reading.sources.failed > 0) return null;
+    const latencyBase = next.reading.counts.latency
+      .filter((l) => thresholdsMs.includes(l.thresholdMs))
+      .map((l) => ({ thresholdMs: l.thresholdMs, exceedances: l.exceedances }));
+    const elapsedS = ((now - this.status.startedAt) / 1000).toFixed(1);
+    const tauSource = `${tau.thresholds.source}, set ${elapsedS} s into the run (the relative latency test judges the requests after this point)`;
+    this.status = { ...this.status, thresholdsMs, tauPending: null, tauSource, tauSetAt: now, latencyBase };
+    events.push(`latency thresholds τ = ${formatThresholds(thresholdsMs)} ms from ${tauSource}`);
+    await this.log({
+      event: 'thresholds',
+      thresholdsMs,
+      tauSource,
+      latencySloMs: this.status.latencySloMs,
+      latencyBase,
+    });
+    return next;
+  }
+
   /** confirm-rollout and pre-rollout gates, the baseline, τ, and the first step. Returns true when progressing. */
   private async initialize(events: string[]): Promise<boolean> {
     const now = this.clock.now();
@@ -741,13 +638,23 @@ export class RolloutController {
       events.push(`pre-rollout webhook failed (${n} of ${this.plan.threshold}): ${pre.detail}`);
       if (n >= this.plan.threshold) {
         await this.transition('RolledBack', `pre-rollout webhook failed ${n} times: ${pre.detail}`, events);
-        await this.applyTraffic(ROLLED_BACK_STATE, events);
+        await this.rollBackTraffic(events);
         await this.o.webhooks.run('post-rollout', 'Failed');
       }
       return false;
     }
-    const provider = await this.o.provider.start(this.selector);
-    // §2.2: τ from the primary's histogram before the canary starts, frozen for the run.
+    const notAnswering = (what: string): RolloutStartError =>
+      new RolloutStartError(`metrics source not answering at start (${this.o.provider.description}): ${shorten(what)}`);
+    const start = async (): Promise<Awaited<ReturnType<MetricsProvider['start']>>> => {
+      try {
+        return await this.o.provider.start(this.selector);
+      } catch (err) {
+        // No source answered at all (a wrong --admin address, Prometheus down): refuse before any traffic moves.
+        throw notAnswering((err as Error).message);
+      }
+    };
+    let provider = await start();
+    // §2.2: τ from the primary's histogram before the canary starts.
     const first = await this.o.provider.read(this.selector, provider, []);
     if (first.reading.sources.failed > 0) {
       // Refuse before any traffic moves: a source that never answered is a wrong address, not an outage.
@@ -759,23 +666,17 @@ export class RolloutController {
     let thresholdsMs: number[] = [];
     let sloMs: number | null = null;
     let tauSource = '';
+    let tauPending: string | null = null;
     if (this.plan.judgeLatency) {
-      const h = first.reading.primaryHistogram;
-      const n = h.counts.reduce((a, b) => a + b, 0);
-      if (n >= MIN_PRIMARY_REQUESTS_FOR_THRESHOLDS) {
-        thresholdsMs = primaryLatencyThresholdsMs(h, [0.5, 0.9, 0.99], edges);
-        tauSource = `the primary's p50/p90/p99 over ${n} requests`;
+      const tau = latencyThresholdsFrom(first.reading.primaryHistogram, edges, this.plan.latencyFloorMs);
+      if (tau.thresholds) {
+        thresholdsMs = tau.thresholds.thresholdsMs;
+        tauSource = `${tau.thresholds.source} before the run`;
+        // The baseline again, after the data τ was read from: the requests that set τ are never judged at τ.
+        provider = await start();
       } else {
-        const defaults = this.plan.policy.latency?.thresholdsMs ?? [];
-        thresholdsMs = [...new Set(defaults.map((t) => snapUpToEdge(t, edges)).filter(Number.isFinite))];
-        tauSource = `defaults (the primary has served only ${n} requests)`;
-      }
-      // weir's floor: a difference below `latencyFloor` (default 5 ms) is not a regression worth a rollback (on
-      // loopback, connection set-up and process warm-up differ by fractions of a millisecond between versions).
-      const floor = snapUpToEdge(this.plan.latencyFloorMs, edges.length > 0 ? edges : ENVOY_DEFAULT_BUCKETS_MS);
-      if (Number.isFinite(floor) && thresholdsMs.some((t) => t < floor)) {
-        thresholdsMs = [...new Set(thresholdsMs.map((t) => Math.max(t, floor)))].sort((a, b) => a - b);
-        tauSource += `, raised to the latency floor ${floor} ms`;
+        tauPending = tau.pendingReason;
+        tauSource = `pending: ${tau.pendingReason}; the relative latency test starts when it has, and the latency metric cannot pass the not-worse gate until then`;
       }
       if (this.plan.latencySloMs !== null) {
         const s = snapUpToEdge(this.plan.latencySloMs, edges.length > 0 ? edges : ENVOY_DEFAULT_BUCKETS_MS);
@@ -788,6 +689,11 @@ export class RolloutController {
       provider,
       thresholdsMs,
       latencySloMs: sloMs,
+      tauPending,
+      tauSource,
+      tauSetAt: thresholdsMs.length > 0 ? t : null,
+      latencyBase: null,
+      ...(this.o.router.managedRoutes ? { managedRoutes: [...this.o.router.managedRoutes] } : {}),
       startedAt: t,
       stepStartedAt: t,
       deadline: t + this.plan.policy.maxDurationMs,
@@ -795,7 +701,14 @@ export class RolloutController {
     };
     if (this.plan.judgeLatency) {
       events.push(
-        `latency thresholds τ = ${thresholdsMs.map((t) => Number(t.toPrecision(3))).join(', ')} ms from ${tauSource}; SLO p99 ≤ ${sloMs ?? '–'} ms`,
+        tauPending
+          ? `latency thresholds τ pending: ${tauPending}; the relative latency test starts when it has (SLO p99 ≤ ${sloMs ?? '–'} ms meanwhile, and no latency promotion before it)`
+          : `latency thresholds τ = ${formatThresholds(thresholdsMs)} ms from ${tauSource}; SLO p99 ≤ ${sloMs ?? '–'} ms`,
+      );
+    }
+    if (this.o.router.managedRoutes) {
+      events.push(
+        `routes rolled out: ${this.o.router.managedRoutes.map(describeRouteRef).join(', ') || 'none'} (${this.plan.routes ? "the Canary's routes" : `those that send ${this.plan.host} to ${this.plan.primarySubset}`}); other routes are left alone`,
       );
     }
     if (this.plan.ignoredMetrics.length > 0) {
@@ -811,10 +724,12 @@ export class RolloutController {
       thresholdsMs,
       latencySloMs: sloMs,
       tauSource,
+      tauPending,
       policy: this.policy(),
       steps: this.plan.steps,
       provider: this.o.provider.description,
       router: this.o.router.description,
+      managedRoutes: this.o.router.managedRoutes ?? null,
     });
     await this.applyTraffic(stateForStep(this.plan, this.plan.steps[0]!), events);
     this.status = { ...this.status, weight: this.plan.steps[0]!.weight };
@@ -831,7 +746,7 @@ export class RolloutController {
       await this.transition('Promoted', `promoted by weir rollout promote${why}`, events);
       await this.o.webhooks.run('post-rollout', 'Succeeded');
     } else if (cmd.action === 'abort') {
-      await this.applyTraffic(ROLLED_BACK_STATE, events);
+      await this.rollBackTraffic(events);
       this.status = { ...this.status, lastDecision: { at: now, action: 'MANUAL', reason: `abort${why}` } };
       await this.transition('Aborted', `aborted by weir rollout abort${why}`, events);
       await this.o.webhooks.run('post-rollout', 'Failed');
@@ -844,7 +759,7 @@ export class RolloutController {
   /** Paused → Progressing at the step where it stopped; the deadline moves to now + maxDuration (§3.5). */
   async resumePaused(events: string[]): Promise<void> {
     const now = this.clock.now();
-    const counts = this.status.counts ? judgementCounts(this.status.counts, this.status.mirror) : null;
+    const counts = statusJudgementCounts(this.status);
     this.status = {
       ...this.status,
       deadline: now + this.plan.policy.maxDurationMs,
@@ -912,7 +827,7 @@ export class RolloutController {
           await this.transition('RollingBack', `${d.reason}; stepping down: ${down.join(' → ')} %`, events);
           break;
         }
-        await this.applyTraffic(ROLLED_BACK_STATE, events);
+        await this.rollBackTraffic(events);
         this.status = { ...this.status, weight: 0 };
         await this.transition('RolledBack', d.reason, events);
         await this.o.webhooks.run('post-rollout', 'Failed');
@@ -926,7 +841,7 @@ export class RolloutController {
           this.status = { ...this.status, weight: first.weight };
           await this.transition('Paused', `${d.reason}; traffic back to ${this.describeStep(first)}`, events);
         } else if (d.onInconclusive === 'rollback') {
-          await this.applyTraffic(ROLLED_BACK_STATE, events);
+          await this.rollBackTraffic(events);
           this.status = { ...this.status, weight: 0 };
           await this.transition('Inconclusive', `${d.reason}; rolled back`, events);
           await this.o.webhooks.run('post-rollout', 'Failed');
@@ -1010,7 +925,7 @@ export class RolloutController {
     if (now - this.status.stepStartedAt < this.plan.intervalMs) return;
     const [w, ...rest] = this.status.rollbackWeights ?? [0];
     if (w === undefined || w <= 0) {
-      await this.applyTraffic(ROLLED_BACK_STATE, events);
+      await this.rollBackTraffic(events);
       this.status = { ...this.status, weight: 0, rollbackWeights: [] };
       await this.transition('RolledBack', `stepped rollback done: ${this.status.lastDecision?.reason ?? ''}`, events);
       await this.o.webhooks.run('post-rollout', 'Failed');

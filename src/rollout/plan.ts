@@ -75,6 +75,10 @@ export interface RolloutPlan {
   readonly latencyFloorMs: number;
   /** `analysis.rollback`: leave at once (`immediate`) or down the ladder, one interval per weight (`stepped`). */
   readonly rollback: 'immediate' | 'stepped';
+  /** `spec.routes`: the names of the VirtualService routes to roll out, or null for the default (canary-routes.ts). */
+  readonly routes: readonly string[] | null;
+  /** `spec.rollbackUnmanagedRoutes`: on a rollback or abort, also send the other routes' canary traffic to the primary. */
+  readonly rollbackUnmanagedRoutes: boolean;
 }
 
 /** Flagger's ladder in percent: `stepWeights`, or `stepWeight` up to `maxWeight` (default 50); then 100. Null without either. */
@@ -203,6 +207,8 @@ export function planRollout(canary: Canary): RolloutPlan {
       .filter((m) => m.name !== 'request-success-rate' && m.name !== 'request-duration')
       .map((m) => m.name ?? '(unnamed)'),
     rollback: a.rollback ?? 'immediate',
+    routes: spec.routes && spec.routes.length > 0 ? spec.routes : null,
+    rollbackUnmanagedRoutes: spec.rollbackUnmanagedRoutes ?? false,
     latencyFloorMs: (a.latencyFloor !== undefined ? parseDurationMs(a.latencyFloor) : null) ?? DEFAULT_LATENCY_FLOOR_MS,
   };
 }

@@ -10,9 +10,10 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import type { RouteRef } from '../config/weir/canary-routes.ts';
 import type { RolloutStep } from './plan.ts';
 import type { MirrorCounts, ProviderState } from './providers/types.ts';
-import type { DecisionAction, RolloutCounts } from './stats/index.ts';
+import type { CountTable, DecisionAction, RolloutCounts } from './stats/index.ts';
 
 /** Format version of {@link RolloutStatus}. */
 export const STATUS_VERSION = 1;
@@ -71,10 +72,25 @@ export interface RolloutStatus {
   readonly deadline: number;
   /** Canary requests (routed + mirrored) counted when the current step started. */
   readonly stepStartCanaryRequests: number;
-  /** τ_j frozen at run start (§2.2), ms. */
+  /** τ_j (§2.2), ms: fixed at run start, or at the first tick where the primary has served enough requests. */
   readonly thresholdsMs: readonly number[];
+  /** While the relative latency test waits for τ: why (`judgement.ts`); null or absent once τ is set. */
+  readonly tauPending?: string | null;
+  /** Where τ came from (`the primary's p50/p90/p99 over 412 requests …`), and when they were set (epoch ms). */
+  readonly tauSource?: string;
+  readonly tauSetAt?: number | null;
+  /**
+   * Exceedances at each τ counted before τ was set during the run (subtracted, so only later requests are judged at
+   * τ); null or absent when τ was set at start.
+   */
+  readonly latencyBase?: readonly { readonly thresholdMs: number; readonly exceedances: CountTable }[] | null;
   /** The latency SLO threshold snapped to the provider's edges, ms, or null. */
   readonly latencySloMs: number | null;
+  /**
+   * The VirtualService routes this run manages (`config/weir/canary-routes.ts`), chosen when it started; a resumed run
+   * keeps them. Absent in statuses written before weir chose them.
+   */
+  readonly managedRoutes?: readonly RouteRef[];
   /** The metric provider's kind and state (baselines). */
   readonly provider: ProviderState;
   /** The last reading since the baseline. */

@@ -82,7 +82,9 @@ export function statusLines(v: Pick<TickView, 'status' | 'plan' | 'decision'>, n
   if (d) {
     out.push(`rollback (ln E / threshold): ${d.evidence.rollback.map(testLine).join(' · ')}`);
     for (const m of d.evidence.notWorse) {
-      out.push(`not worse, ${m.metric}${m.notWorse ? ' ✓' : ''}: ${m.routes.map(testLine).join(' · ')}`);
+      out.push(
+        `not worse, ${m.metric}${m.notWorse ? ' ✓' : ''}: ${m.routes.map(testLine).join(' · ')}${m.blocked ? ` · blocked: ${m.blocked}` : ''}`,
+      );
     }
   }
   if (s.lastDecision) out.push(`decision: ${s.lastDecision.action} — ${s.lastDecision.reason}`);

@@ -9,152 +9,53 @@
  * - a controller killed mid-rollout (SIGKILL) and started again resumes at the same step and finishes;
  * - with `--prometheus`, the same run reads the counts through a real Prometheus scraping the proxy's admin port.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createProxyMetrics } from '../../src/telemetry/metrics.ts';
-import { type BackendSet, startBackends } from '../helpers/backends.ts';
-import { seededRng } from '../helpers/config.ts';
 import { PROMETHEUS_BIN, reportMissingPrometheus, startPrometheus } from '../helpers/prometheus.ts';
-import { closeClients, send, serviceEntryYaml, startWeir, subsetsYaml, type Weir } from '../helpers/proxy.ts';
+import { closeClients, send } from '../helpers/proxy.ts';
+import {
+  type Cleanups,
+  HOST,
+  load as loadLoops,
+  NS,
+  type RolloutSetup,
+  rollout as rolloutIn,
+  setupRollout,
+  statusIn,
+} from '../helpers/rollout-e2e.ts';
 
 reportMissingPrometheus('test/e2e/rollout-run.test.ts (the --prometheus case)');
 
-const NS = 'shop';
-const HOST = `checkout-service.${NS}.svc.cluster.local`;
-const ROOT = join(import.meta.dirname, '..', '..');
-const WEIR = join(ROOT, 'bin', 'weir.js');
-
-const cleanups: (() => Promise<void>)[] = [];
+const cleanups: Cleanups = [];
 afterAll(async () => {
   for (const c of cleanups.reverse()) await c();
   await closeClients();
 });
 
-const VS = `# The checkout route; weir rollout rewrites the weights below.
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata:
-  name: checkout-vs
-  namespace: ${NS}
-spec:
-  hosts:
-  - ${HOST}
-  http:
-  - name: primary   # all traffic to v1 until the rollout starts
-    route:
-    - destination:
-        host: ${HOST}
-        subset: v1
-`;
+type Setup = RolloutSetup;
 
-function canaryYaml(analysis: string): string {
-  return `apiVersion: weir.dev/v1alpha1
-kind: Canary
-metadata:
-  name: checkout
-  namespace: ${NS}
-spec:
-  targetRef: {kind: VirtualService, name: checkout-vs}
-  host: checkout-service
-  primarySubset: v1
-  canarySubset: v2
-  analysis:
-${analysis.replace(/^/gm, '    ')}
-`;
-}
-
-interface Setup {
-  weir: Weir;
-  backends: BackendSet<'v1' | 'v2'>;
-  canaryFile: string;
-  adminUrl: string;
-}
-
-async function setup(
+function setup(
   v1ErrorRate: number,
   v2ErrorRate: number,
   analysis: string,
-  serveOpts: Parameters<typeof startWeir>[1] = {},
+  serve: Parameters<typeof setupRollout>[1]['serve'] = {},
 ): Promise<Setup> {
-  const backends = await startBackends({
-    v1: { errorRate: v1ErrorRate, errorStatus: 503, seed: 11 },
-    v2: { errorRate: v2ErrorRate, errorStatus: 503, seed: 12 },
-  });
-  cleanups.push(() => backends.closeAll());
-  const weir = await startWeir(
-    {
-      'mesh.yaml': serviceEntryYaml(NS, [
-        { port: backends.v1.port, labels: { app: 'checkout-service', version: 'v1' } },
-        { port: backends.v2.port, labels: { app: 'checkout-service', version: 'v2' } },
-      ]),
-      'dr.yaml': subsetsYaml(NS),
-      'vs.yaml': VS,
-      'canary.yaml': canaryYaml(analysis),
-    },
-    { watch: true, rng: seededRng(3), namespace: NS, ...serveOpts },
-  );
-  cleanups.push(() => weir.close());
-  return { weir, backends, canaryFile: join(weir.dir, 'canary.yaml'), adminUrl: weir.handle.adminUrl! };
+  return setupRollout(cleanups, { v1: { errorRate: v1ErrorRate }, v2: { errorRate: v2ErrorRate }, analysis, serve });
 }
 
 /** Sends requests from `workers` loops, ~`perWorkerRps` each, until stopped (bounded by `maxMs`). */
 function load(url: string, workers: number, perWorkerRps: number, maxMs: number) {
-  let stop = false;
-  let sent = 0;
-  const until = Date.now() + maxMs;
-  const loops = Array.from({ length: workers }, async () => {
-    while (!stop && Date.now() < until) {
-      const t = Date.now();
-      await send(url, { host: HOST, path: '/checkout' }).catch(() => undefined);
-      sent++;
-      const wait = 1000 / perWorkerRps - (Date.now() - t);
-      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-    }
-  });
-  return {
-    get sent() {
-      return sent;
-    },
-    async stop() {
-      stop = true;
-      await Promise.all(loops);
-    },
-  };
+  return loadLoops(url, { workers, perWorkerRps, maxMs });
 }
 
-interface Run {
-  child: ChildProcess;
-  output: () => string;
-  exit: Promise<number | null>;
+function rollout(args: string[]) {
+  return rolloutIn(cleanups, args);
 }
 
-function rollout(args: string[]): Run {
-  const child = spawn(process.execPath, [WEIR, 'rollout', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => {
-    out += d.toString();
-  });
-  child.stderr!.on('data', (d: Buffer) => {
-    out += d.toString();
-  });
-  const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  cleanups.push(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGKILL');
-      await exit;
-    }
-  });
-  return { child, output: () => out, exit };
-}
-
-async function statusOf(s: Setup): Promise<Record<string, unknown> | null> {
-  try {
-    return JSON.parse(await readFile(join(s.weir.dir, '.weir', `${NS}.checkout.status.json`), 'utf8'));
-  } catch {
-    return null;
-  }
+function statusOf(s: Setup): Promise<Record<string, unknown> | null> {
+  return statusIn(s.weir.dir);
 }
 
 const FAST = `interval: 2s

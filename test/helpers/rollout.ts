@@ -31,19 +31,28 @@ export class MemoryRouter implements TrafficRouter {
   readonly history: TrafficState[] = [];
   /** The next `failures` applies throw (a file that cannot be written). */
   failures = 0;
+  /**
+   * Routes the rollout does not manage that send users to the canary (as the file router names them): reported by a
+   * primary-only apply, and gone once a state asks for `unmanagedToPrimary`.
+   */
+  unmanaged: string[] = [];
   constructor(public state: TrafficState = { canaryWeight: 0, match: null, mirrorPercent: null, sticky: false }) {}
   async read(): Promise<TrafficState> {
     return this.state;
   }
-  async apply(state: TrafficState): Promise<{ changed: boolean }> {
+  async apply(state: TrafficState): Promise<{ changed: boolean; unmanagedToCanary?: string[] }> {
     if (this.failures > 0) {
       this.failures--;
       throw new Error('EPERM: operation not permitted, rename');
     }
-    const changed = JSON.stringify(state) !== JSON.stringify(this.state);
-    if (changed) this.history.push(state);
-    this.state = state;
-    return { changed };
+    const { unmanagedToPrimary, ...routed } = state;
+    const released = unmanagedToPrimary === true && this.unmanaged.length > 0;
+    if (released) this.unmanaged = [];
+    const changed = released || JSON.stringify(routed) !== JSON.stringify(this.state);
+    if (changed) this.history.push(routed);
+    this.state = routed;
+    const primaryOnly = state.canaryWeight === 0 && state.match === null && state.mirrorPercent === null;
+    return primaryOnly ? { changed, unmanagedToCanary: [...this.unmanaged] } : { changed };
   }
 }
 
@@ -81,6 +90,8 @@ export class SimulatedProvider implements MetricsProvider {
   private last: number | null = null;
   /** While true, reads report the source as failing and return the last counts. */
   failing = false;
+  /** How much primary-only traffic happened before the first read (ms of `rps`); set before the run starts. */
+  historyMs = 60_000;
   private lastReading: CountsReading | null = null;
   private readonly edges = statisticsBucketEdgesMs();
   /** All requests since the provider was created, as raw events. */
@@ -109,8 +120,10 @@ export class SimulatedProvider implements MetricsProvider {
   /** Simulates the requests since the last call. */
   private advance(): void {
     const now = this.clock.now();
-    if (this.last === null) this.last = now - 60_000; // one minute of primary history before the run
-    const seconds = Math.floor((now - this.last) / 1000);
+    if (this.last === null) this.last = now - this.historyMs; // primary history before the run (default 1 min)
+    const ms = now - this.last;
+    if (ms < 1 && this.events.length > 0) return;
+    const seconds = this.events.length === 0 ? ms / 1000 : Math.floor(ms / 1000);
     if (seconds <= 0) return;
     this.last += seconds * 1000;
     const n = Math.round(this.rps * seconds);

@@ -12,13 +12,13 @@
  *   runs, else in the foreground like `run`).
  */
 
-import { appendFile, mkdir, rm } from 'node:fs/promises';
+import { appendFile, mkdir, rm, rmdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Canary } from '../../config/resources.ts';
+import type { RouteRef } from '../../config/weir/canary-routes.ts';
 import {
   type Clock,
   flaggerPhase,
-  judgementCounts,
   PROMOTED_STATE,
   ROLLED_BACK_STATE,
   RolloutController,
@@ -29,12 +29,13 @@ import {
   type WebhookGate,
   type WebhookType,
 } from '../../rollout/controller.ts';
+import { statusJudgementCounts, statusPolicy } from '../../rollout/judgement.ts';
 import { planRollout, type RolloutPlan, RolloutPlanError } from '../../rollout/plan.ts';
 import { AdminProvider } from '../../rollout/providers/admin.ts';
 import { PrometheusProvider } from '../../rollout/providers/prometheus.ts';
 import type { MetricsProvider } from '../../rollout/providers/types.ts';
 import { FileTrafficRouter } from '../../rollout/router/file-router.ts';
-import { evaluateEvidence, type SequentialPolicy } from '../../rollout/stats/index.ts';
+import { evaluateEvidence } from '../../rollout/stats/index.ts';
 import {
   acquireLock,
   controllerAlive,
@@ -129,6 +130,7 @@ async function load(file: string, namespace?: string): Promise<Loaded> {
 async function routerFor(
   l: Loaded,
   o: { filename: string; config?: string[]; namespace?: string },
+  managed: readonly RouteRef[] | null = null,
 ): Promise<TrafficRouter & { file: string }> {
   const paths = o.config && o.config.length > 0 ? o.config : [dirname(o.filename)];
   try {
@@ -144,6 +146,8 @@ async function routerFor(
       {
         ...(o.namespace ? { defaultNamespace: o.namespace } : {}),
         mirror: l.plan.steps.some((s) => s.kind === 'mirror'),
+        routes: l.plan.routes,
+        managed,
       },
     );
     return asTrafficRouter(file);
@@ -214,7 +218,13 @@ export function webhookGate(plan: RolloutPlan, specHash: string): WebhookGate {
 
 /** The file router as the controller's {@link TrafficRouter}. */
 function asTrafficRouter(r: FileTrafficRouter): TrafficRouter & { file: string } {
-  return { description: `file ${r.file}`, file: r.file, read: () => r.read(), apply: (s) => r.apply(s) };
+  return {
+    description: `file ${r.file}`,
+    file: r.file,
+    managedRoutes: r.managedRoutes,
+    read: () => r.read(),
+    apply: (s) => r.apply(s),
+  };
 }
 
 /** `weir rollout run` (and `resume` without a live controller). */
@@ -254,7 +264,8 @@ export async function runRolloutRun(o: RolloutRunOptions, mode: 'run' | 'resume'
         `already routes 100 % to it. Point the Canary at the next version, or pass --restart to run again from ${l.plan.primarySubset}`,
     );
   }
-  const router = await routerFor(l, o);
+  // A resumed run keeps the routes it chose when it started; a new one chooses them from the file as it is now.
+  const router = await routerFor(l, o, resume?.managedRoutes ?? null);
   const provider = providerFor(o);
   // One controller per VirtualService file, whichever Canary and path it came from.
   const lockPath = lockPathFor(router.file);
@@ -278,6 +289,12 @@ export async function runRolloutRun(o: RolloutRunOptions, mode: 'run' | 'resume'
   const live = !o.plain && process.stdout.isTTY === true;
   const view = new RolloutView(process.stdout, live);
   let lastLockRefresh = 0;
+  /** The heartbeat write in flight (awaited before the lock is released, or it would write the lock back). */
+  let refreshing: Promise<void> = Promise.resolve();
+  const unlock = async (): Promise<void> => {
+    await refreshing;
+    await releaseLock(lockPath);
+  };
   const controller = new RolloutController(
     {
       plan: l.plan,
@@ -293,7 +310,7 @@ export async function runRolloutRun(o: RolloutRunOptions, mode: 'run' | 'resume'
         if (!process.stdout.writableEnded && !process.stdout.destroyed) view.update(v);
         if (Date.now() - lastLockRefresh >= 2000) {
           lastLockRefresh = Date.now();
-          void refreshLock(lockPath, lockInfo()).catch(() => undefined);
+          refreshing = refreshLock(lockPath, lockInfo()).catch(() => undefined);
         }
       },
     },
@@ -320,7 +337,12 @@ export async function runRolloutRun(o: RolloutRunOptions, mode: 'run' | 'resume'
     if (resume && resume.phase === 'Paused') await controller.resumePaused([]);
     phase = await controller.run();
   } catch (err) {
-    if (err instanceof RolloutStartError) throw usage(`${err.message}; nothing was changed`);
+    if (err instanceof RolloutStartError) {
+      // Nothing moved: leave the status as it was before this command (no run that never started stays behind).
+      await unlock();
+      await restoreStatus(l.paths, existing);
+      throw usage(`${err.message}; nothing was changed`);
+    }
     throw new CliError(
       `rollout stopped: ${(err as Error).message} (the status is kept; weir rollout run resumes, weir rollout abort routes back to ${l.plan.primarySubset})`,
       EXIT.INTERNAL,
@@ -328,7 +350,7 @@ export async function runRolloutRun(o: RolloutRunOptions, mode: 'run' | 'resume'
   } finally {
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigterm);
-    await releaseLock(lockPath);
+    await unlock();
   }
   const s = controller.current;
   if (!TERMINAL_PHASES.includes(phase) && phase !== 'Paused') {
@@ -340,11 +362,14 @@ export async function runRolloutRun(o: RolloutRunOptions, mode: 'run' | 'resume'
   return exitCodeOf(phase);
 }
 
-function policyOf(plan: RolloutPlan, s: RolloutStatus): SequentialPolicy {
-  const p = plan.policy;
-  return p.latency
-    ? { ...p, latency: { ...p.latency, thresholdsMs: s.thresholdsMs, sloThresholdMs: s.latencySloMs } }
-    : p;
+/** Puts back the status found before a run that could not start: the earlier one, or none (an empty `.weir/` goes too). */
+async function restoreStatus(paths: RolloutPaths, before: RolloutStatus | null): Promise<void> {
+  if (before) {
+    await saveStatus(paths, before);
+    return;
+  }
+  await rm(paths.status, { force: true });
+  await rmdir(paths.dir).catch(() => undefined);
 }
 
 /** `weir rollout status`: exit 0 whether or not the Canary has run (a never-run one says so). */
@@ -363,7 +388,8 @@ export async function runRolloutStatus(o: RolloutStatusOptions): Promise<number>
   }
   const now = Date.now();
   const alive = controllerAlive(s, now);
-  const evidence = s.counts ? evaluateEvidence(judgementCounts(s.counts, s.mirror), policyOf(l.plan, s)) : null;
+  const counts = statusJudgementCounts(s);
+  const evidence = counts ? evaluateEvidence(counts, statusPolicy(l.plan, s)) : null;
   if (o.json) {
     process.stdout.write(
       `${JSON.stringify({ ...s, controllerRunning: alive, flaggerPhase: flaggerPhase(s.phase), evidence }, null, 2)}\n`,
@@ -430,8 +456,18 @@ export async function runRolloutAct(action: 'promote' | 'abort', o: RolloutActOp
     }
     process.stderr.write(`weir: the controller (pid ${s.pid}) did not act within 10 s; aborting directly\n`);
   }
-  const router: TrafficRouter = await routerFor(l, o);
-  await router.apply(action === 'promote' ? PROMOTED_STATE : ROLLED_BACK_STATE);
+  const router: TrafficRouter = await routerFor(l, o, s?.managedRoutes ?? null);
+  const applied = await router.apply(
+    action === 'promote'
+      ? PROMOTED_STATE
+      : { ...ROLLED_BACK_STATE, ...(l.plan.rollbackUnmanagedRoutes ? { unmanagedToPrimary: true } : {}) },
+  );
+  const still = applied.unmanagedToCanary ?? [];
+  if (still.length > 0) {
+    process.stderr.write(
+      `weir: warning: routes this rollout does not manage still reach ${l.plan.canarySubset}: ${still.join('; ')} (set rollbackUnmanagedRoutes: true in the Canary to send them to ${l.plan.primarySubset} on an abort too)\n`,
+    );
+  }
   const to: RolloutPhase = action === 'promote' ? 'Promoted' : 'Aborted';
   const reason = `${action === 'promote' ? 'promoted' : 'aborted'} by weir rollout ${action}${o.reason ? `: ${o.reason}` : ''}`;
   if (s) {
@@ -447,7 +483,7 @@ export async function runRolloutAct(action: 'promote' | 'abort', o: RolloutActOp
   await mkdir(l.paths.dir, { recursive: true });
   await appendFile(
     l.paths.decisions,
-    `${JSON.stringify({ t: new Date(now).toISOString(), run: s?.runId ?? null, event: 'manual', action, to, reason, ...(statusProblem ? { statusProblem } : {}) })}\n`,
+    `${JSON.stringify({ t: new Date(now).toISOString(), run: s?.runId ?? null, event: 'manual', action, to, reason, ...(statusProblem ? { statusProblem } : {}), ...(still.length > 0 ? { unmanagedToCanary: still } : {}) })}\n`,
   );
   const hooks = webhookGate(l.plan, l.specHash);
   await hooks.run('post-rollout', action === 'promote' ? 'Succeeded' : 'Failed');

@@ -8,6 +8,7 @@
 import { runToEnd, type Steps } from '../../util/slice.ts';
 import type { Diagnostic } from '../diagnostics.ts';
 import { caCertificateAnalyzer } from './ca-certificates.ts';
+import { canaryAnalyzer } from './canary.ts';
 import { conflictingGatewayAnalyzer } from './conflicting-gateways.ts';
 import { conflictingMeshGatewayHostsAnalyzer } from './conflicting-mesh-hosts.ts';
 import { conflictingServiceEntryProtocolAnalyzer } from './conflicting-service-entries.ts';
@@ -37,6 +38,7 @@ export const ANALYZERS: readonly Analyzer[] = [
   portNameAnalyzer,
   protocolAddressesAnalyzer,
   conflictingServiceEntryProtocolAnalyzer,
+  canaryAnalyzer,
 ];
 
 /** Runs every analyzer and returns their diagnostics (unsorted, duplicates removed). Never throws for user input. */

@@ -2,12 +2,14 @@
  * The semantic rules of weir's `Canary` resource (`config/weir/canary.ts`), reported as `WEIR0020` errors at the
  * offending field: the target, host and subsets; durations; the weight ladder (Flagger's `stepWeight` xor
  * `stepWeights`, `maxWeight`); metrics (built-in names or a custom query, `thresholdRange`); webhooks (Flagger's types,
- * absolute http(s) URLs, retries ≥ 0); and weir's sequential parameters (α, tolerance θ₀ ≥ 1 below the margin θ_m, minRequestsPerStep ≥ 0). Checking that the
- * VirtualService and the subsets exist is left to the controller, which reads them when it starts.
+ * absolute http(s) URLs, retries ≥ 0); weir's sequential parameters (α, tolerance θ₀ ≥ 1 below the margin θ_m,
+ * minRequestsPerStep ≥ 0); and `routes` (non-empty, unique, not weir's own match route). That the VirtualService, its
+ * host, routes and the subsets exist is checked across resources by `config/analyze/canary.ts` (IST0101).
  */
 import { CODES } from '../diagnostics.ts';
 import type { Canary } from '../resources.ts';
 import { BUILTIN_METRICS, type CanaryAnalysis, WEBHOOK_TYPES } from '../weir/canary.ts';
+import { CANARY_MATCH_ROUTE } from '../weir/canary-routes.ts';
 import { durationError, durationNanos, type Path, q, validateFQDN, validateSubsetName } from './common.ts';
 import type { Report } from './report.ts';
 import { checkMatchRequests } from './virtual-service.ts';
@@ -62,6 +64,15 @@ export function validateCanary(canary: Canary, report: Report): void {
   if (spec.primarySubset !== undefined && spec.primarySubset === spec.canarySubset) {
     r(['spec', 'canarySubset'], `canarySubset must differ from primarySubset (both ${q(spec.primarySubset)})`);
   }
+  // Argo Rollouts' `routes`: names of the VirtualService's HTTP routes (checked against it by the analyzer).
+  const routeNames = new Set<string>();
+  (spec.routes ?? []).forEach((name, i) => {
+    if (name === '') r(['spec', 'routes', i], 'a route name must not be empty (unnamed routes cannot be listed)');
+    else if (name === CANARY_MATCH_ROUTE) {
+      r(['spec', 'routes', i], `${q(name)} is the route weir inserts for the header-only phase; name your own routes`);
+    } else if (routeNames.has(name)) r(['spec', 'routes', i], `duplicate route name ${q(name)}`);
+    routeNames.add(name);
+  });
 
   if (spec.analysis === undefined) {
     r(['spec'], 'analysis is required: the steps and metrics that judge the canary');

@@ -154,6 +154,17 @@ export const CanarySpec = z.strictObject({
   /** The DestinationRule subsets of the stable and the new version. */
   primarySubset: str.optional(),
   canarySubset: str.optional(),
+  /**
+   * The names of the VirtualService's HTTP routes the rollout manages (Argo Rollouts'
+   * `trafficRouting.istio.virtualService.routes`); other routes are left alone. Default: the routes that send the host
+   * to the primary subset, alone or split with the canary (`config/weir/canary-routes.ts`).
+   */
+  routes: z.array(str).optional(),
+  /**
+   * On a rollback or abort, also send the canary destinations of the routes the rollout does not manage (e.g. beta
+   * testers → v2) to the primary subset. Default false: they are left alone and named in a warning.
+   */
+  rollbackUnmanagedRoutes: bool.optional(),
   analysis: CanaryAnalysis.optional(),
 });
 export type CanarySpec = z.infer<typeof CanarySpec>;

@@ -72,12 +72,13 @@ async function runOnce(ctx: DemoContext, label: string, canaryErrors: number, se
       primarySubset: plan.primarySubset,
       canarySubset: plan.canarySubset,
     },
-    { mirror: plan.steps.some((s) => s.kind === 'mirror') },
+    { mirror: plan.steps.some((s) => s.kind === 'mirror'), routes: plan.routes },
   );
   const steps: string[] = [];
   // The demo's proxy does not watch files: swap each rewritten VirtualService in, as a file watch would.
   const router: TrafficRouter = {
     description: `file ${file.file}`,
+    managedRoutes: file.managedRoutes,
     read: () => file.read(),
     async apply(state: TrafficState) {
       const r = await file.apply(state);

@@ -4,12 +4,18 @@
  * match route, the mirror and the sticky split ({@link TrafficState}).
  *
  * What is rewritten, in the VirtualService found by namespace/name:
- * - **Rolled-out routes**: every `http[]` route (except weir's match route) with a destination whose host resolves
- *   (Istio's short-name rules, `config/hosts.ts`) to the target host and whose subset is the primary or the canary.
- *   Its destinations become primary `100 − w` and canary `w`; a 0-weight destination is dropped (100 % primary is
- *   the primary destination alone). A missing destination is a copy of the other one (port, headers and any other
- *   field kept) with the subset changed. Such a route may send traffic nowhere else: another host or subset in it is
- *   refused with an error (weir would otherwise change that destination's share).
+ * - **Rolled-out (managed) routes**: the routes the Canary manages (`config/weir/canary-routes.ts`: those named in
+ *   `spec.routes`, else those that send the target host — resolved with Istio's short-name rules — to the primary
+ *   subset, alone or split with the canary), resolved once when the run starts. Other routes are left alone, also
+ *   those that send users to the canary (beta testers → v2). Its destinations become primary `100 − w` and canary
+ *   `w`; a 0-weight destination is dropped (100 % primary is the primary destination alone). A missing destination is
+ *   a copy of the other one (port, headers and any other field kept) with the subset changed. Such a route may send
+ *   traffic nowhere else: another host or subset in it is refused with an error (weir would otherwise change that
+ *   destination's share).
+ * - **Unmanaged routes on a rollback** ({@link TrafficState.unmanagedToPrimary}, the Canary's opt-in
+ *   `rollbackUnmanagedRoutes`): their destinations to the canary subset go to the primary subset instead (merged
+ *   into a primary destination of the same route when it has one). Without the opt-in they are listed
+ *   ({@link ApplyResult.unmanagedToCanary}) so the controller can warn.
  * - **Match route** ({@link CANARY_MATCH_ROUTE}): inserted before the first rolled-out route; `match` is the
  *   Canary's `analysis.match`, the single destination the canary; it copies the first rolled-out route's `timeout`,
  *   `retries`, `headers`, `rewrite`, `corsPolicy` and `fault` so matched requests are served like the others.
@@ -19,45 +25,42 @@
  * What weir added (the mirror, the sticky annotation) is recorded in the {@link MANAGED_ANNOTATION} annotation, and
  * only that is ever removed.
  *
- * The file is rewritten atomically (temporary file in the same directory, fsync, rename, fsync of the directory),
- * only the changed nodes are spliced into the text (`yaml-edit.ts`), and every other document and byte stays.
+ * The file is rewritten atomically (temporary file in the same directory, fsync, rename, fsync of the directory;
+ * `atomic-write.ts`), only the changed nodes are spliced into the text (`yaml-edit.ts`, `route-edits.ts`), and every
+ * other document and byte stays.
  */
-import { randomBytes } from 'node:crypto';
-import { access, constants, open, readFile, realpath, rename, stat, unlink } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { access, constants, readFile, realpath } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
-import {
-  type Document,
-  isMap,
-  isNode,
-  isScalar,
-  isSeq,
-  type Node,
-  parseAllDocuments,
-  visit,
-  type YAMLMap,
-  type YAMLSeq,
-} from 'yaml';
+import { type Document, isMap, isScalar, isSeq, type Node, parseAllDocuments, type YAMLMap, type YAMLSeq } from 'yaml';
 import { DEFAULT_CLUSTER_DOMAIN, resolveHost } from '../../config/hosts.ts';
 import { loadPaths, type SourceDocument } from '../../config/load.ts';
 import { findService } from '../../config/registry.ts';
 import { toResources, type VirtualService } from '../../config/resources.ts';
 import { buildSnapshot } from '../../config/snapshot.ts';
 import { validateResource } from '../../config/validate/index.ts';
+import {
+  CANARY_MATCH_ROUTE,
+  type CanaryRouteTarget,
+  describeRouteRef,
+  destinationRole,
+  type RouteRef,
+  resolveRouteRefs,
+  selectManagedRoutes,
+} from '../../config/weir/canary-routes.ts';
 import { STICKY_SPLIT_ANNOTATION } from '../../routing/compile.ts';
+import { writeAtomically } from './atomic-write.ts';
+import { type DestView, matchRoute, type RouteView, setMirror, setWeights } from './route-edits.ts';
+import { canaryReach, releaseToPrimary } from './unmanaged.ts';
 import { findPair, PARSE_OPTIONS, SourceEditor } from './yaml-edit.ts';
 
-/** The name of the route weir inserts for the header-only phase. */
-export const CANARY_MATCH_ROUTE = 'weir-canary-match';
+export { CANARY_MATCH_ROUTE, type RouteRef } from '../../config/weir/canary-routes.ts';
 
 /**
  * Annotation listing, comma-separated, what weir added to the VirtualService and may remove again: `mirror` (the
  * mirror on the rolled-out routes) and `sticky-split` (the {@link STICKY_SPLIT_ANNOTATION} annotation).
  */
 export const MANAGED_ANNOTATION = 'weir.dev/rollout-managed';
-
-/** Route fields the match route copies from the first rolled-out route. */
-const COPIED_ROUTE_FIELDS = ['timeout', 'retries', 'headers', 'rewrite', 'corsPolicy', 'fault'] as const;
 
 /** What is rolled out: the VirtualService and the host and subsets of its routes. */
 export interface TrafficTarget {
@@ -89,6 +92,23 @@ export interface TrafficState {
   mirrorPercent: number | null;
   /** Sticky, monotone split: the `weir.dev/sticky-split: "true"` annotation. */
   sticky: boolean;
+  /**
+   * With `canaryWeight: 0` and no match route (a rollback or an abort): also send the unmanaged routes' canary
+   * destinations to the primary subset (the Canary's `rollbackUnmanagedRoutes`). Not part of what {@link
+   * FileTrafficRouter.read} reports.
+   */
+  unmanagedToPrimary?: boolean;
+}
+
+/** What {@link FileTrafficRouter.apply} did. */
+export interface ApplyResult {
+  changed: boolean;
+  /**
+   * In a state where the managed routes send nothing to the canary (weight 0, no match route, no mirror): the routes
+   * weir does not manage that still send requests to the canary subset, or mirror to it, as `http[0]
+   * ("internal-canary-route") → v2` (empty when none). Absent in other states.
+   */
+  unmanagedToCanary?: string[];
 }
 
 /** One `http[]` route of the VirtualService as the router sees it. */
@@ -121,23 +141,10 @@ export interface LocateOptions {
   clusterDomain?: string;
   /** The Canary mirrors (`analysis.mirror`): refuse rolled-out routes that already mirror somewhere. */
   mirror?: boolean;
-}
-
-interface DestView {
-  node: YAMLMap;
-  role: 'primary' | 'canary' | 'other';
-  host: string;
-  subset: string | null;
-  weight: number | undefined;
-}
-
-interface RouteView {
-  index: number;
-  node: YAMLMap;
-  value: Record<string, unknown>;
-  name: string | null;
-  role: RouteSummary['role'];
-  dests: DestView[];
+  /** The Canary's `spec.routes`: the names of the managed routes (default: the routes that reach the primary). */
+  routes?: readonly string[] | null;
+  /** The managed routes of a run being resumed (its status): used as they are, instead of choosing them again. */
+  managed?: readonly RouteRef[] | null;
 }
 
 /** The VirtualService inside one parse of its file. */
@@ -152,15 +159,20 @@ interface Model {
   http: YAMLSeq | null;
   managed: Set<string>;
   annotations: Record<string, unknown>;
+  /** Managed routes (refs of this run) that the file no longer has. */
+  missingRoutes: RouteRef[];
 }
 
 /** Rewrites one VirtualService file for each rollout state. */
 export class FileTrafficRouter {
+  /** The routes this rollout manages, fixed when the router is located (persist them to resume the same run). */
+  managedRoutes: readonly RouteRef[] = [];
+
   private constructor(
     /** The file holding the VirtualService, as the loader named it. */
     readonly file: string,
     readonly target: TrafficTarget,
-    private readonly opts: Required<Omit<LocateOptions, 'mirror'>>,
+    private readonly opts: { defaultNamespace: string; clusterDomain: string },
   ) {}
 
   /**
@@ -223,13 +235,9 @@ export class FileTrafficRouter {
     }
     if (hit.doc.file === '-') throw new Error(`${ref} was read from stdin; weir rollout needs a file it can rewrite`);
     const router = new FileTrafficRouter(hit.doc.file, target, o);
-    const model = await router.model();
-    const problems = router.structureProblems(model, opts.mirror === true);
-    if (problems.length > 0) {
-      throw new Error(`cannot roll out ${ref} in ${router.file}:\n  - ${problems.join('\n  - ')}`);
-    }
 
-    // Both subsets must exist, or weir serve answers 503 NC for them.
+    // Both subsets must exist, or weir serve answers 503 NC for them (checked first: a wrong subset name is the
+    // cause to report, not the routes that do not mention it).
     const snapshot = buildSnapshot(loaded.documents, loaded.diagnostics, {
       defaultNamespace: o.defaultNamespace,
       clusterDomain: o.clusterDomain,
@@ -248,6 +256,13 @@ export class FileTrafficRouter {
       );
     }
 
+    router.managedRoutes = await router.chooseManagedRoutes(opts, ref);
+    const model = await router.model();
+    const problems = router.structureProblems(model, opts.mirror === true);
+    if (problems.length > 0) {
+      throw new Error(`cannot roll out ${ref} in ${router.file}:\n  - ${problems.join('\n  - ')}`);
+    }
+
     const dir = dirname(await realpath(router.file));
     try {
       await access(dir, constants.W_OK);
@@ -256,6 +271,25 @@ export class FileTrafficRouter {
       throw new Error(`cannot roll out ${ref}: ${router.file} (or its directory) is not writable`);
     }
     return router;
+  }
+
+  /** The managed routes, from the run's refs, the Canary's `routes`, or the default (see `canary-routes.ts`). */
+  private async chooseManagedRoutes(opts: LocateOptions, ref: string): Promise<RouteRef[]> {
+    const http = this.httpJson(await this.model(true));
+    if (opts.managed && opts.managed.length > 0) return [...opts.managed];
+    const chosen = selectManagedRoutes(http, this.routeTarget(), opts.routes);
+    if (chosen.missing.length > 0) {
+      const names = http
+        .map((r, i) => {
+          const n = (r as { name?: unknown } | null)?.name;
+          return typeof n === 'string' && n !== '' ? JSON.stringify(n) : `http[${i}] (unnamed)`;
+        })
+        .join(', ');
+      throw new Error(
+        `cannot roll out ${ref}: the Canary's routes name ${chosen.missing.map((n) => JSON.stringify(n)).join(', ')}, which ${this.file} does not have (its HTTP routes: ${names || 'none'})`,
+      );
+    }
+    return chosen.refs;
   }
 
   /** The state the file is in now (the best description of a hand-edited file; never throws for that). */
@@ -278,17 +312,29 @@ export class FileTrafficRouter {
    * @throws RangeError for an invalid state (weight not an integer in 0..100, mirror outside 0..100, empty match);
    *   Error when the file no longer allows the state (e.g. a hand edit added a third destination) or cannot be written.
    */
-  async apply(state: TrafficState): Promise<{ changed: boolean }> {
+  async apply(state: TrafficState): Promise<ApplyResult> {
     checkState(state);
+    const primaryOnly = state.canaryWeight === 0 && state.match === null && state.mirrorPercent === null;
     for (let round = 0; ; round++) {
       const model = await this.model();
       const text = this.rewrite(model, state);
-      if (text === model.text) return { changed: false };
-      const written = await writeAtomically(this.file, (model.bom ? '\uFEFF' : '') + text, async (current) => {
-        return current === (model.bom ? '\uFEFF' : '') + model.text;
-      });
-      if (written) return { changed: true };
-      if (round >= 2) throw new Error(`${this.file} keeps changing while weir rewrites it; try again`);
+      let changed = false;
+      if (text !== model.text) {
+        const written = await writeAtomically(this.file, (model.bom ? '\uFEFF' : '') + text, async (current) => {
+          return current === (model.bom ? '\uFEFF' : '') + model.text;
+        });
+        if (!written) {
+          if (round >= 2) throw new Error(`${this.file} keeps changing while weir rewrites it; try again`);
+          continue;
+        }
+        changed = true;
+      }
+      if (!primaryOnly) return { changed };
+      const after = changed ? await this.model() : model;
+      const reach = after.routes
+        .filter((r) => r.role === 'other')
+        .flatMap((r) => canaryReach(r.value, this.routeTarget()).map((what) => `${label(r)} → ${what}`));
+      return { changed, unmanagedToCanary: reach };
     }
   }
 
@@ -298,7 +344,26 @@ export class FileTrafficRouter {
     return resolveHost(this.target.host, this.target.namespace, this.opts.clusterDomain);
   }
 
-  private async model(): Promise<Model> {
+  private routeTarget(): CanaryRouteTarget {
+    return {
+      host: this.host(),
+      primarySubset: this.target.primarySubset,
+      canarySubset: this.target.canarySubset,
+      namespace: this.target.namespace,
+      clusterDomain: this.opts.clusterDomain,
+    };
+  }
+
+  /** `spec.http` as plain JSON (empty when absent). */
+  private httpJson(model: Model): unknown[] {
+    return model.http ? (model.http.toJSON() as unknown[]) : [];
+  }
+
+  /**
+   * The VirtualService in the file now. `unclassified`: every route is `other` (the managed routes are not chosen
+   * yet).
+   */
+  private async model(unclassified = false): Promise<Model> {
     const ref = `VirtualService ${this.target.namespace}/${this.target.name}`;
     let raw = await readFile(this.file, 'utf8');
     const bom = raw.charCodeAt(0) === 0xfeff;
@@ -324,6 +389,9 @@ export class FileTrafficRouter {
           .filter((x) => x !== ''),
       );
       const namespace = this.target.namespace;
+      const json = http ? (http.toJSON() as unknown[]) : [];
+      const resolved = unclassified ? { indices: [], missing: [] } : resolveRouteRefs(json, this.managedRoutes);
+      const managedIndices = new Set(resolved.indices);
       return {
         text: raw,
         bom,
@@ -332,9 +400,12 @@ export class FileTrafficRouter {
         vs: hit,
         namespace,
         http,
-        routes: http ? http.items.map((item, index) => this.routeView(item as Node, index, namespace)) : [],
+        routes: http
+          ? http.items.map((item, index) => this.routeView(item as Node, index, managedIndices.has(index)))
+          : [],
         managed,
         annotations,
+        missingRoutes: resolved.missing,
       };
     }
     throw new Error(`${ref} is no longer in ${this.file}`);
@@ -373,8 +444,8 @@ export class FileTrafficRouter {
     return null;
   }
 
-  private routeView(item: Node, index: number, namespace: string): RouteView {
-    const host = this.host();
+  private routeView(item: Node, index: number, isManaged: boolean): RouteView {
+    const target = this.routeTarget();
     const value = (isMap(item) ? item.toJSON() : {}) as Record<string, unknown>;
     const name = typeof value.name === 'string' ? value.name : null;
     const dests: DestView[] = [];
@@ -385,18 +456,12 @@ export class FileTrafficRouter {
         const v = d.toJSON() as { destination?: { host?: unknown; subset?: unknown }; weight?: unknown };
         const h = typeof v.destination?.host === 'string' ? v.destination.host : '';
         const subset = typeof v.destination?.subset === 'string' ? v.destination.subset : null;
-        const same = h !== '' && resolveHost(h, namespace, this.opts.clusterDomain) === host;
-        const role =
-          same && subset === this.target.primarySubset
-            ? 'primary'
-            : same && subset === this.target.canarySubset
-              ? 'canary'
-              : 'other';
+        const role = destinationRole(v.destination, target);
         dests.push({ node: d, role, host: h, subset, weight: typeof v.weight === 'number' ? v.weight : undefined });
       }
     }
     const role: RouteSummary['role'] =
-      name === CANARY_MATCH_ROUTE ? 'canary-match' : dests.some((d) => d.role !== 'other') ? 'rolled-out' : 'other';
+      name === CANARY_MATCH_ROUTE ? 'canary-match' : isManaged ? 'rolled-out' : 'other';
     return { index, node: isMap(item) ? item : (null as unknown as YAMLMap), value, name, role, dests };
   }
 
@@ -405,7 +470,10 @@ export class FileTrafficRouter {
     const t = this.target;
     const out: string[] = [];
     const rolled = model.routes.filter((r) => r.role === 'rolled-out');
-    if (rolled.length === 0) {
+    for (const ref of model.missingRoutes) {
+      out.push(`the route ${describeRouteRef(ref)} managed by this rollout is no longer in the VirtualService`);
+    }
+    if (rolled.length === 0 && model.missingRoutes.length === 0) {
       const seen = model.routes
         .map(
           (r) =>
@@ -416,6 +484,13 @@ export class FileTrafficRouter {
         `no HTTP route sends ${this.host()} to subset ${t.primarySubset} or ${t.canarySubset}` +
           (model.routes.length === 0 ? ' (spec.http is empty)' : `; routes: ${seen}`),
       );
+    }
+    for (const r of rolled) {
+      if (r.dests.every((d) => d.role === 'other') && r.dests.length > 0) {
+        out.push(
+          `${label(r)} (in the Canary's routes) sends ${this.host()} to neither ${t.primarySubset} nor ${t.canarySubset}`,
+        );
+      }
     }
     for (const r of rolled) {
       for (const d of r.dests.filter((x) => x.role === 'other')) {
@@ -548,10 +623,16 @@ export class FileTrafficRouter {
     // The match route is built from the first rolled-out route before any of them changes.
     const first = rolled[0]!;
     const template = first.dests.find((d) => d.role === 'primary') ?? first.dests.find((d) => d.role === 'canary')!;
-    const matchNode = state.match === null ? null : this.matchRoute(doc, first, template, state.match);
+    const matchNode =
+      state.match === null ? null : matchRoute(doc, first, template, state.match, this.target.canarySubset);
 
-    for (const r of rolled) this.setWeights(ed, r, state.canaryWeight);
-    for (const r of rolled) this.setMirror(ed, doc, r, template.host, state.mirrorPercent, managed);
+    for (const r of rolled) setWeights(ed, r, state.canaryWeight, this.target);
+    for (const r of rolled)
+      setMirror(ed, doc, r, template.host, state.mirrorPercent, managed, this.target.canarySubset);
+    if (state.unmanagedToPrimary && state.canaryWeight === 0 && state.match === null) {
+      for (const r of model.routes.filter((x) => x.role === 'other'))
+        releaseToPrimary(ed, r, this.target.primarySubset);
+    }
     if (state.mirrorPercent === null) managed.delete('mirror');
 
     const existing = model.routes.filter((r) => r.role === 'canary-match');
@@ -567,88 +648,6 @@ export class FileTrafficRouter {
 
     this.setAnnotations(ed, doc, model, state.sticky, managed);
     return ed.result();
-  }
-
-  private setWeights(ed: SourceEditor, r: RouteView, w: number): void {
-    const seq = r.node.get('route', true) as unknown as YAMLSeq;
-    const primary = r.dests.find((d) => d.role === 'primary');
-    const canary = r.dests.find((d) => d.role === 'canary');
-    const wantPrimary = w < 100;
-    const wantCanary = w > 0;
-    const split = wantPrimary && wantCanary;
-    const weightOf = (role: 'primary' | 'canary') => (split ? (role === 'primary' ? 100 - w : w) : 100);
-
-    const setWeight = (d: DestView, role: 'primary' | 'canary') => {
-      const pair = findPair(d.node, 'weight');
-      if (pair && isScalar(pair.value)) ed.setScalar(pair.value, weightOf(role));
-      else if (split) ed.insertPair(d.node, 'weight', weightOf(role));
-    };
-    const cloneAs = (from: DestView, role: 'primary' | 'canary'): YAMLMap => {
-      const c = cloneWithoutComments(from.node);
-      c.setIn(['destination', 'subset'], role === 'primary' ? this.target.primarySubset : this.target.canarySubset);
-      if (split || c.has('weight')) c.set('weight', weightOf(role));
-      return c;
-    };
-
-    // Insert first (positions are taken from the items as they are), then delete.
-    if (wantPrimary && !primary && canary) ed.insertItem(seq, cloneAs(canary, 'primary'), canary.node);
-    if (wantCanary && !canary && primary) {
-      const next = (seq.items as Node[])[(seq.items as Node[]).indexOf(primary.node) + 1] ?? null;
-      ed.insertItem(seq, cloneAs(primary, 'canary'), next);
-    }
-    if (primary) {
-      if (wantPrimary) setWeight(primary, 'primary');
-      else ed.deleteItem(seq, primary.node);
-    }
-    if (canary) {
-      if (wantCanary) setWeight(canary, 'canary');
-      else ed.deleteItem(seq, canary.node);
-    }
-  }
-
-  private setMirror(
-    ed: SourceEditor,
-    doc: Document.Parsed,
-    r: RouteView,
-    hostAsWritten: string,
-    pct: number | null,
-    managed: Set<string>,
-  ): void {
-    const weirs = managed.has('mirror');
-    if (pct === null) {
-      if (!weirs) return;
-      ed.deletePair(r.node, 'mirror');
-      ed.deletePair(r.node, 'mirrorPercentage');
-      return;
-    }
-    const mirror = doc.createNode({ host: hostAsWritten, subset: this.target.canarySubset });
-    if (r.node.has('mirror')) ed.setValue(r.node, 'mirror', mirror);
-    else ed.insertPair(r.node, 'mirror', mirror);
-    const current = r.node.get('mirrorPercentage', true);
-    const valuePair = isMap(current) ? findPair(current, 'value') : undefined;
-    if (valuePair && isScalar(valuePair.value) && current && isMap(current) && current.items.length === 1) {
-      ed.setScalar(valuePair.value, pct);
-    } else if (current !== undefined) ed.setValue(r.node, 'mirrorPercentage', doc.createNode({ value: pct }));
-    else ed.insertPair(r.node, 'mirrorPercentage', doc.createNode({ value: pct }));
-    managed.add('mirror');
-  }
-
-  private matchRoute(doc: Document.Parsed, first: RouteView, template: DestView, match: readonly unknown[]): YAMLMap {
-    const dest = cloneWithoutComments(template.node);
-    dest.setIn(['destination', 'subset'], this.target.canarySubset);
-    dest.delete('weight');
-    const route = doc.createNode({}) as YAMLMap;
-    route.set('name', CANARY_MATCH_ROUTE);
-    route.set('match', doc.createNode(match));
-    const seq = doc.createNode([]) as YAMLSeq;
-    seq.items.push(dest);
-    route.set('route', seq);
-    for (const key of COPIED_ROUTE_FIELDS) {
-      const v = first.node.get(key, true) as Node | undefined;
-      if (v === undefined) continue;
-      route.set(key, isNode(v) ? cloneWithoutComments(v) : doc.createNode(v));
-    }
-    return route;
   }
 
   private setAnnotations(
@@ -699,22 +698,6 @@ export class FileTrafficRouter {
   }
 }
 
-/** A deep copy of a node without its comments and blank lines (they describe the original, not the copy). */
-function cloneWithoutComments<T extends Node>(node: T): T {
-  const c = node.clone() as T;
-  visit(c, {
-    Node(_key, n) {
-      n.commentBefore = undefined;
-      n.comment = undefined;
-      n.spaceBefore = undefined;
-    },
-  });
-  c.commentBefore = undefined;
-  c.comment = undefined;
-  c.spaceBefore = undefined;
-  return c;
-}
-
 /** A `.json` file, or a single document written as a JSON object: rewritten as JSON. */
 function isJsonFile(file: string, text: string): boolean {
   return /\.json$/i.test(file) || /^\s*\{/.test(text);
@@ -747,46 +730,5 @@ function checkState(s: TrafficState): void {
     throw new RangeError(
       'match must be null or a non-empty list of HTTPMatchRequests (an empty list matches everything)',
     );
-  }
-}
-
-/**
- * Writes `text` over `file` atomically: a temporary file in the same directory (hidden, so the loader skips it),
- * fsync, rename, fsync of the directory. `unchanged(current)` is asked with the file's current content just before
- * the rename; when it answers false nothing is written and false is returned. Symlinks are followed (the target is
- * replaced), and the file's mode is kept.
- */
-async function writeAtomically(
-  file: string,
-  text: string,
-  unchanged: (current: string) => Promise<boolean>,
-): Promise<boolean> {
-  const real = await realpath(file);
-  const dir = dirname(real);
-  const tmp = join(dir, `.${basename(real)}.weir-${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
-  const mode = (await stat(real)).mode & 0o7777;
-  let renamed = false;
-  try {
-    const fh = await open(tmp, 'wx', mode);
-    try {
-      await fh.writeFile(text, 'utf8');
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    if (!(await unchanged(await readFile(real, 'utf8')))) return false;
-    await rename(tmp, real);
-    renamed = true;
-    const dh = await open(dir, 'r');
-    try {
-      await dh.sync();
-    } catch {
-      // Some file systems cannot fsync a directory; the rename itself is atomic.
-    } finally {
-      await dh.close();
-    }
-    return true;
-  } finally {
-    if (!renamed) await unlink(tmp).catch(() => {});
   }
 }

@@ -461,7 +461,11 @@ export class SourceEditor {
       return end;
     }
     if (isCollection(x) && !x.flow && x.items.length > 0) {
-      return this.contentEnd(x.items[x.items.length - 1] as Node | Pair<Node, Node>);
+      // The last item that is in the source: items added by this editor are spliced in at that end.
+      const items = x.items as (Node | Pair<Node, Node>)[];
+      const inSource = (i: Node | Pair<Node, Node>): boolean =>
+        isPair(i) ? (i.key as Node | null)?.range != null || (i.value as Node | null)?.range != null : i.range != null;
+      return this.contentEnd(items.findLast(inSource) ?? items[items.length - 1]!);
     }
     if (!x.range) throw new SpliceUnsupported('node without a position');
     return x.range[1];

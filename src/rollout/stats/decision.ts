@@ -28,8 +28,19 @@ export interface ErrorMetricPolicy {
 
 /** The latency metric (Flagger `request-duration`): exceedance tests at τ_j plus the p-quantile SLO test. */
 export interface LatencyMetricPolicy {
-  /** §2.2: τ_j in ms, frozen at run start (the primary's p50/p90/p99 snapped to bucket edges). May be empty. */
+  /**
+   * §2.2: τ_j in ms (the primary's p50/p90/p99 snapped to bucket edges), fixed from primary data before the requests
+   * they judge (see {@link LatencyMetricPolicy.relativePending}). May be empty.
+   */
   readonly thresholdsMs: readonly number[];
+  /**
+   * Set (to the reason, for the log) while the relative latency test is configured but its τ are not known yet: the
+   * primary has not served enough requests to read its p50/p90/p99 from. The test then counts in K and in the latency
+   * metric's R (so the thresholds fixed at run start stay valid when τ arrives), has `ln E = 0` (no evidence), and the
+   * latency metric cannot be shown NOT-WORSE by any route: the SLO route must not promote a canary that the relative
+   * test has not judged.
+   */
+  readonly relativePending?: string | null;
   /** §2.3: `thresholdRange.max` in ms; null for no canary-only latency test. */
   readonly sloThresholdMs: number | null;
   /** §2.3: the quantile the SLO bounds (0.99 for Flagger's p99); the test is on `P(L > max) ≤ 1 − sloQuantile`. */
@@ -129,6 +140,12 @@ export interface RolloutCounts {
   readonly errors: CountTable;
   /** One table per threshold, sorted by `thresholdMs`. */
   readonly latency: readonly { readonly thresholdMs: number; readonly exceedances: CountTable }[];
+  /**
+   * The relative latency test's exceedance tables when they differ from `latency` (τ set during the run: only the
+   * requests after that point are judged at τ, while the canary-only SLO test keeps counting from the start). Absent:
+   * the relative test reads `latency`.
+   */
+  readonly latencyRelative?: readonly { readonly thresholdMs: number; readonly exceedances: CountTable }[];
 }
 
 /** Empty counts for a rollout that counts exceedances at `latencyThresholdsMs` (de-duplicated and sorted). */
@@ -180,8 +197,9 @@ export function mergeRolloutCounts(...all: readonly RolloutCounts[]): RolloutCou
   };
 }
 
-function exceedanceTable(counts: RolloutCounts, thresholdMs: number): CountTable {
-  const t = counts.latency.find((x) => x.thresholdMs === thresholdMs);
+function exceedanceTable(counts: RolloutCounts, thresholdMs: number, relative = false): CountTable {
+  const list = relative ? (counts.latencyRelative ?? counts.latency) : counts.latency;
+  const t = list.find((x) => x.thresholdMs === thresholdMs);
   if (!t) throw new RangeError(`no exceedance counts for ${thresholdMs} ms`);
   return t.exceedances;
 }
@@ -200,11 +218,16 @@ export interface TestEvidence {
   readonly perThreshold?: readonly { readonly thresholdMs: number; readonly logE: number }[];
 }
 
-/** §3.1: NOT-WORSE(metric) = relative route OR SLO route. */
+/** §3.1: NOT-WORSE(metric) = relative route OR SLO route (latency: unless {@link MetricNotWorse.blocked}). */
 export interface MetricNotWorse {
   readonly metric: 'errors' | 'latency';
   readonly routes: readonly TestEvidence[];
   readonly notWorse: boolean;
+  /**
+   * Latency only: why no route may pass now, even one that crossed its threshold — the relative test's τ are not set
+   * yet, or the relative evidence calls the canary worse (an SLO must never promote such a canary). Null otherwise.
+   */
+  readonly blocked?: string | null;
 }
 
 /** All statistics of one evaluation (§3.7's decision-log line, minus time and step). */
@@ -248,20 +271,27 @@ export function evaluateEvidence(counts: RolloutCounts, policy: SequentialPolicy
     }
     nw.push({ metric: 'errors', routes });
   }
+  let latencyBlocked: string | null = null;
   if (policy.latency) {
     const routes: { test: TestName; logE: number; perThreshold?: { thresholdMs: number; logE: number }[] }[] = [];
     const ts = policy.latency.thresholdsMs;
     if (ts.length > 0) {
       const upEach = ts.map((t) => ({
         thresholdMs: t,
-        logE: logRelativeE(exceedanceTable(counts, t), policy.tolerance, 'up', up),
+        logE: logRelativeE(exceedanceTable(counts, t, true), policy.tolerance, 'up', up),
       }));
       const downEach = ts.map((t) => ({
         thresholdMs: t,
-        logE: logRelativeE(exceedanceTable(counts, t), policy.margin, 'down', down),
+        logE: logRelativeE(exceedanceTable(counts, t, true), policy.margin, 'down', down),
       }));
       rb.push({ test: 'latency-relative', logE: logAverageE(upEach.map((e) => e.logE)), perThreshold: upEach });
       routes.push({ test: 'latency-relative', logE: logMinimumE(downEach.map((e) => e.logE)), perThreshold: downEach });
+      latencyBlocked = relativeLatencyVeto(upEach, policy);
+    } else if (policy.latency.relativePending) {
+      // Configured, τ not known yet: no evidence, but it keeps its place in K and R (thresholds fixed at run start).
+      rb.push({ test: 'latency-relative', logE: 0, perThreshold: [] });
+      routes.push({ test: 'latency-relative', logE: 0, perThreshold: [] });
+      latencyBlocked = `τ not set yet: ${policy.latency.relativePending}`;
     }
     const max = policy.latency.sloThresholdMs;
     if (max !== null) {
@@ -284,9 +314,30 @@ export function evaluateEvidence(counts: RolloutCounts, policy: SequentialPolicy
     notWorse: nw.map((m) => {
       const limit = logPromotionThreshold(policy.alphaPromote, m.routes.length);
       const routes = m.routes.map((r) => ({ ...r, logThreshold: limit, crossed: r.logE >= limit })) as TestEvidence[];
-      return { metric: m.metric, routes, notWorse: routes.some((r) => r.crossed) };
+      const blocked = m.metric === 'latency' ? latencyBlocked : null;
+      return { metric: m.metric, routes, notWorse: blocked === null && routes.some((r) => r.crossed), blocked };
     }),
   };
+}
+
+/**
+ * The veto on the latency metric's promotion (issue 12: an absolute SLO must never promote a canary that the
+ * relative evidence calls worse): the reason when, at some τ_j, the anytime-valid confidence sequence of the tail
+ * ratio `S_c(τ_j)/S_p(τ_j)` lies entirely above the tolerance θ₀ — i.e. `E↑_{τ_j}(θ₀) ≥ 2/α_P` (§1.6: the CS is
+ * `{θ*: E↑(θ*) < 2/α and E↓(θ*) < 2/α}` and E↑ decreases in θ*). Null otherwise. Only ever removes promotions, so
+ * neither guarantee of §3.2 is affected (fewer promotions cannot raise the missed-regression rate, and rollbacks are
+ * untouched). Errors keep the design's §3.2 choice (a canary worse than the primary but inside the SLO may pass).
+ */
+function relativeLatencyVeto(
+  upEach: readonly { thresholdMs: number; logE: number }[],
+  policy: SequentialPolicy,
+): string | null {
+  const limit = Math.log(2 / policy.alphaPromote);
+  const worse = upEach.filter((e) => e.logE >= limit);
+  if (worse.length === 0) return null;
+  return `the relative test calls the canary slower than ${policy.tolerance}× the primary at ${worse
+    .map((e) => `τ = ${Number(e.thresholdMs.toPrecision(3))} ms (ln E↑ = ${fmt(e.logE)} ≥ ln(2/α) = ${fmt(limit)})`)
+    .join(', ')}`;
 }
 
 /** Where the run is: the weight ladder and the elapsed times, supplied by the controller's clock. */
@@ -421,7 +472,7 @@ export function decide(counts: RolloutCounts, progress: RolloutProgress, policy:
         missing
           .map(
             (m) =>
-              `${m.metric} (${m.routes.map((r) => `${r.test} ln E = ${fmt(r.logE)}`).join(', ')}; need ≥ ${fmt(m.routes[0]?.logThreshold ?? Number.NaN)})`,
+              `${m.metric} (${m.routes.map((r) => `${r.test} ln E = ${fmt(r.logE)}`).join(', ')}; need ≥ ${fmt(m.routes[0]?.logThreshold ?? Number.NaN)}${m.blocked ? `; blocked: ${m.blocked}` : ''})`,
           )
           .join('; '),
       evidence,

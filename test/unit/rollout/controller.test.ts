@@ -15,11 +15,11 @@ import { planRollout, type RolloutPlan } from '../../../src/rollout/plan.ts';
 import { loadStatus, rolloutPaths, saveStatus, writeControl } from '../../../src/rollout/status.ts';
 import { lognormalMs, ManualClock, MemoryRouter, SimulatedProvider, TableWebhooks } from '../../helpers/rollout.ts';
 
-function canaryFrom(analysis: string): Canary {
+function canaryFrom(analysis: string, spec = ''): Canary {
   const text = `apiVersion: weir.dev/v1alpha1
 kind: Canary
 metadata: {name: checkout, namespace: shop}
-spec:
+spec:${spec ? `\n  ${spec}` : ''}
   targetRef: {kind: VirtualService, name: checkout-vs}
   host: checkout
   primarySubset: v1
@@ -47,8 +47,9 @@ async function setup(
   analysis: string,
   traffic: { rps: number; primaryErrors: number; canaryErrors: number; canaryLatencyMs?: number; seed?: number },
   webhooks = new TableWebhooks(),
+  spec = '',
 ) {
-  const canary = canaryFrom(analysis);
+  const canary = canaryFrom(analysis, spec);
   const plan = planRollout(canary);
   const dir = await mkdtemp(join(tmpdir(), 'weir-ctl-'));
   const file = join(dir, 'canary.yaml');
@@ -72,6 +73,14 @@ async function setup(
 }
 
 const weights = (r: MemoryRouter) => r.history.map((s) => s.canaryWeight);
+
+// biome-ignore lint/suspicious/noExplicitAny: decision-log lines are heterogeneous JSON; each test reads its fields
+async function readLog(file: string): Promise<any[]> {
+  return (await readFile(file, 'utf8'))
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+}
 
 describe('plan', () => {
   it('orders header-only, mirror and the weight ladder, and resolves the host', () => {
@@ -156,6 +165,87 @@ describe('controller', () => {
     expect(await t.make(null).run()).toBe('RolledBack');
     const status = await loadStatus(t.paths);
     expect(status?.lastDecision?.reason).toMatch(/latency-/);
+  });
+
+  it('rolls back a canary only the relative latency test can see (v1 ≈ 1 ms, v2 ≈ 20 ms, SLO 500 ms far away)', async () => {
+    const t = await setup(LADDER, { rps: 200, primaryErrors: 0, canaryErrors: 0 });
+    t.provider.primary = { errorRate: 0, latencyMs: lognormalMs(1, 0.3) };
+    t.provider.canary = { errorRate: 0, latencyMs: lognormalMs(20, 0.3) };
+    expect(await t.make(null).run()).toBe('RolledBack');
+    const log = await readLog(t.paths.decisions);
+    const rollback = log.find((l) => l.event === 'decision' && l.action === 'ROLLBACK');
+    // Only the relative test fired: the canary-only p99 SLO (500 ms) sees no request anywhere near it.
+    expect(rollback.triggeredBy).toEqual(['latency-relative']);
+    expect(rollback.reason).toMatch(/^latency-relative: ln E = [\d.]+ ≥ ln\(K\/α_R\) = 4\.382$/);
+    const slo = rollback.evidence.rollback.find((x: { test: string }) => x.test === 'latency-slo');
+    expect(slo.lnE).toBeLessThan(0);
+    // τ from the primary's ≈ 1 ms p50/p90/p99, raised to the 5 ms floor; the decision log says so.
+    expect(log[0].thresholdsMs).toEqual([5]);
+    expect(log[0].tauSource).toMatch(
+      /^the primary's p50\/p90\/p99 over \d+ requests, raised to the latency floor 5 ms before the run$/,
+    );
+  });
+
+  it('issue 12: a canary 8× slower than a 5 ms primary is rolled back though both sit far below the default τ', async () => {
+    // The break-it run: ≈ 80 req/s, 5 % header traffic, interval 3s, steps 20/50; the primary had served only 40
+    // requests when the run started. τ must wait for the primary's real distribution instead of the 100 ms default.
+    const t = await setup(
+      `interval: 3s
+match: [{headers: {x-canary-user: {exact: "true"}}}]
+stepWeights: [20, 50]
+metrics:
+- {name: request-success-rate, thresholdRange: {min: 99}}
+- {name: request-duration, thresholdRange: {max: 500}}
+maxDuration: 2m`,
+      { rps: 80, primaryErrors: 0, canaryErrors: 0 },
+    );
+    t.provider.historyMs = 500;
+    t.provider.primary = { errorRate: 0, latencyMs: lognormalMs(5, 0.2) };
+    t.provider.canary = { errorRate: 0, latencyMs: lognormalMs(40, 0.2) };
+    expect(await t.make(null).run()).toBe('RolledBack');
+    const status = await loadStatus(t.paths);
+    expect(status?.lastDecision?.reason).toMatch(/^latency-relative: /);
+    const log = await readLog(t.paths.decisions);
+    // Start: τ pending with the reason; then set from the primary once it has served 100 requests, saying when.
+    expect(log[0].event).toBe('start');
+    expect(log[0].tauPending).toBe('the primary has served 40 of the 100 requests its p50/p90/p99 are read from');
+    const set = log.find((l) => l.event === 'thresholds');
+    expect(set.tauSource).toMatch(
+      /^the primary's p50\/p90\/p99 over 1\d\d requests(, raised to the latency floor 5 ms)?, set [\d.]+ s into the run \(the relative latency test judges the requests after this point\)$/,
+    );
+    for (const ms of set.thresholdsMs) expect(ms).toBeGreaterThanOrEqual(5);
+    for (const ms of set.thresholdsMs) expect(ms).toBeLessThan(40);
+    expect(status?.thresholdsMs).toEqual(set.thresholdsMs);
+    // Until τ was set no decision could pass latency by its SLO: every earlier decision is a HOLD or an ADVANCE out
+    // of the header-only phase, never the gate to 100 %.
+    const before = log.filter((l) => l.event === 'decision' && l.t < set.t);
+    expect(before.every((l) => l.action === 'HOLD')).toBe(true);
+    expect(log.some((l) => l.action === 'PROMOTE')).toBe(false);
+  });
+
+  it('a rollback names the routes it does not manage that still reach the canary; rollbackUnmanagedRoutes sends them back too', async () => {
+    const t = await setup(LADDER, { rps: 200, primaryErrors: 0.005, canaryErrors: 0.05 });
+    t.router.unmanaged = ['http[0] ("beta") → v2'];
+    expect(await t.make(null).run()).toBe('RolledBack');
+    expect(t.router.unmanaged).toEqual(['http[0] ("beta") → v2']);
+    const log = await readLog(t.paths.decisions);
+    expect(log.find((l) => l.event === 'unmanaged-routes')?.reachingCanary).toEqual(['http[0] ("beta") → v2']);
+    const rollback = log.find((l) => l.event === 'decision' && l.action === 'ROLLBACK');
+    expect(rollback.events.join('\n')).toContain(
+      'warning: routes this rollout does not manage still reach v2: http[0] ("beta") → v2 (set rollbackUnmanagedRoutes: true in the Canary to send them to v1 on a rollback too)',
+    );
+
+    const u = await setup(
+      LADDER,
+      { rps: 200, primaryErrors: 0.005, canaryErrors: 0.05 },
+      undefined,
+      'rollbackUnmanagedRoutes: true',
+    );
+    u.router.unmanaged = ['http[0] ("beta") → v2'];
+    expect(u.plan.rollbackUnmanagedRoutes).toBe(true);
+    expect(await u.make(null).run()).toBe('RolledBack');
+    expect(u.router.unmanaged).toEqual([]);
+    expect((await readLog(u.paths.decisions)).some((l) => l.event === 'unmanaged-routes')).toBe(false);
   });
 
   it('holds without traffic, never fails, and pauses at maxDuration back at the first step', async () => {

@@ -127,11 +127,13 @@ describe('FileTrafficRouter.locate', () => {
     expect(r.file).toBe(file);
     const d = await r.describe();
     expect(d.state).toEqual({ canaryWeight: 5, match: null, mirrorPercent: null, sticky: false });
+    // The beta testers' route (x-canary-user → v2 only) is not the rollout's: only the v1/v2 split is managed.
     expect(d.routes.map((x) => [x.index, x.name, x.role, x.canaryWeight])).toEqual([
-      [0, 'internal-canary-route', 'rolled-out', 100],
+      [0, 'internal-canary-route', 'other', null],
       [1, 'public-traffic-split', 'rolled-out', 5],
     ]);
-    expect(d.issues).toEqual([expect.stringContaining('rolled-out routes disagree on the canary weight')]);
+    expect(r.managedRoutes).toEqual([{ name: 'public-traffic-split' }]);
+    expect(d.issues).toEqual([]);
   });
 
   it('defaults the namespace as the loader does, and resolves short destination hosts', async () => {
@@ -194,6 +196,10 @@ describe('FileTrafficRouter.locate', () => {
     await expect(FileTrafficRouter.locate([dir], { ...TARGET, canarySubset: 'v3' })).rejects.toThrow(
       /subset v3 not defined \(the DestinationRule composite\/checkout-service-dr for checkout-service\.composite\.svc\.cluster\.local defines v1, v2\); weir serve would answer 503 NC/,
     );
+    // A primary subset that does not exist is named as such (issue 12), not as "no route sends … to v3 or v2".
+    await expect(FileTrafficRouter.locate([dir], { ...TARGET, primarySubset: 'v3' })).rejects.toThrow(
+      /^cannot roll out VirtualService composite\/checkout-service-vs: subset v3 not defined \(the DestinationRule/,
+    );
     await rm(join(dir, 'destination-rule.yaml'));
     await expect(FileTrafficRouter.locate([dir], TARGET)).rejects.toThrow(
       /subset v1 and v2 not defined \(no DestinationRule for/,
@@ -222,8 +228,9 @@ describe('FileTrafficRouter.apply: every state, validated and routed', () => {
         s: state({}),
         check: (route) => {
           expect(route(0.999).subset).toBe('v1');
+          // A rollout never takes away routes it does not own: the beta testers keep v2.
           expect(route(0.999, { 'x-canary-user': 'true' })).toMatchObject({
-            subset: 'v1',
+            subset: 'v2',
             route: 'internal-canary-route',
           });
         },
@@ -231,7 +238,11 @@ describe('FileTrafficRouter.apply: every state, validated and routed', () => {
       {
         s: state({ match: MATCH, sticky: true }),
         check: (route) => {
-          expect(route(0.5, { 'x-canary-user': 'true' })).toMatchObject({ subset: 'v2', route: CANARY_MATCH_ROUTE });
+          // weir's match route goes before the first managed route; the user's own header route still comes first.
+          expect(route(0.5, { 'x-canary-user': 'true' })).toMatchObject({
+            subset: 'v2',
+            route: 'internal-canary-route',
+          });
           expect(route(0.999)).toMatchObject({ subset: 'v1', route: 'public-traffic-split' });
         },
       },
@@ -239,7 +250,7 @@ describe('FileTrafficRouter.apply: every state, validated and routed', () => {
         s: state({ mirrorPercent: 12.5, sticky: true }),
         check: (route) => {
           expect(route(0.999)).toMatchObject({ subset: 'v1', mirrors: ['v2@12.5'] });
-          expect(route(0.5, { 'x-canary-user': 'true' })).toMatchObject({ subset: 'v1', mirrors: ['v2@12.5'] });
+          expect(route(0.5, { 'x-canary-user': 'true' })).toMatchObject({ subset: 'v2', mirrors: [] });
         },
       },
       {
@@ -265,13 +276,22 @@ describe('FileTrafficRouter.apply: every state, validated and routed', () => {
       },
       { s: state({}), check: (route) => expect(route(0.999).subset).toBe('v1') },
     ];
+    const betaRoute = (text: string) => / {2}- name: "internal-canary-route"\n(?: {4}.*\n)+/.exec(text)?.[0];
+    const beta = betaRoute(await readFile(r.file, 'utf8'));
+    expect(beta).toContain('subset: v2');
     for (const { s, check } of steps) {
-      expect(await r.apply(s), JSON.stringify(s)).toEqual({ changed: true });
+      const applied = await r.apply(s);
+      expect(applied.changed, JSON.stringify(s)).toBe(true);
+      // Back at 100 % primary weir names the routes it left on the canary.
+      const primaryOnly = s.canaryWeight === 0 && s.match === null && s.mirrorPercent === null;
+      expect(applied.unmanagedToCanary).toEqual(primaryOnly ? ['http[0] ("internal-canary-route") → v2'] : undefined);
       expect(await r.read()).toEqual(s);
       expect((await r.describe()).issues).toEqual([]);
       expect(await errorsOf(dir), JSON.stringify(s)).toEqual([]);
       check(await engine(dir));
-      expect(await r.apply(s)).toEqual({ changed: false });
+      expect((await r.apply(s)).changed).toBe(false);
+      // The beta testers' route is byte for byte what the user wrote, in every state.
+      expect(betaRoute(await readFile(r.file, 'utf8'))).toBe(beta);
     }
     // Everything weir added is gone again; no temporary files are left.
     const text = await readFile(r.file, 'utf8');
@@ -363,6 +383,147 @@ describe('FileTrafficRouter.apply: every state, validated and routed', () => {
   });
 });
 
+describe('the routes a rollout owns (issue 12, Argo Rollouts’ routes)', () => {
+  /** An API route pinned to v1 before the catch-all route, both to v1, and a beta route to v2. */
+  const THREE = vsWith(`  - name: beta
+    match:
+    - headers:
+        x-beta: {exact: "1"}
+    route:
+    - destination:
+        host: ${HOST}
+        subset: v2
+  - name: api
+    match:
+    - uri: {prefix: /api}
+    route:
+    - destination:
+        host: ${HOST}
+        subset: v1
+  - route:
+    - destination:
+        host: ${HOST}
+        subset: v1
+`);
+
+  it('by default manages the routes that reach the primary, unnamed ones by position; routes: names them', async () => {
+    const { dir, file } = await config(THREE);
+    const all = await FileTrafficRouter.locate([dir], TARGET);
+    expect(all.managedRoutes).toEqual([{ name: 'api' }, { index: 2 }]);
+    await all.apply(state({ canaryWeight: 30, match: MATCH }));
+    const route = await engine(dir);
+    expect(route(0.9, { 'x-beta': '1' })).toMatchObject({ subset: 'v2', route: 'beta' });
+    expect(route(0.9)).toMatchObject({ subset: 'v2' });
+    // The unnamed catch-all route is still found after weir's match route moved it down one place.
+    const again = await FileTrafficRouter.locate([dir], TARGET, { managed: all.managedRoutes });
+    expect((await again.describe()).routes.map((r) => [r.name, r.role, r.canaryWeight])).toEqual([
+      ['beta', 'other', null],
+      [CANARY_MATCH_ROUTE, 'canary-match', null],
+      ['api', 'rolled-out', 30],
+      [null, 'rolled-out', 30],
+    ]);
+
+    await writeFile(file, THREE);
+    const named = await FileTrafficRouter.locate([dir], TARGET, { routes: ['api'] });
+    expect(named.managedRoutes).toEqual([{ name: 'api' }]);
+    await named.apply(state({ canaryWeight: 100 }));
+    const routed = await engine(dir);
+    expect(routed(0.5, {}).subset).toBe('v1'); // the unnamed route is not in routes: left alone
+    expect(routed(0.5, {}).route).toBeNull();
+    expect(await errorsOf(dir)).toEqual([]);
+    const text = await readFile(file, 'utf8');
+    expect(text.slice(text.indexOf('  - name: api'))).toContain(
+      `  - name: api\n    match:\n    - uri: {prefix: /api}\n    route:\n    - destination:\n        host: ${HOST}\n        subset: v2\n  - route:\n    - destination:\n        host: ${HOST}\n        subset: v1\n`,
+    );
+
+    await expect(FileTrafficRouter.locate([dir], TARGET, { routes: ['api', 'checkout'] })).rejects.toThrow(
+      /the Canary's routes name "checkout", which .*virtual-service\.yaml does not have \(its HTTP routes: "beta", "api", http\[2\] \(unnamed\)\)/,
+    );
+    await expect(FileTrafficRouter.locate([dir], TARGET, { routes: ['beta'] })).resolves.toBeDefined();
+  });
+
+  it('after a promotion (no route reaches the primary) manages the routes that reach the canary', async () => {
+    const { dir } = await config(THREE.replaceAll('subset: v1', 'subset: v2'));
+    const r = await FileTrafficRouter.locate([dir], TARGET);
+    expect(r.managedRoutes).toEqual([{ name: 'beta' }, { name: 'api' }, { index: 2 }]);
+  });
+
+  it('a rollback names the unmanaged routes still on the canary, and with the opt-in sends them to the primary', async () => {
+    const { dir, file } = await config(
+      THREE.replace(
+        `  - name: api`,
+        `  - name: half
+    match:
+    - uri: {prefix: /half}
+    route:
+    - destination:
+        host: ${HOST}
+        subset: v2
+      weight: 40
+    - destination:
+        host: other.composite.svc.cluster.local
+      weight: 60
+    mirror:
+      host: ${HOST}
+      subset: v2
+  - name: api`,
+      ),
+    );
+    const r = await FileTrafficRouter.locate([dir], TARGET, { routes: ['api'] });
+    const kept = await r.apply(state({}));
+    expect(kept.unmanagedToCanary).toEqual([
+      'http[0] ("beta") → v2',
+      'http[1] ("half") → v2 (weight 40)',
+      'http[1] ("half") → mirror to v2',
+    ]);
+    const released = await r.apply(state({ unmanagedToPrimary: true }));
+    expect(released).toEqual({ changed: true, unmanagedToCanary: ['http[1] ("half") → mirror to v2'] });
+    const route = await engine(dir);
+    expect(route(0.5, { 'x-beta': '1' })).toMatchObject({ subset: 'v1', route: 'beta' });
+    expect(await errorsOf(dir)).toEqual([
+      'IST0101 spec.http[1].route[1].destination.host: Referenced host not found: "other.composite.svc.cluster.local"',
+    ]);
+    const text = await readFile(file, 'utf8');
+    expect(text).toContain(
+      `  - name: beta\n    match:\n    - headers:\n        x-beta: {exact: "1"}\n    route:\n    - destination:\n        host: ${HOST}\n        subset: v1\n`,
+    );
+    expect(text).toContain(
+      `        subset: v1\n      weight: 40\n    - destination:\n        host: other.composite.svc.cluster.local\n`,
+    );
+
+    // Merged into the route's own primary destination when it has one.
+    await writeFile(
+      file,
+      vsWith(`  - name: mixed
+    match:
+    - uri: {prefix: /mixed}
+    route:
+    - destination: {host: ${HOST}, subset: v2}
+      weight: 30
+    - destination: {host: ${HOST}, subset: v1}
+      weight: 70
+  - name: main
+    route:
+    - destination: {host: ${HOST}, subset: v1}
+`),
+    );
+    const m = await FileTrafficRouter.locate([dir], TARGET, { routes: ['main'] });
+    expect((await m.apply(state({ unmanagedToPrimary: true }))).unmanagedToCanary).toEqual([]);
+    expect(await readFile(file, 'utf8')).toContain(
+      `  - name: mixed\n    match:\n    - uri: {prefix: /mixed}\n    route:\n    - destination: {host: ${HOST}, subset: v1}\n      weight: 100\n  - name: main\n`,
+    );
+  });
+
+  it('refuses a run whose managed route was removed by hand', async () => {
+    const { dir, file } = await config(THREE);
+    const r = await FileTrafficRouter.locate([dir], TARGET, { routes: ['api'] });
+    await writeFile(file, THREE.replace('name: api', 'name: api-v2'));
+    await expect(r.apply(state({ canaryWeight: 10 }))).rejects.toThrow(
+      /the route "api" managed by this rollout is no longer in the VirtualService/,
+    );
+  });
+});
+
 describe('layout', () => {
   it('changes only the weight scalars for a weight step, and nothing else in the file', async () => {
     const vs = FANCY.replace('            timeout: 0x1F s\n', '');
@@ -421,6 +582,20 @@ describe('layout', () => {
     );
     expect(back.replace(`metadata: {name: checkout-service-vs, namespace: composite}`, '')).not.toContain('weir');
     expect(await r.read()).toEqual(state({ canaryWeight: 5 }));
+  });
+
+  it('splits a lone destination without a weight by splicing: the rest of the file stays byte for byte', async () => {
+    // Found by the issue-12 e2e run: the primary's new `weight:` and the canary item inserted after it end at the same
+    // offset; the whole document used to be re-rendered (comment alignment lost).
+    const vs = SIMPLE.replace('  - name: main\n', '  - name: main      # all traffic to v1 until the rollout starts\n');
+    const { dir, file } = await config(vs);
+    const r = await FileTrafficRouter.locate([dir], TARGET);
+    await r.apply(state({ canaryWeight: 20 }));
+    expect(await readFile(file, 'utf8')).toBe(
+      `${vs}      weight: 80\n    - destination:\n        host: ${HOST}\n        subset: v2\n      weight: 20\n`,
+    );
+    await r.apply(state({}));
+    expect(await readFile(file, 'utf8')).toBe(`${vs}      weight: 100\n`);
   });
 
   it('keeps CRLF line endings, a BOM, the file mode, and writes through a symlink', async () => {
@@ -577,7 +752,7 @@ describe('any sequence of states', () => {
           for (const s of states) {
             await r.apply(s);
             expect(await r.read()).toEqual(s);
-            expect(await r.apply(s)).toEqual({ changed: false });
+            expect((await r.apply(s)).changed).toBe(false);
             expect(await errorsOf(dir)).toEqual([]);
             const route = await engine(dir);
             const w = s.canaryWeight / 100;

@@ -636,6 +636,60 @@ describe('decide (§3.1)', () => {
     ]);
   });
 
+  it('an absolute SLO never promotes a canary the relative latency test calls worse (issue 12)', () => {
+    const at50 = progress({ stepIndex: 3, stepElapsedMs: 60_000, runElapsedMs: 240_000, canaryRequestsInStep: 50 });
+    // 1000 clean canary requests, none above 500 ms: the latency SLO route passes (V5), and so do the errors.
+    const c = healthyCounts(1000, 1000, 0.5);
+    // …but above τ = 100 ms the canary has 35 exceedances to the primary's 10 at w = 0.5: E↑(θ₀) at that τ is past
+    // 2/α (its confidence sequence lies above the tolerance), while the average over the three τ stays below K/α_R.
+    recordEvents(c.latency.find((l) => l.thresholdMs === 100)!.exceedances, 0.5, 35, 10);
+    const d = decide(c, at50, policy);
+    const lat = d.evidence.notWorse.find((m) => m.metric === 'latency')!;
+    const up100 = d.evidence.rollback.find((t) => t.test === 'latency-relative')!.perThreshold![0]!;
+    expect(up100.thresholdMs).toBe(100);
+    expect(up100.logE).toBeGreaterThanOrEqual(LN40);
+    expect(d.evidence.rollback.every((t) => !t.crossed)).toBe(true);
+    expect(lat.routes.find((r) => r.test === 'latency-slo')!.crossed).toBe(true);
+    expect(lat.notWorse).toBe(false);
+    expect(lat.blocked).toMatch(
+      /slower than 1\.2× the primary at τ = 100 ms \(ln E↑ = 4\.06\d ≥ ln\(2\/α\) = 3\.689\)/,
+    );
+    expect(d.action === 'HOLD' && d.hold).toBe('not-worse');
+    expect(d.reason).toMatch(/latency \(.*; blocked: the relative test calls the canary slower/);
+    // The errors metric keeps the design's §3.2 choice (never blocked).
+    expect(d.evidence.notWorse.find((m) => m.metric === 'errors')!.blocked).toBeNull();
+  });
+
+  it('τ pending: the relative latency test keeps its place in K and R at ln E = 0, and latency cannot pass the gate', () => {
+    const pending: SequentialPolicy = {
+      ...policy,
+      latency: {
+        ...policy.latency!,
+        thresholdsMs: [],
+        relativePending: 'the primary has served 40 of the 100 requests',
+      },
+    };
+    const at50 = progress({ stepIndex: 3, stepElapsedMs: 60_000, runElapsedMs: 240_000, canaryRequestsInStep: 50 });
+    const clean = healthyCounts(1000, 1000, 0.5);
+    const d = decide(clean, at50, pending);
+    expect(d.evidence.rollback.map((t) => [t.test, t.logE])).toEqual([
+      ['errors-relative', 0],
+      ['errors-slo', expect.any(Number)],
+      ['latency-relative', 0],
+      ['latency-slo', expect.any(Number)],
+    ]);
+    expect(d.evidence.rollback[0]!.logThreshold).toBeCloseTo(LN80, 12);
+    const lat = d.evidence.notWorse.find((m) => m.metric === 'latency')!;
+    expect(lat.routes.map((r) => r.logThreshold)).toEqual([LN40, LN40]);
+    expect(lat.routes.find((r) => r.test === 'latency-slo')!.crossed).toBe(true);
+    expect(lat.notWorse).toBe(false);
+    expect(d.action === 'HOLD' && d.hold).toBe('not-worse');
+    expect(d.reason).toContain('blocked: τ not set yet: the primary has served 40 of the 100 requests');
+    // Without latency thresholds and not pending, latency is judged by its SLO alone (as before).
+    const sloOnly = decide(clean, at50, { ...policy, latency: { ...policy.latency!, thresholdsMs: [] } });
+    expect(sloOnly.action).toBe('ADVANCE');
+  });
+
   it('grids are the design defaults', () => {
     expect(ROLLBACK_GRID.ratios).toEqual([1.25, 1.5, 2, 3, 5, 10, 30]);
     expect(NOT_WORSE_GRID.ratios).toEqual([0.85, 0.7, 0.5, 0.35, 0.2, 0.1]);
