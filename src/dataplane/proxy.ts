@@ -44,7 +44,12 @@ import {
   sidecarSourceResolver,
 } from './server/source-identity.ts';
 import { runAttempt } from './upstream/attempt.ts';
-import { ClusterManager, type ClusterRuntime, parseLocality } from './upstream/cluster-manager.ts';
+import {
+  ClusterManager,
+  type ClusterRuntime,
+  type EndpointRuntime,
+  parseLocality,
+} from './upstream/cluster-manager.ts';
 import { dispatcherRequest, errors as undiciErrors } from './upstream/undici.ts';
 
 /** Envoy's default per-request buffer limit for retries and shadows: 1 MiB. */
@@ -281,40 +286,34 @@ export class ProxyServer {
   }
 
   /**
-   * Applies a new configuration: builds a new route table and swaps it in. In-flight requests keep the old one;
-   * cluster runtimes whose definition is unchanged keep their pools.
+   * Applies a new configuration: compiles it (reusing what is unchanged from the table in service, `compile.ts`)
+   * and swaps it in with {@link applyTable}.
    */
   setSnapshot(snapshot: ConfigSnapshot): void {
-    const table = compileRouteTable(snapshot, this.opts.mode);
+    this.applyTable(compileRouteTable(snapshot, this.opts.mode, this.table));
+  }
+
+  /** The route table in service (in-flight requests may still hold older ones). */
+  get routeTable(): RouteTable {
+    return this.table;
+  }
+
+  /** The proxy's mode (sidecar or gateway, namespace, labels), for compiling tables elsewhere. */
+  get mode(): ProxyMode {
+    return this.opts.mode;
+  }
+
+  /**
+   * Swaps in a route table compiled for this proxy (for example in event-loop slices). In-flight requests finish on
+   * the table they started with. Cluster runtimes follow their clusters (`ClusterManager.reconcile`): unchanged
+   * ones are kept as they are, an endpoint change updates the runtime in place (pools and outlier state of the hosts
+   * that stay survive), clusters that are gone are closed once their requests finish.
+   */
+  applyTable(table: RouteTable): void {
     this.table = table;
-    this.resolveSource = this.makeResolver(snapshot);
+    this.resolveSource = this.makeResolver(table.snapshot);
     this.configVersion++;
-    // Pre-build the clusters referenced by routes so unchanged runtimes are matched, then drop the rest.
-    const keep = new Set<string>();
-    for (const vh of table.virtualHosts()) {
-      for (const r of vh.routes) {
-        if (r.action.type !== 'route') continue;
-        for (const d of r.action.destinations) {
-          const ports =
-            d.port !== null ? [d.port] : (table.snapshot.registry.byHost.get(d.host)?.ports.map((p) => p.number) ?? []);
-          for (const p of ports) {
-            const c = table.cluster(d.host, d.subset, d.port ?? p, p);
-            if (c) {
-              keep.add(c.name);
-              this.clusters.get(c);
-            }
-          }
-        }
-        for (const m of r.mirrors) {
-          const svc = table.snapshot.registry.byHost.get(m.host);
-          for (const p of m.port !== null ? [m.port] : (svc?.ports.map((x) => x.number) ?? [])) {
-            const c = table.cluster(m.host, m.subset, m.port ?? p, p);
-            if (c) keep.add(c.name);
-          }
-        }
-      }
-    }
-    this.clusters.retain(keep);
+    this.clusters.reconcile((name) => table.clusterByName(name));
   }
 
   /**
@@ -594,8 +593,11 @@ export class ProxyServer {
     const policy = route.retries;
     const maxAttempts = 1 + (policy && !body.stream ? policy.attempts : 0);
     const routeDeadline = route.timeoutMs !== null ? performance.now() + route.timeoutMs : Number.POSITIVE_INFINITY;
-    let tried: Set<number> | null = null;
-    const exclude = policy?.retryIgnorePreviousHosts ? (i: number) => tried?.has(i) === true : undefined;
+    // Tried hosts by object: an endpoint update between attempts renumbers the cluster's hosts.
+    let tried: Set<EndpointRuntime> | null = null;
+    const exclude = policy?.retryIgnorePreviousHosts
+      ? (i: number) => tried?.has(runtime.endpoints[i]!) === true
+      : undefined;
     const attemptIdx = hdrs.length;
     hdrs.push('x-envoy-attempt-count', '1');
     let lastOutcome: AttemptOutcome | null = null;
@@ -621,7 +623,7 @@ export class ProxyServer {
           return;
         }
         const ep = runtime.endpoints[idx]!;
-        if (maxAttempts > 1) (tried ??= new Set()).add(idx);
+        if (maxAttempts > 1) (tried ??= new Set()).add(ep);
         st.attempts = attempt;
         st.upstreamHost = ep.key;
         st.upstreamLabels = ep.labels;
@@ -655,7 +657,7 @@ export class ProxyServer {
           },
           onHead: (status, rawHeaders) => {
             st.upstreamServiceTimeMs = performance.now() - t0;
-            runtime.report(idx, { kind: 'response', status });
+            runtime.report(ep, { kind: 'response', status });
             if (!isLast && policy && performance.now() < routeDeadline) {
               const outcome: AttemptOutcome = { kind: 'response', status, headers: retryHeaderView(rawHeaders) };
               // A retry needs room under the cluster's max_retries; without it the response is returned.
@@ -715,7 +717,7 @@ export class ProxyServer {
           continue;
         }
         // No response head: a local-origin failure for outlier detection.
-        runtime.report(idx, { kind: 'local-failure' });
+        runtime.report(ep, { kind: 'local-failure' });
         if (timedOutBy !== null) {
           lastOutcome = { kind: 'per-try-timeout' };
           lastReply = timedOutBy === 'route' ? LOCAL_REPLIES.timeout : LOCAL_REPLIES.perTryTimeout;

@@ -104,13 +104,13 @@ describe('outlier detection', () => {
   it('ejects after consecutive5xxErrors and a success resets the count', () => {
     const clock = { t: 0 };
     const r = runtime(cluster(3, { outlier: { consecutive5xxErrors: 3, maxEjectionPercent: 100 } }), clock);
-    r.report(0, { kind: 'response', status: 500 });
-    r.report(0, { kind: 'response', status: 500 });
-    r.report(0, { kind: 'response', status: 200 });
-    r.report(0, { kind: 'response', status: 500 });
-    r.report(0, { kind: 'response', status: 502 });
+    r.report(r.endpoints[0]!, { kind: 'response', status: 500 });
+    r.report(r.endpoints[0]!, { kind: 'response', status: 500 });
+    r.report(r.endpoints[0]!, { kind: 'response', status: 200 });
+    r.report(r.endpoints[0]!, { kind: 'response', status: 500 });
+    r.report(r.endpoints[0]!, { kind: 'response', status: 502 });
     expect(r.isEjected(0)).toBe(false);
-    r.report(0, { kind: 'local-failure' });
+    r.report(r.endpoints[0]!, { kind: 'local-failure' });
     expect(r.isEjected(0)).toBe(true);
     expect(picks(r, 50)).toEqual(new Set([1, 2]));
   });
@@ -123,7 +123,7 @@ describe('outlier detection', () => {
       }),
       clock,
     );
-    r.report(0, { kind: 'response', status: 503 });
+    r.report(r.endpoints[0]!, { kind: 'response', status: 503 });
     expect(r.endpoints[0]?.ejectedUntilMs).toBe(1000);
     clock.t = 999;
     r.tick();
@@ -134,7 +134,7 @@ describe('outlier detection', () => {
     expect(picks(r, 20)).toEqual(new Set([1]));
     r.tick();
     expect(r.isEjected(0)).toBe(false);
-    r.report(0, { kind: 'response', status: 503 });
+    r.report(r.endpoints[0]!, { kind: 'response', status: 503 });
     expect(r.endpoints[0]?.ejectedUntilMs).toBe(1000 + 2000);
     clock.t = 3000;
     r.tick(); // back in service
@@ -145,25 +145,25 @@ describe('outlier detection', () => {
   it('respects maxEjectionPercent, but always allows one ejection', () => {
     const clock = { t: 0 };
     const r = runtime(cluster(4, { outlier: { consecutive5xxErrors: 1, maxEjectionPercent: 10 } }), clock);
-    r.report(0, { kind: 'response', status: 500 });
-    r.report(1, { kind: 'response', status: 500 });
+    r.report(r.endpoints[0]!, { kind: 'response', status: 500 });
+    r.report(r.endpoints[1]!, { kind: 'response', status: 500 });
     expect([r.isEjected(0), r.isEjected(1)]).toEqual([true, false]);
     const r50 = runtime(cluster(4, { outlier: { consecutive5xxErrors: 1, maxEjectionPercent: 50 } }), clock);
-    for (const i of [0, 1, 2]) r50.report(i, { kind: 'response', status: 500 });
+    for (const i of [0, 1, 2]) r50.report(r50.endpoints[i]!, { kind: 'response', status: 500 });
     expect([0, 1, 2].map((i) => r50.isEjected(i))).toEqual([true, true, false]);
   });
 
   it('with every host ejected and panic off there is no host (503 UH); below minHealthPercent all hosts are used', () => {
     const clock = { t: 0 };
     const r = runtime(cluster(2, { outlier: { consecutive5xxErrors: 1, maxEjectionPercent: 100 } }), clock);
-    r.report(0, { kind: 'response', status: 500 });
-    r.report(1, { kind: 'response', status: 500 });
+    r.report(r.endpoints[0]!, { kind: 'response', status: 500 });
+    r.report(r.endpoints[1]!, { kind: 'response', status: 500 });
     expect(r.pick(null, Math.random)).toBe(-1);
     const panic = runtime(
       cluster(2, { outlier: { consecutive5xxErrors: 1, maxEjectionPercent: 100, minHealthPercent: 60 } }),
       clock,
     );
-    panic.report(0, { kind: 'response', status: 500 });
+    panic.report(panic.endpoints[0]!, { kind: 'response', status: 500 });
     expect(picks(panic, 50)).toEqual(new Set([0, 1]));
   });
 
@@ -173,17 +173,17 @@ describe('outlier detection', () => {
       cluster(2, { outlier: { consecutive5xxErrors: 0, consecutiveGatewayErrors: 2, maxEjectionPercent: 100 } }),
       clock,
     );
-    r.report(0, { kind: 'response', status: 500 });
-    r.report(0, { kind: 'response', status: 500 });
+    r.report(r.endpoints[0]!, { kind: 'response', status: 500 });
+    r.report(r.endpoints[0]!, { kind: 'response', status: 500 });
     expect(r.isEjected(0)).toBe(false);
-    r.report(0, { kind: 'response', status: 503 });
-    r.report(0, { kind: 'local-failure' });
+    r.report(r.endpoints[0]!, { kind: 'response', status: 503 });
+    r.report(r.endpoints[0]!, { kind: 'local-failure' });
     expect(r.isEjected(0)).toBe(true);
   });
 
   it('without outlierDetection nothing is ejected', () => {
     const r = runtime(cluster(2), { t: 0 });
-    for (let i = 0; i < 20; i++) r.report(0, { kind: 'response', status: 500 });
+    for (let i = 0; i < 20; i++) r.report(r.endpoints[0]!, { kind: 'response', status: 500 });
     expect(r.isEjected(0)).toBe(false);
   });
 });
@@ -249,7 +249,7 @@ describe('locality priority', () => {
       'us-east/zone-a/sub-1',
     );
     expect(picks(withOd, 50)).toEqual(new Set([0]));
-    withOd.report(0, { kind: 'response', status: 500 });
+    withOd.report(withOd.endpoints[0]!, { kind: 'response', status: 500 });
     expect(picks(withOd, 50)).toEqual(new Set([1, 2]));
     const withoutOd = runtime(cluster(3, { localities: locs }), clock, 'us-east/zone-a/sub-1');
     expect(picks(withoutOd, 60)).toEqual(new Set([0, 1, 2]));
@@ -294,10 +294,10 @@ describe('failoverPriority (Istio applyFailoverPriorities)', () => {
     });
     const r = runtime(c, { t: 0 }, null, { tier: 'a' });
     expect(picks(r, 60)).toEqual(new Set([1, 2]));
-    r.report(1, { kind: 'response', status: 500 });
+    r.report(r.endpoints[1]!, { kind: 'response', status: 500 });
     // Half of priority 0 healthy: it takes 50 % × 1.4 = 70 % of the load, the rest spills to priority 1 (Envoy).
     expect(picks(r, 80)).toEqual(new Set([0, 2]));
-    r.report(2, { kind: 'response', status: 500 });
+    r.report(r.endpoints[2]!, { kind: 'response', status: 500 });
     expect(picks(r, 40)).toEqual(new Set([0]));
     // Without outlier detection Istio applies no failover at all.
     const off = runtime(
