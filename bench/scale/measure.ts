@@ -3,10 +3,10 @@
  * effect, and record the longest serving-thread stall seen meanwhile (stall probe + `weir_event_loop_delay_*`); the
  * steady load stream with and without endpoint churn.
  */
-import { Worker } from 'node:worker_threads';
+import { EventLoopDelaySampler } from '../../src/telemetry/event-loop-delay.ts';
 import { createSeededRng } from '../../src/util/random.ts';
 import { get, pollUntil, StallProbe } from './http.ts';
-import type { LoadJob, LoadResult } from './load-worker.ts';
+import { type LoadJob, type LoadResult, runLoad } from './load.ts';
 import { type Mesh, PROBE_HEADER, PROBE_HOST, serviceName } from './mesh.ts';
 import { eventLoopDelayBetween, type ServeProcess, scrape } from './weir.ts';
 
@@ -94,6 +94,11 @@ export interface ChangeResult {
   /** Largest `weir_event_loop_delay_seconds` bucket bound that grew meanwhile (≤ value), null when absent. */
   eventLoopDelayMaxMs: number | null;
   configVersion: number | null;
+  /**
+   * The harness's own event-loop delay during the window, ms: the probe's and the poller's times include it, so a
+   * large value (a busy machine) makes `probeMaxDelayMs` and `inEffectMs` unreliable by that much.
+   */
+  harnessLagMs: number;
 }
 
 /**
@@ -112,11 +117,14 @@ export async function measureChange(
   probe.start();
   // Lets the sampler record the scrape's own cost before the window, and the probe open its connections.
   await pause(50);
+  const lag = new EventLoopDelaySampler(5);
+  lag.start();
   const windowStart = performance.now();
   const t0 = write();
   const r = await pollUntil(() => check.poll(), t0 + timeoutMs, POLL_GAP_MS);
   await pause(TAIL_MS);
   const windowEnd = performance.now();
+  lag.stop();
   probe.stop();
   await probe.settle(windowEnd, performance.now() + 30_000);
   const w = probe.window(windowStart, windowEnd);
@@ -131,19 +139,8 @@ export async function measureChange(
     probeFailed: w.failed,
     eventLoopDelayMaxMs: after ? eventLoopDelayBetween(before, after) : null,
     configVersion: after?.configVersion ?? null,
+    harnessLagMs: lag.maxSeconds * 1000,
   };
-}
-
-/** Runs the open-loop load stream in a worker thread; rejects only if the worker fails. */
-export function runLoad(job: LoadJob): Promise<LoadResult> {
-  return new Promise((resolve, reject) => {
-    const worker = new Worker(new URL('./load-worker.ts', import.meta.url), { workerData: job });
-    worker.once('message', (m: LoadResult) => resolve(m));
-    worker.once('error', reject);
-    worker.once('exit', (code) => {
-      if (code !== 0) reject(new Error(`load worker exited with ${code}`));
-    });
-  });
 }
 
 /** The load stream through the proxy while `perSecond` endpoint changes are written (seeded choice of service). */

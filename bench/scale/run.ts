@@ -6,8 +6,8 @@
  * reloads; the added p99 of a steady stream through the proxy with and without endpoint churn. Prints Markdown
  * tables (and how each figure grows with size) and writes JSON to bench/results/. See bench/scale/README.md.
  *
- * Usage: npm run bench:scale [-- --sizes 100,1000 --node /path/to/node --quick --one-file --budget SECONDS
- *                                --no-pin --seed N]
+ * Usage: npm run bench:scale [-- --sizes 100,1000 --node /path/to/node --node-flags '--max-old-space-size=256'
+ *                                --quick --one-file --budget SECONDS --no-pin --seed N]
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -33,7 +33,7 @@ function options(argv: string[]) {
     if (v === undefined || v.startsWith('--')) throw new Error(`--${name} needs a value`);
     return v;
   };
-  const known = new Set(['sizes', 'node', 'quick', 'one-file', 'budget', 'no-pin', 'seed']);
+  const known = new Set(['sizes', 'node', 'node-flags', 'quick', 'one-file', 'budget', 'no-pin', 'seed']);
   for (const a of argv) {
     if (a.startsWith('--') && !known.has(a.slice(2))) throw new Error(`unknown option ${a}`);
   }
@@ -45,6 +45,7 @@ function options(argv: string[]) {
   return {
     sizes: [...sizes].sort((a, b) => a - b),
     node: value('node') ?? process.execPath,
+    nodeFlags: (value('node-flags') ?? '').split(/\s+/).filter((f) => f !== ''),
     quick,
     pin: !argv.includes('--no-pin'),
     budgetMs: budgetS * 1000,
@@ -104,12 +105,19 @@ async function main(): Promise<void> {
   const loadBefore = loadavg();
   const tmp = mkdtempSync(join(tmpdir(), 'weir-scale-'));
   const bundle = await bundleWeir(ROOT);
-  const rt: WeirRuntime = { node: o.node, bundle, cpu: pin ? 1 : null, cwd: ROOT, logFile: join(tmp, 'weir.log') };
+  const rt: WeirRuntime = {
+    node: o.node,
+    nodeFlags: o.nodeFlags,
+    bundle,
+    cpu: pin ? 1 : null,
+    cwd: ROOT,
+    logFile: join(tmp, 'weir.log'),
+  };
   const log = (line: string): void => {
     process.stderr.write(`[${fmtMs(o.budgetMs - budget.left())}] ${line}\n`);
   };
   log(
-    `bench:scale sizes ${o.sizes.join(', ')}; weir on ${childNode} (${o.node})${pin ? ', pinned to CPU 1' : ''}; budget ${o.budgetMs / 1000} s`,
+    `bench:scale sizes ${o.sizes.join(', ')}; weir on ${childNode} (${[o.node, ...o.nodeFlags].join(' ')})${pin ? ', pinned to CPU 1' : ''}; budget ${o.budgetMs / 1000} s`,
   );
   const rows: SizeRow[] = [];
   let backend: Awaited<ReturnType<typeof startBackend>> | null = null;
@@ -140,7 +148,7 @@ async function main(): Promise<void> {
   const text = [
     `## bench:scale ${started.toISOString()} (${Math.round((finished.getTime() - started.getTime()) / 1000)} s)`,
     '',
-    `weir ${env.weir} on node ${childNode}; ${env.machine}; ${pin ? 'weir pinned to CPU 1, harness/backend/load on CPU 0' : 'not pinned'}; load average before ${env.loadavgBefore.join(' ')}, after ${env.loadavgAfter.join(' ')}; layout ${s.layout}.`,
+    `weir ${env.weir} on node ${childNode}${o.nodeFlags.length ? ` ${o.nodeFlags.join(' ')}` : ''}; ${env.machine}; ${pin ? 'weir pinned to CPU 1, harness/backend/load on CPU 0' : 'not pinned'}; load average before ${env.loadavgBefore.join(' ')}, after ${env.loadavgAfter.join(' ')}; layout ${s.layout}.`,
     '',
     sizeTable(rows, s.changeTimeoutMs),
     '',
@@ -168,7 +176,7 @@ async function main(): Promise<void> {
     version: 1,
     startedAt: started.toISOString(),
     finishedAt: finished.toISOString(),
-    options: { sizes: o.sizes, node: o.node, quick: o.quick, pin, budgetMs: o.budgetMs, ...s },
+    options: { sizes: o.sizes, node: o.node, nodeFlags: o.nodeFlags, quick: o.quick, pin, budgetMs: o.budgetMs, ...s },
     method: { pollGapMs: POLL_GAP_MS, probeIntervalMs: PROBE_INTERVAL_MS, tailMs: TAIL_MS },
     env,
     rows,

@@ -5,18 +5,19 @@
  */
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { cpuSeconds } from '../lib/sys.ts';
 import { get, pollUntil } from './http.ts';
-import type { LoadJob, LoadResult } from './load-worker.ts';
+import { type LoadJob, type LoadResult, runLoad } from './load.ts';
 import {
   type ChangeResult,
   type EffectCheck,
   endpointCheck,
   loadWithChurn,
   measureChange,
-  runLoad,
   splitCheck,
 } from './measure.ts';
 import { type BackendPorts, Mesh, type MeshLayout, PROBE_HEADER, PROBE_HOST, serviceName } from './mesh.ts';
+import { fmtMs } from './report.ts';
 import {
   eventLoopDelayBetween,
   rssMb,
@@ -72,16 +73,23 @@ export interface ReloadSeries {
   eventLoopDelayMaxMs: number | null;
 }
 
+/** The load stream through weir, without or with churn, and what weir did meanwhile. */
+export interface LoadPhase {
+  result: LoadResult;
+  /** Applied reloads (config version delta), null when unknown. */
+  reloads: number | null;
+  /** Largest `weir_event_loop_delay_seconds` bucket that grew, ms (≤ value), null when absent. */
+  eventLoopDelayMaxMs: number | null;
+  /** weir's CPU time / wall time over the phase (1 = one core busy). */
+  weirCpuShare: number;
+}
+
 /** The load stream: direct to the backend, through weir, and through weir with endpoint churn. */
 export interface LoadRow {
   direct: LoadResult | null;
-  proxy: LoadResult | null;
-  churn: LoadResult | null;
+  proxy: LoadPhase | null;
+  churn: LoadPhase | null;
   churnWrites: number;
-  /** Applied reloads (config version delta) during the churn stream, null when unknown. */
-  reloadsDuringChurn: number | null;
-  eventLoopDelayMaxMsProxy: number | null;
-  eventLoopDelayMaxMsChurn: number | null;
 }
 
 /** Everything measured at one size. */
@@ -209,6 +217,11 @@ async function serveSteps(
     if (!enough(10_000, what)) return null;
     progress(`${mesh.services} services: ${what}…`);
     const r = await measureChange(s, check, write, budget.cap(o.changeTimeoutMs));
+    if (r.harnessLagMs > 50) {
+      row.notes.push(
+        `${what}: the harness itself lagged ${fmtMs(r.harnessLagMs)} (busy machine): times unreliable by that much`,
+      );
+    }
     if (r.timedOut)
       row.notes.push(`timeout: ${what} not in effect within ${Math.round(budget.cap(o.changeTimeoutMs) / 1000)} s`);
     return r;
@@ -279,30 +292,31 @@ async function serveSteps(
     connections: 32,
     timeoutMs: 60_000,
   });
-  const load: LoadRow = {
-    direct: null,
-    proxy: null,
-    churn: null,
-    churnWrites: 0,
-    reloadsDuringChurn: null,
-    eventLoopDelayMaxMsProxy: null,
-    eventLoopDelayMaxMsChurn: null,
-  };
+  const load: LoadRow = { direct: null, proxy: null, churn: null, churnWrites: 0 };
   row.load = load;
   progress(
     `${mesh.services} services: load ${o.rate} req/s direct / through weir / with ${o.churnPerSecond} endpoint changes/s…`,
   );
   load.direct = await runLoad(job(`http://127.0.0.1:${mesh.backend.service[0]}/`, null));
-  let m0 = await scrape(s.adminUrl, 30_000);
-  load.proxy = await runLoad(job(`${s.proxyUrl}/`, svc0));
-  let m1 = await scrape(s.adminUrl, 30_000);
-  load.eventLoopDelayMaxMsProxy = eventLoopDelayBetween(m0, m1);
-  m0 = await scrape(s.adminUrl, 30_000);
-  const churn = await loadWithChurn(mesh, job(`${s.proxyUrl}/`, svc0), o.churnPerSecond, o.seed);
-  m1 = await scrape(s.adminUrl, budget.cap(o.changeTimeoutMs));
-  load.churn = churn.load;
-  load.churnWrites = churn.writes;
-  load.eventLoopDelayMaxMsChurn = eventLoopDelayBetween(m0, m1);
-  load.reloadsDuringChurn =
-    m0.configVersion !== null && m1.configVersion !== null ? m1.configVersion - m0.configVersion : null;
+  const phase = async (run: () => Promise<LoadResult>): Promise<LoadPhase> => {
+    const m0 = await scrape(s.adminUrl, 30_000);
+    await pause(50);
+    const c0 = cpuSeconds([s.pid]);
+    const t0 = performance.now();
+    const result = await run();
+    const share = (cpuSeconds([s.pid]) - c0) / ((performance.now() - t0) / 1000);
+    const m1 = await scrape(s.adminUrl, budget.cap(o.changeTimeoutMs));
+    return {
+      result,
+      reloads: m0.configVersion !== null && m1.configVersion !== null ? m1.configVersion - m0.configVersion : null,
+      eventLoopDelayMaxMs: eventLoopDelayBetween(m0, m1),
+      weirCpuShare: share,
+    };
+  };
+  load.proxy = await phase(() => runLoad(job(`${s.proxyUrl}/`, svc0)));
+  load.churn = await phase(async () => {
+    const c = await loadWithChurn(mesh, job(`${s.proxyUrl}/`, svc0), o.churnPerSecond, o.seed);
+    load.churnWrites = c.writes;
+    return c.load;
+  });
 }

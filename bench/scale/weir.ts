@@ -11,6 +11,8 @@ import { get } from './http.ts';
 /** How to run weir: which node binary, the bundle, and an optional CPU to pin it to (taskset). */
 export interface WeirRuntime {
   node: string;
+  /** Flags for that node binary (e.g. `--max-old-space-size=256`). */
+  nodeFlags: string[];
   bundle: string;
   cpu: number | null;
   /** Working directory and a log file for the child's stdout/stderr. */

@@ -1,46 +1,15 @@
-/**
- * The open-loop load stream of `npm run bench:scale`, run in a worker thread (its own event loop, so the harness's
- * probes and file writes do not delay it): GET `url` at a fixed `rate` for `seconds`, each request timed from its
- * scheduled start (no coordinated omission: a request the target answers late, or that waits for a connection,
- * shows the whole wait). Posts a {@link LoadResult} and exits.
- */
+// The open-loop load stream of `npm run bench:scale`, run in a worker thread (plain JS: workers do not inherit the
+// tsx loader), so the harness's probes and file writes do not delay it. GET `url` at a fixed `rate` for
+// `warmupSeconds + seconds`; each request is timed from its scheduled start (no coordinated omission: a request the
+// target answers late, or that waits for a connection, shows the whole wait); the warm-up's latencies are dropped.
+// workerData: LoadJob; posts a LoadResult (types in load.ts) and exits.
 import http from 'node:http';
 import { parentPort, workerData } from 'node:worker_threads';
 
-/** What the worker is asked to do. */
-export interface LoadJob {
-  url: string;
-  host: string | null;
-  /** Requests per second. */
-  rate: number;
-  /** Measured seconds, after `warmupSeconds` at the same rate whose latencies are discarded. */
-  seconds: number;
-  warmupSeconds: number;
-  /** Keep-alive connections at most. */
-  connections: number;
-  /** Per-request timeout, ms (a timed-out request counts as an error with its latency up to the timeout). */
-  timeoutMs: number;
-}
+const quantile = (sorted, p) =>
+  sorted.length === 0 ? Number.NaN : sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
 
-/** Latencies in ms from the scheduled start to the end of the response. */
-export interface LoadResult {
-  requests: number;
-  errors: number;
-  /** Requests per second actually sent (first to last send). */
-  achievedRps: number;
-  /** How late the generator sent its most late request, ms (a large value means the generator itself stalled). */
-  maxSendLagMs: number;
-  p50: number;
-  p90: number;
-  p99: number;
-  p999: number;
-  max: number;
-}
-
-const quantile = (sorted: Float64Array, p: number): number =>
-  sorted.length === 0 ? Number.NaN : sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
-
-async function run(job: LoadJob): Promise<LoadResult> {
+async function run(job) {
   const agent = new http.Agent({ keepAlive: true, maxSockets: job.connections });
   const warm = Math.round(job.rate * job.warmupSeconds);
   const total = warm + Math.round(job.rate * job.seconds);
@@ -53,15 +22,16 @@ async function run(job: LoadJob): Promise<LoadResult> {
   let lastSendMs = 0;
   const intervalMs = 1000 / job.rate;
   const t0 = performance.now() + 5;
-  const headers: Record<string, string> = job.host ? { host: job.host } : {};
-  await new Promise<void>((resolve) => {
-    const finish = (i: number, due: number, ok: boolean): void => {
+  const headers = job.host ? { host: job.host } : {};
+  await new Promise((resolve) => {
+    const finish = (i, due, ok) => {
       if (i >= warm) {
         latencies[i - warm] = performance.now() - due;
         if (!ok) errors++;
       }
       if (++done === total) resolve();
     };
+    // A 1 ms tick sends every request that is due (the schedule is kept when a tick is late).
     const timer = setInterval(() => {
       const now = performance.now();
       while (sent < total && t0 + sent * intervalMs <= now) {
@@ -71,7 +41,7 @@ async function run(job: LoadJob): Promise<LoadResult> {
         if (i === warm) firstSendMs = now;
         lastSendMs = now;
         let settled = false;
-        const settle = (ok: boolean): void => {
+        const settle = (ok) => {
           if (settled) return;
           settled = true;
           finish(i, due, ok);
@@ -103,7 +73,4 @@ async function run(job: LoadJob): Promise<LoadResult> {
   };
 }
 
-if (parentPort) {
-  const result = await run(workerData as LoadJob);
-  parentPort.postMessage(result);
-}
+parentPort?.postMessage(await run(workerData));
