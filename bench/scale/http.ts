@@ -23,7 +23,8 @@ export function get(
   return new Promise((resolve) => {
     const headers: Record<string, string> = { ...(o.headers ?? {}) };
     if (o.host) headers.host = o.host;
-    const req = http.get(url, { agent, headers, timeout: o.timeoutMs }, (res) => {
+    // At least 1 ms: node's `timeout: 0` would mean none.
+    const req = http.get(url, { agent, headers, timeout: Math.max(1, o.timeoutMs) }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (d: string) => {
@@ -54,16 +55,20 @@ export interface PollResult {
 }
 
 /**
- * Runs `poll()` back to back (`gapMs` after each answer) until it returns true or `deadlineMs` (a
- * `performance.now()` value) passes. `poll` must not throw.
+ * Runs `poll(remainingMs)` back to back (`gapMs` after each answer) until it returns true or `deadlineMs` (a
+ * `performance.now()` value) passes; `poll` bounds its requests by `remainingMs` and must not throw.
  */
-export async function pollUntil(poll: () => Promise<boolean>, deadlineMs: number, gapMs = 2): Promise<PollResult> {
+export async function pollUntil(
+  poll: (remainingMs: number) => Promise<boolean>,
+  deadlineMs: number,
+  gapMs = 2,
+): Promise<PollResult> {
   let polls = 0;
   let lastOldStart = performance.now();
   while (performance.now() < deadlineMs) {
     const start = performance.now();
     polls++;
-    if (await poll()) {
+    if (await poll(Math.max(1, deadlineMs - start))) {
       const atMs = performance.now();
       return { ok: true, atMs, resolutionMs: atMs - lastOldStart, polls };
     }

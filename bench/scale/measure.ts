@@ -22,8 +22,8 @@ export const TAIL_MS = 300;
 export interface EffectCheck {
   /** Reads whatever baseline the check needs, before the write. */
   prepare(): Promise<void>;
-  /** One poll: true once the new state shows. Never throws. */
-  poll(): Promise<boolean>;
+  /** One poll, its requests bounded by `timeoutMs`: true once the new state shows. Never throws. */
+  poll(timeoutMs: number): Promise<boolean>;
 }
 
 /** Service 0's instrumented endpoint route answers `status` (200 with its v3 endpoint, 503 `UH` without). */
@@ -31,8 +31,8 @@ export function endpointCheck(s: ServeProcess, status: number): EffectCheck {
   const host = serviceName(0).host;
   return {
     prepare: async () => {},
-    poll: async () =>
-      (await get(s.proxyUrl, { host, headers: { [PROBE_HEADER]: 'endpoint' }, timeoutMs: 120_000 })).status === status,
+    poll: async (timeoutMs) =>
+      (await get(s.proxyUrl, { host, headers: { [PROBE_HEADER]: 'endpoint' }, timeoutMs })).status === status,
   };
 }
 
@@ -44,14 +44,15 @@ export function endpointCheck(s: ServeProcess, status: number): EffectCheck {
 export function splitCheck(s: ServeProcess, weights: readonly [number, number]): EffectCheck {
   const { ns, name, host } = serviceName(0);
   const countsUrl = `${s.adminUrl}/rollout/counts?namespace=${ns}&virtualService=${name}`;
-  const count = async (): Promise<number> => {
-    const a = await get(countsUrl, { timeoutMs: 120_000 });
-    if (a.status !== 200) return -1;
-    let n = 0;
+  /** Requests counted under the target split; null when the admin answer cannot be read. */
+  const count = async (timeoutMs: number): Promise<number | null> => {
+    const a = await get(countsUrl, { timeoutMs });
+    if (a.status !== 200) return null;
     try {
       const snap = JSON.parse(a.body) as {
         routes: { splits: { destinations: { subset: string | null; probability: number; requests: number }[] }[] }[];
       };
+      let n = 0;
       for (const r of snap.routes) {
         for (const sp of r.splits) {
           const p1 = sp.destinations.find((d) => d.subset === 'v1')?.probability;
@@ -61,26 +62,30 @@ export function splitCheck(s: ServeProcess, weights: readonly [number, number]):
           }
         }
       }
+      return n;
     } catch {
-      return -1;
+      return null;
     }
-    return n;
   };
-  let baseline = 0;
+  // Without a baseline the check never passes (the change is then reported as not in effect).
+  let baseline = Number.POSITIVE_INFINITY;
   return {
     prepare: async () => {
-      baseline = await count();
+      baseline = (await count(30_000)) ?? Number.POSITIVE_INFINITY;
     },
-    poll: async () => {
-      await get(s.proxyUrl, { host, timeoutMs: 120_000 });
-      const n = await count();
-      return n > baseline;
+    poll: async (timeoutMs) => {
+      const t0 = performance.now();
+      await get(s.proxyUrl, { host, timeoutMs });
+      const n = await count(Math.max(1, timeoutMs - (performance.now() - t0)));
+      return n !== null && n > baseline;
     },
   };
 }
 
 /** One change, measured. Times in ms. */
 export interface ChangeResult {
+  /** How long the change was given, ms (the step's timeout, capped by the run budget). */
+  timeoutMs: number;
   /** From the write (rename) to the end of the first poll that saw the new state; null when it did not show. */
   inEffectMs: number | null;
   /** The change took effect within the last `resolutionMs` before `inEffectMs` (poll interval and round trip). */
@@ -113,7 +118,7 @@ export async function measureChange(
 ): Promise<ChangeResult> {
   const probe = new StallProbe(s.proxyUrl, PROBE_HOST, PROBE_INTERVAL_MS);
   await check.prepare();
-  const before = await scrape(s.adminUrl, timeoutMs);
+  const before = await scrape(s.adminUrl, Math.min(30_000, timeoutMs));
   probe.start();
   // Lets the sampler record the scrape's own cost before the window, and the probe open its connections.
   await pause(50);
@@ -121,15 +126,16 @@ export async function measureChange(
   lag.start();
   const windowStart = performance.now();
   const t0 = write();
-  const r = await pollUntil(() => check.poll(), t0 + timeoutMs, POLL_GAP_MS);
+  const r = await pollUntil((ms) => check.poll(ms), t0 + timeoutMs, POLL_GAP_MS);
   await pause(TAIL_MS);
   const windowEnd = performance.now();
   lag.stop();
   probe.stop();
-  await probe.settle(windowEnd, performance.now() + 30_000);
+  await probe.settle(windowEnd, performance.now() + Math.min(30_000, timeoutMs));
   const w = probe.window(windowStart, windowEnd);
-  const after = r.ok ? await scrape(s.adminUrl, timeoutMs) : null;
+  const after = r.ok ? await scrape(s.adminUrl, Math.min(30_000, timeoutMs)) : null;
   return {
+    timeoutMs,
     inEffectMs: r.ok ? r.atMs - t0 : null,
     resolutionMs: r.ok ? r.resolutionMs : null,
     timedOut: !r.ok,

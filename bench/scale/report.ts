@@ -16,15 +16,15 @@ export function fmtMs(ms: number | null | undefined): string {
 
 const mb = (v: number | null | undefined): string => (v === null || v === undefined ? '–' : `${Math.round(v)} MB`);
 
-function change(c: ChangeResult | null, timeoutMs: number): string {
+function change(c: ChangeResult | null): string {
   if (c === null) return 'skipped';
   const stall = `stall ${fmtMs(c.probeMaxDelayMs)} / ${c.eventLoopDelayMaxMs === null ? '–' : `≤ ${fmtMs(c.eventLoopDelayMaxMs)}`}`;
-  if (c.timedOut) return `**> ${fmtMs(timeoutMs)}** (${stall})`;
+  if (c.timedOut) return `**> ${fmtMs(c.timeoutMs)}** (${stall})`;
   return `${fmtMs(c.inEffectMs)} (${stall})`;
 }
 
 /** The main table (Markdown). */
-export function sizeTable(rows: SizeRow[], changeTimeoutMs: number): string {
+export function sizeTable(rows: SizeRow[]): string {
   const out = [
     '| services (resources, YAML) | `weir validate` | `weir serve` start → /ready | RSS after start | endpoint removed → in effect | endpoint added → in effect | weight 95/5 → 90/10 → in effect | RSS after 1 reload / after N reloads (N) | reload in effect, median of N |',
     '|---|---|---|---|---|---|---|---|---|',
@@ -40,7 +40,7 @@ export function sizeTable(rows: SizeRow[], changeTimeoutMs: number): string {
     const ready = r.readyMs !== null ? fmtMs(r.readyMs) : r.serveFailure ? `**${r.serveFailure}**` : 'skipped';
     const n = r.reloads;
     out.push(
-      `| ${r.services.toLocaleString('en-US')} (${r.resources.toLocaleString('en-US')}, ${r.yamlMb.toFixed(2)} MB) | ${validate} | ${ready} | ${mb(r.rssAfterStartMb)} | ${change(r.endpointRemoved, changeTimeoutMs)} | ${change(r.endpointAdded, changeTimeoutMs)} | ${change(r.weight, changeTimeoutMs)} | ${mb(r.rssAfter1ReloadMb)} / ${mb(n?.rssAfterMb)} (${n ? `${n.done}${n.stoppedBy === 'done' ? '' : `, ${n.stoppedBy}`}` : '–'}) | ${fmtMs(n?.medianMs)} |`,
+      `| ${r.services.toLocaleString('en-US')} (${r.resources.toLocaleString('en-US')}, ${r.yamlMb.toFixed(2)} MB) | ${validate} | ${ready} | ${mb(r.rssAfterStartMb)} | ${change(r.endpointRemoved)} | ${change(r.endpointAdded)} | ${change(r.weight)} | ${mb(r.rssAfter1ReloadMb)} / ${mb(n?.rssAfterMb)} (${n ? `${n.done}${n.stoppedBy === 'done' ? '' : `, ${n.stoppedBy}`}` : '–'}) | ${fmtMs(n?.medianMs)} |`,
     );
   }
   return out.join('\n');

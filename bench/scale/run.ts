@@ -24,22 +24,29 @@ import type { WeirRuntime } from './weir.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 
-/** Parsed command line. @throws Error on a bad option. */
+/** Parsed command line (`--name value` or `--name=value`). @throws Error on a bad option. */
 function options(argv: string[]) {
-  const value = (name: string): string | undefined => {
-    const i = argv.indexOf(`--${name}`);
-    if (i < 0) return undefined;
-    const v = argv[i + 1];
-    if (v === undefined || v.startsWith('--')) throw new Error(`--${name} needs a value`);
-    return v;
-  };
-  const known = new Set(['sizes', 'node', 'node-flags', 'quick', 'one-file', 'budget', 'no-pin', 'seed']);
-  for (const a of argv) {
-    if (a.startsWith('--') && !known.has(a.slice(2))) throw new Error(`unknown option ${a}`);
+  const withValue = new Set(['sizes', 'node', 'node-flags', 'budget', 'seed']);
+  const switches = new Set(['quick', 'one-file', 'no-pin']);
+  const values = new Map<string, string>();
+  const on = new Set<string>();
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const m = /^--([a-z-]+)(?:=(.*))?$/s.exec(a);
+    if (!m) throw new Error(`unexpected argument ${a}`);
+    const name = m[1]!;
+    if (switches.has(name) && m[2] === undefined) on.add(name);
+    else if (withValue.has(name)) {
+      const v = m[2] ?? argv[++i];
+      if (v === undefined) throw new Error(`--${name} needs a value`);
+      values.set(name, v);
+    } else throw new Error(`unknown option ${a}`);
   }
+  const value = (name: string): string | undefined => values.get(name);
+  const argvHas = (name: string): boolean => on.has(name);
   const sizes = (value('sizes') ?? '100,1000,5000,10000').split(',').map((s) => Number(s.replace(/_/g, '')));
   if (sizes.some((n) => !Number.isInteger(n) || n < 2)) throw new Error('--sizes: integers ≥ 2, comma-separated');
-  const quick = argv.includes('--quick');
+  const quick = argvHas('quick');
   const budgetS = Number(value('budget') ?? 540);
   if (!(budgetS > 0)) throw new Error('--budget: seconds > 0');
   return {
@@ -47,10 +54,10 @@ function options(argv: string[]) {
     node: value('node') ?? process.execPath,
     nodeFlags: (value('node-flags') ?? '').split(/\s+/).filter((f) => f !== ''),
     quick,
-    pin: !argv.includes('--no-pin'),
+    pin: !argvHas('no-pin'),
     budgetMs: budgetS * 1000,
     settings: {
-      layout: argv.includes('--one-file') ? 'one-file' : 'per-service',
+      layout: argvHas('one-file') ? 'one-file' : 'per-service',
       validateTimeoutMs: 180_000,
       readyTimeoutMs: 180_000,
       changeTimeoutMs: 90_000,
@@ -58,6 +65,7 @@ function options(argv: string[]) {
       reloadBudgetMs: quick ? 15_000 : 60_000,
       loadSeconds: quick ? 3 : 8,
       loadWarmupSeconds: 1,
+      proxyWarmupSeconds: quick ? 2 : 3,
       rate: 1000,
       churnPerSecond: 10,
       seed: Number(value('seed') ?? 13),
@@ -124,7 +132,15 @@ async function main(): Promise<void> {
   try {
     backend = await startBackend(pin);
     for (const n of o.sizes) {
-      const row = await measureSize(n, o.settings, rt, backend.ports, tmp, budget, log);
+      const row = await measureSize(
+        n,
+        o.settings,
+        { ...rt, logFile: join(tmp, `weir-${n}.log`) },
+        backend.ports,
+        tmp,
+        budget,
+        log,
+      );
       rows.push(row);
       log(`${n} services done${row.notes.length ? `: ${row.notes.join('; ')}` : ''}`);
     }
@@ -150,7 +166,7 @@ async function main(): Promise<void> {
     '',
     `weir ${env.weir} on node ${childNode}${o.nodeFlags.length ? ` ${o.nodeFlags.join(' ')}` : ''}; ${env.machine}; ${pin ? 'weir pinned to CPU 1, harness/backend/load on CPU 0' : 'not pinned'}; load average before ${env.loadavgBefore.join(' ')}, after ${env.loadavgAfter.join(' ')}; layout ${s.layout}.`,
     '',
-    sizeTable(rows, s.changeTimeoutMs),
+    sizeTable(rows),
     '',
     `In effect: from the file's rename to the first outside poll that saw the change (polls back to back, ${POLL_GAP_MS} ms apart; each cell's uncertainty is in the JSON as resolutionMs). Stall: longest delay of a stall-probe request (one every ${PROBE_INTERVAL_MS} ms to a direct-response route, from the write to ${TAIL_MS} ms after the effect) / largest \`weir_event_loop_delay_seconds\` bucket that grew (– when the metric is absent). Reload series: alternate 95/5 and 90/10, each waited for; at most ${s.reloads} or ${s.reloadBudgetMs / 1000} s.`,
     '',

@@ -55,6 +55,8 @@ export interface Settings {
   reloadBudgetMs: number;
   loadSeconds: number;
   loadWarmupSeconds: number;
+  /** A load stream through weir before the measured ones (discarded), seconds. */
+  proxyWarmupSeconds: number;
   rate: number;
   churnPerSecond: number;
   seed: number;
@@ -222,8 +224,7 @@ async function serveSteps(
         `${what}: the harness itself lagged ${fmtMs(r.harnessLagMs)} (busy machine): times unreliable by that much`,
       );
     }
-    if (r.timedOut)
-      row.notes.push(`timeout: ${what} not in effect within ${Math.round(budget.cap(o.changeTimeoutMs) / 1000)} s`);
+    if (r.timedOut) row.notes.push(`timeout: ${what} not in effect within ${fmtMs(r.timeoutMs)}`);
     return r;
   };
   const st0 = () => mesh.states[0]!;
@@ -243,7 +244,7 @@ async function serveSteps(
 
   // The reload series: alternate 95/5 and 90/10, each waited for.
   progress(`${mesh.services} services: up to ${o.reloads} reloads…`);
-  const before = await scrape(s.adminUrl, budget.cap(o.changeTimeoutMs));
+  const before = await scrape(s.adminUrl, budget.cap(30_000));
   const series: ReloadSeries = {
     done: 0,
     target: o.reloads,
@@ -264,7 +265,7 @@ async function serveSteps(
     const check = splitCheck(s, w);
     await check.prepare();
     const t0 = mesh.update(0, { ...st0(), weights: w });
-    const r = await pollUntil(() => check.poll(), t0 + budget.cap(o.changeTimeoutMs));
+    const r = await pollUntil((ms) => check.poll(ms), t0 + budget.cap(o.changeTimeoutMs));
     if (!r.ok) {
       series.stoppedBy = 'timeout';
       row.notes.push(`timeout: reload ${series.done + 1} of the series not in effect`);
@@ -276,13 +277,13 @@ async function serveSteps(
   series.medianMs = median(times);
   series.maxMs = times.length ? Math.max(...times) : null;
   series.rssAfterMb = await settledRss(s.pid);
-  series.eventLoopDelayMaxMs = eventLoopDelayBetween(before, await scrape(s.adminUrl, budget.cap(o.changeTimeoutMs)));
+  series.eventLoopDelayMaxMs = eventLoopDelayBetween(before, await scrape(s.adminUrl, budget.cap(30_000)));
   row.reloads = series;
   if (series.stoppedBy === 'timeout') return;
 
   // The load stream: direct, through weir, through weir with endpoint churn.
   const loadMs = (o.loadSeconds + o.loadWarmupSeconds) * 1000;
-  if (!enough(3 * loadMs + 30_000, 'load')) return;
+  if (!enough(3 * loadMs + o.proxyWarmupSeconds * 1000 + 30_000, 'load')) return;
   const job = (url: string, host: string | null): LoadJob => ({
     url,
     host,
@@ -298,14 +299,16 @@ async function serveSteps(
     `${mesh.services} services: load ${o.rate} req/s direct / through weir / with ${o.churnPerSecond} endpoint changes/s…`,
   );
   load.direct = await runLoad(job(`http://127.0.0.1:${mesh.backend.service[0]}/`, null));
+  // Warm weir's request path first (a cold one is several times slower and builds a queue at this rate).
+  await runLoad({ ...job(`${s.proxyUrl}/`, svc0), seconds: o.proxyWarmupSeconds, warmupSeconds: 0 });
   const phase = async (run: () => Promise<LoadResult>): Promise<LoadPhase> => {
-    const m0 = await scrape(s.adminUrl, 30_000);
+    const m0 = await scrape(s.adminUrl, budget.cap(30_000));
     await pause(50);
     const c0 = cpuSeconds([s.pid]);
     const t0 = performance.now();
     const result = await run();
     const share = (cpuSeconds([s.pid]) - c0) / ((performance.now() - t0) / 1000);
-    const m1 = await scrape(s.adminUrl, budget.cap(o.changeTimeoutMs));
+    const m1 = await scrape(s.adminUrl, budget.cap(30_000));
     return {
       result,
       reloads: m0.configVersion !== null && m1.configVersion !== null ? m1.configVersion - m0.configVersion : null,
@@ -319,4 +322,10 @@ async function serveSteps(
     load.churnWrites = c.writes;
     return c.load;
   });
+  const applied = load.churn.reloads;
+  if (applied !== null && applied < load.churnWrites / 10) {
+    row.notes.push(
+      `churn: weir applied ${applied} reload(s) for ${load.churnWrites} writes, so the churn figures say little about applying changes`,
+    );
+  }
 }

@@ -143,15 +143,6 @@ export async function stopServe(s: ServeProcess): Promise<void> {
   await stopPid(s.pid, 10_000);
 }
 
-/** True while the process is alive (not exited, not a zombie). */
-export function alive(pid: number): boolean {
-  try {
-    return !/^\d+ \([^)]*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return false;
-  }
-}
-
 /** VmRSS of a process in MB (null when it is gone). */
 export function rssMb(pid: number): number | null {
   try {
