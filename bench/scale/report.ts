@@ -102,7 +102,11 @@ export const FIGURES: readonly Figure[] = [
   { name: 'reload in effect (median of N)', of: (r) => r.reloads?.medianMs ?? null },
   {
     name: 'added p99 with churn',
-    of: (r) => (r.load?.churn && r.load.direct ? r.load.churn.result.p99 - r.load.direct.p99 : null),
+    // Left out when weir applied fewer than one reload per ten writes (then it measures no applying at all).
+    of: (r) =>
+      r.load?.churn && r.load.direct && (r.load.churn.reloads ?? 0) >= r.load.churnWrites / 10
+        ? r.load.churn.result.p99 - r.load.direct.p99
+        : null,
   },
 ];
 
@@ -166,6 +170,9 @@ export function growthTable(rows: SizeRow[]): string {
       `| ${f.figure} | ${f.pairs.map((p) => x(p.per10x)).join(' | ')} | ${f.slope === null ? '–' : f.slope.toFixed(2)} | ${x(f.per10x)} |`,
     );
   }
-  out.push('', 'Pairwise columns: growth per 10× services between the two sizes (10^slope). Slope 1 = linear.');
+  out.push(
+    '',
+    'Pairwise columns: growth per 10× services between the two sizes (10^slope). Slope 1 = linear. Timed-out values, and the churn figure when weir applied < 1 reload per 10 writes, are left out; N of "RSS after N reloads" differs by size.',
+  );
   return out.join('\n');
 }
