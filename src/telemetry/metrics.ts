@@ -17,6 +17,7 @@ import {
 } from 'prom-client';
 import type { MetricsSource } from '../admin/server.ts';
 import type { ClusterEndpoint, RouteDecision, Cluster as RoutingCluster, SourceIdentity } from '../routing/types.ts';
+import { eventLoopDelayHistogram, threadEventLoopDelaySampler } from './event-loop-delay.ts';
 import { ROUTE_METRIC_CATALOG } from './route-counts.ts';
 
 /**
@@ -172,6 +173,18 @@ export const METRIC_CATALOG: readonly MetricDescriptor[] = Object.freeze([
     type: 'gauge',
     labels: [],
     help: 'Version of the configuration being served (1 at start, +1 per applied reload).',
+  },
+  {
+    name: 'weir_event_loop_delay_seconds',
+    type: 'histogram',
+    labels: [],
+    help: 'How late a timer due every 10 ms fired on the serving thread, seconds: the wait a stall (reload, long task) imposed on every request in flight.',
+  },
+  {
+    name: 'weir_event_loop_delay_max_seconds',
+    type: 'gauge',
+    labels: [],
+    help: 'The largest event-loop delay observed since the proxy started, seconds.',
   },
   ...ROUTE_METRIC_CATALOG,
 ]);
@@ -527,6 +540,19 @@ export class ProxyMetrics implements MetricsSource {
       registers,
       collect() {
         this.set(self.proxy?.configVersion ?? self.configVersion);
+      },
+    });
+    // Event-loop delay: one sampler per thread, shared by every proxy in it.
+    const eld = threadEventLoopDelaySampler();
+    this.registry.registerMetric(
+      eventLoopDelayHistogram('weir_event_loop_delay_seconds', help('weir_event_loop_delay_seconds'), eld),
+    );
+    new Gauge({
+      name: 'weir_event_loop_delay_max_seconds',
+      help: help('weir_event_loop_delay_max_seconds'),
+      registers,
+      collect() {
+        this.set(eld.maxSeconds);
       },
     });
     this.unknownSource = this.makeSource({}, null, null);
