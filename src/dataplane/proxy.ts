@@ -293,11 +293,6 @@ export class ProxyServer {
     this.applyTable(compileRouteTable(snapshot, this.opts.mode, this.table));
   }
 
-  /** The route table in service (in-flight requests may still hold older ones). */
-  get routeTable(): RouteTable {
-    return this.table;
-  }
-
   /** The proxy's mode (sidecar or gateway, namespace, labels), for compiling tables elsewhere. */
   get mode(): ProxyMode {
     return this.opts.mode;
