@@ -233,16 +233,24 @@ export function parseTextFast(input: TextInput): ParseResult | null {
 function* fastSteps(input: TextInput): Steps<ParseResult | null> {
   const chunks = splitDocuments(input.text);
   if (chunks === null) return null;
-  fastSchema ??= yaml11Schema(fixYaml11Floats);
   const documents: SourceDocument[] = [];
   for (let index = 0; index < chunks.length; index++) {
-    const chunk = chunks[index]!;
-    const parsed = fastParse(chunk.text, fastSchema, MAX_DEPTH - FAST_DEPTH_MARGIN);
-    if (parsed === null) return null;
-    documents.push(chunkDocument(input.file, index, chunk, parsed.value));
+    const doc = parseChunk(input.file, index, chunks[index]!);
+    if (doc === null) return null;
+    documents.push(doc);
     yield;
   }
   return { documents, diagnostics: [] };
+}
+
+/**
+ * Reads one document of a file ({@link splitDocuments}) on the fast path; null when it needs the slow path (then
+ * the whole file must be read by {@link parseText}, which also gives the exact diagnostics).
+ */
+export function parseChunk(file: string, index: number, chunk: DocumentChunk): SourceDocument | null {
+  fastSchema ??= yaml11Schema(fixYaml11Floats);
+  const parsed = fastParse(chunk.text, fastSchema, MAX_DEPTH - FAST_DEPTH_MARGIN);
+  return parsed === null ? null : chunkDocument(file, index, chunk, parsed.value);
 }
 
 /**

@@ -8,9 +8,10 @@
 import { resolve } from 'node:path';
 import { runInSlices, runToEnd, type SliceOptions, type Steps } from '../util/slice.ts';
 import type { Diagnostic } from './diagnostics.ts';
-import { expandPaths, parseTextSteps, readConfigFile } from './load.ts';
-import { type TypedDocument, typeDocument } from './resources.ts';
+import { expandPaths, parseChunk, parseTextSteps, readConfigFile } from './load.ts';
+import { type ResourceOptions, type TypedDocument, typeDocument } from './resources.ts';
 import { assembleSnapshot, type ConfigSnapshot, type SnapshotOptions, typingOptions } from './snapshot.ts';
+import { splitDocuments } from './yaml-fast.ts';
 
 /** What the store keeps per file. */
 interface FileEntry {
@@ -19,6 +20,11 @@ interface FileEntry {
   typed: TypedDocument[];
   /** Read and parse diagnostics. */
   diagnostics: Diagnostic[];
+  /**
+   * For a file read on the fast path, each document's typed result by `index:line:text`: a document whose text,
+   * place and line are unchanged is reused as it was (its resources, and their positions, are still right).
+   */
+  byDocument: Map<string, TypedDocument> | null;
 }
 
 /** Options of one {@link FileConfigStore.refresh}. */
@@ -106,17 +112,11 @@ export class FileConfigStore {
       const read = texts[i]!;
       const before = this.entries.get(key);
       if ('diagnostic' in read) {
-        this.entries.set(key, { text: null, typed: [], diagnostics: [read.diagnostic] });
+        this.entries.set(key, { text: null, typed: [], diagnostics: [read.diagnostic], byDocument: null });
         continue;
       }
       if (before && before.text === read.text) continue;
-      const result = yield* parseTextSteps({ file, text: read.text });
-      const typed: TypedDocument[] = [];
-      for (const doc of result.documents) {
-        typed.push(typeDocument(doc, typing));
-        yield;
-      }
-      this.entries.set(key, { text: read.text, typed, diagnostics: result.diagnostics });
+      this.entries.set(key, yield* readDocuments(file, read.text, before?.byDocument ?? null, typing));
       parsed++;
     }
     this.lastStats = { read: reads.length, parsed, removed };
@@ -134,6 +134,47 @@ export class FileConfigStore {
       this.last,
     );
   }
+}
+
+/**
+ * Parses and types a file's documents, reusing those unchanged since `before` (fast path); a file the fast path
+ * cannot read is read whole by the slow path.
+ */
+function* readDocuments(
+  file: string,
+  text: string,
+  before: ReadonlyMap<string, TypedDocument> | null,
+  typing: ResourceOptions,
+): Steps<FileEntry> {
+  const chunks = splitDocuments(text);
+  if (chunks !== null) {
+    const typed: TypedDocument[] = [];
+    const byDocument = new Map<string, TypedDocument>();
+    let ok = true;
+    for (let i = 0; i < chunks.length && ok; i++) {
+      const chunk = chunks[i]!;
+      const key = `${i}:${chunk.line}:${chunk.text}`;
+      let t = before?.get(key);
+      if (!t) {
+        const doc = parseChunk(file, i, chunk);
+        if (doc === null) ok = false;
+        else t = typeDocument(doc, typing);
+        yield;
+      }
+      if (t) {
+        typed.push(t);
+        byDocument.set(key, t);
+      }
+    }
+    if (ok) return { text, typed, diagnostics: [], byDocument };
+  }
+  const result = yield* parseTextSteps({ file, text }, { fast: false });
+  const typed: TypedDocument[] = [];
+  for (const doc of result.documents) {
+    typed.push(typeDocument(doc, typing));
+    yield;
+  }
+  return { text, typed, diagnostics: result.diagnostics, byDocument: null };
 }
 
 /** Most files read at once. */
