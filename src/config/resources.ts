@@ -6,6 +6,7 @@
  * (an info line with `verbose`). Pure: no I/O.
  */
 import type { z } from 'zod';
+import { runToEnd, type Steps } from '../util/slice.ts';
 import { CODES, type Diagnostic, type Level, type SourcePosition } from './diagnostics.ts';
 import { EndpointSliceEnvelope, ObjectMeta, SpecEnvelope } from './envelope.ts';
 import * as S from './istio/schemas.ts';
@@ -176,6 +177,13 @@ export function toResources(documents: readonly SourceDocument[], opts: Resource
  * reused across reloads, so `order` is reassigned here on every assembly.
  */
 export function dedupeResources(typed: readonly TypedDocument[]): { resources: Resource[]; diagnostics: Diagnostic[] } {
+  return runToEnd(dedupeResourcesSteps(typed));
+}
+
+/** {@link dedupeResources} as steps (`util/slice.ts`): a pause point after each document. */
+export function* dedupeResourcesSteps(
+  typed: readonly TypedDocument[],
+): Steps<{ resources: Resource[]; diagnostics: Diagnostic[] }> {
   const seen = new Map<string, Resource>();
   const resources: Resource[] = [];
   const diagnostics: Diagnostic[] = [];
@@ -202,6 +210,7 @@ export function dedupeResources(typed: readonly TypedDocument[]): { resources: R
       r.order = order++;
       resources.push(r);
     }
+    yield;
   }
   return { resources, diagnostics };
 }

@@ -14,7 +14,7 @@ import { parseText, type SourceDocument, type TextInput } from './load.ts';
 import { buildRegistrySteps, type Registry } from './registry.ts';
 import {
   type DestinationRule,
-  dedupeResources,
+  dedupeResourcesSteps,
   type Gateway,
   type Resource,
   type ResourceOptions,
@@ -114,7 +114,7 @@ export function* assembleSnapshot(
   previous: ConfigSnapshot | null,
 ): Steps<ConfigSnapshot> {
   const clusterDomain = opts.clusterDomain ?? DEFAULT_CLUSTER_DOMAIN;
-  const deduped = dedupeResources(input.typed);
+  const deduped = yield* dedupeResourcesSteps(input.typed);
   const diagnostics: Diagnostic[] = [...input.loadDiagnostics];
   let resourceCount = 0;
   for (const t of input.typed) {
@@ -145,7 +145,16 @@ export function* assembleSnapshot(
     else if (r.kind === 'Gateway') gateways.push(r as Gateway);
   }
   yield;
-  const destinationRuleIndex = new DestinationRuleIndex(destinationRules, clusterDomain);
+  // The same rules as before (the usual case: an endpoint or a VirtualService changed): the index is reused, with
+  // the look-ups it has already merged.
+  const sameRules =
+    previous !== null &&
+    previous.clusterDomain === clusterDomain &&
+    previous.destinationRules.length === destinationRules.length &&
+    previous.destinationRules.every((r, i) => r === destinationRules[i]);
+  const destinationRuleIndex = sameRules
+    ? previous.destinationRuleIndex
+    : new DestinationRuleIndex(destinationRules, clusterDomain);
   yield;
   if (opts.analyze !== false) {
     for (const d of yield* analyzeSteps({ resources: accepted, registry, rejected })) diagnostics.push(d);

@@ -7,7 +7,15 @@ import type { ConfigSnapshot } from '../config/snapshot.ts';
 import { runToEnd, type Steps } from '../util/slice.ts';
 import { compileVirtualServiceRoutes, defaultRoute } from './compile-route.ts';
 import { buildVirtualHost, type HostSpec, hasSelectors, SelectiveHostImpl } from './host-view.ts';
-import { type Dependency, recording, sameRules, snapshotLookups, stillValid } from './lookups.ts';
+import {
+  changesBetween,
+  type Dependency,
+  isEndpointOnlyChange,
+  recording,
+  sameRules,
+  snapshotLookups,
+  stillValid,
+} from './lookups.ts';
 import { RouteTable } from './route-table.ts';
 import type { CompiledRoute, HostEntry, ProxyMode, VirtualHost } from './types.ts';
 
@@ -58,6 +66,15 @@ export function* compileRouteTableSteps(
   const oldMemo = reuse?.memo ?? null;
   const memo: CompileMemo = { routes: new Map(), defaults: new Map() };
   const lookups = snapshotLookups(snapshot, mode);
+  if (reuse && isEndpointOnlyChange(reuse.snapshot, snapshot)) {
+    // Envoy's EDS update: the routes stay as they are (the same host entries); clusters of the services whose
+    // endpoints changed are rebuilt on use, the others adopted.
+    const table = new RouteTable(snapshot, mode, reuse.exact, reuse.wildcards, ++versionCounter, reuse.memo);
+    yield* table.adoptClusters(reuse, lookups, () => false);
+    return table;
+  }
+  const changes = reuse ? changesBetween(reuse.snapshot, snapshot) : undefined;
+  yield;
   const domain = snapshot.clusterDomain;
   const gatewayMode = mode.gateway !== null;
   const vsGateways = (vs: VirtualService): string[] => {
@@ -88,7 +105,7 @@ export function* compileRouteTableSteps(
     const done = memo.routes.get(vs);
     if (done) return done.routes;
     const before = oldMemo?.routes.get(vs);
-    if (before && stillValid(before.deps, lookups)) {
+    if (before && stillValid(before.deps, lookups, changes)) {
       memo.routes.set(vs, before);
       return before.routes;
     }
@@ -102,9 +119,13 @@ export function* compileRouteTableSteps(
   const defaultHost = (svc: Service): VirtualHost => {
     const done = memo.defaults.get(svc);
     if (done) return done.vhost;
+    const before = oldMemo?.defaults.get(svc);
+    if (before && changes && !changes.destinationRule(svc.hostname)) {
+      memo.defaults.set(svc, before);
+      return before.vhost;
+    }
     const dr = lookups.destinationRule(svc.hostname, svc.namespace);
     const rules = dr?.sources ?? null;
-    const before = oldMemo?.defaults.get(svc);
     if (before && sameRules(before.rules, rules)) {
       memo.defaults.set(svc, before);
       return before.vhost;
@@ -184,7 +205,7 @@ export function* compileRouteTableSteps(
     }
   }
   const table = new RouteTable(snapshot, mode, exact, wildcards, ++versionCounter, memo);
-  if (reuse) yield* table.adoptClusters(reuse, lookups);
+  if (reuse) yield* table.adoptClusters(reuse, lookups, changes ? (h) => changes.destinationRule(h) : undefined);
   return table;
 }
 

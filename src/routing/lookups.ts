@@ -6,6 +6,7 @@
  * it may reuse without a dependency graph to maintain. Pure: no I/O.
  */
 import type { MergedDestinationRule } from '../config/destination-rules.ts';
+import { hostMatches } from '../config/hosts.ts';
 import { findService, type Service } from '../config/registry.ts';
 import type { DestinationRule, VirtualService } from '../config/resources.ts';
 import type { ConfigSnapshot } from '../config/snapshot.ts';
@@ -68,17 +69,23 @@ export function recording(base: CompileLookups, deps: Dependency[]): CompileLook
   };
 }
 
-/** True when every recorded read gives the same objects from `now` (DestinationRules: the same rules merged). */
-export function stillValid(deps: readonly Dependency[], now: CompileLookups): boolean {
+/**
+ * True when every recorded read gives the same objects from `now` (DestinationRules: the same rules merged). With
+ * `changes`, only the reads it flags are replayed.
+ */
+export function stillValid(deps: readonly Dependency[], now: CompileLookups, changes?: ChangeFilter): boolean {
   for (const d of deps) {
     switch (d.read) {
       case 'delegate':
+        if (changes && !changes.delegate(d.namespace, d.name)) break;
         if (now.delegate(d.namespace, d.name) !== d.got) return false;
         break;
       case 'service':
+        if (changes && !changes.service(d.host)) break;
         if (now.service(d.host) !== d.got) return false;
         break;
       case 'destinationRule':
+        if (changes && !changes.destinationRule(d.host) && !changes.service(d.host)) break;
         if (!sameRules(now.destinationRule(d.host, d.serviceNamespace)?.sources ?? null, d.got)) return false;
         break;
     }
@@ -92,4 +99,89 @@ export function sameRules(a: readonly DestinationRule[] | null, b: readonly Dest
   if (a === null || b === null || a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
+}
+
+/**
+ * Which reads may give a different answer in `next` than in `previous` (cheap identity comparisons of the two
+ * snapshots): a compiled VirtualService none of whose reads is flagged is valid without replaying them. A flagged
+ * read is replayed ({@link stillValid}); a false alarm costs a look-up, never a wrong reuse.
+ */
+export interface ChangeFilter {
+  service(host: string): boolean;
+  destinationRule(host: string): boolean;
+  delegate(namespace: string, name: string): boolean;
+}
+
+/** Builds the {@link ChangeFilter} between two snapshots of the same source. */
+export function changesBetween(previous: ConfigSnapshot, next: ConfigSnapshot): ChangeFilter {
+  // Services: by host, the registry entries that are not the same objects; any change among wildcard services
+  // flags every host (a host without an exact entry falls back to them).
+  const a = previous.registry;
+  const b = next.registry;
+  let services: (host: string) => boolean;
+  if (a === b) services = () => false;
+  else {
+    const changed = new Set<string>();
+    for (const [h, s] of b.byHost) if (a.byHost.get(h) !== s) changed.add(h);
+    for (const [h, s] of a.byHost) if (b.byHost.get(h) !== s) changed.add(h);
+    const wild =
+      a.wildcardServices.length !== b.wildcardServices.length ||
+      a.wildcardServices.some((s, i) => b.wildcardServices[i] !== s);
+    services = wild ? () => true : (h) => changed.has(h.toLowerCase());
+  }
+  // DestinationRules: the host patterns of rules added, removed or changed.
+  const before = new Set(previous.destinationRules);
+  const now = new Set(next.destinationRules);
+  const patterns: string[] = [];
+  for (const r of next.destinationRules) if (!before.has(r)) patterns.push(next.destinationRuleIndex.hostOfRule(r));
+  for (const r of previous.destinationRules)
+    if (!now.has(r)) patterns.push(previous.destinationRuleIndex.hostOfRule(r));
+  const rules = patterns.length === 0 ? () => false : (h: string) => patterns.some((p) => hostMatches(p, h));
+  // Delegates: VirtualServices added, removed or changed, by namespace/name.
+  const vsBefore = new Set(previous.virtualServices);
+  const vsNow = new Set(next.virtualServices);
+  const keys = new Set<string>();
+  for (const v of next.virtualServices) if (!vsBefore.has(v)) keys.add(`${v.namespace}/${v.name}`);
+  for (const v of previous.virtualServices) if (!vsNow.has(v)) keys.add(`${v.namespace}/${v.name}`);
+  return {
+    service: services,
+    destinationRule: rules,
+    delegate: (namespace, name) => keys.has(`${namespace}/${name}`),
+  };
+}
+
+/**
+ * True when `next` differs from `previous` only in service endpoints (Envoy's EDS updates): the same
+ * VirtualServices, DestinationRules and Gateways (the same objects), the same service hosts, and every service
+ * that changed keeps its namespace, ports, `exportTo` and resolution. Routes are then unchanged; only the clusters
+ * of the changed services are rebuilt.
+ */
+export function isEndpointOnlyChange(previous: ConfigSnapshot, next: ConfigSnapshot): boolean {
+  const same = <T>(a: readonly T[], b: readonly T[]) => a.length === b.length && a.every((x, i) => x === b[i]);
+  if (!same(previous.virtualServices, next.virtualServices)) return false;
+  if (!same(previous.destinationRules, next.destinationRules)) return false;
+  if (!same(previous.gateways, next.gateways)) return false;
+  const a = previous.registry;
+  const b = next.registry;
+  if (a === b) return true;
+  if (a.byHost.size !== b.byHost.size || !same(a.wildcardServices, b.wildcardServices)) return false;
+  for (const [h, s] of b.byHost) {
+    const o = a.byHost.get(h);
+    if (o === s) continue;
+    if (!o || !sameShape(o, s)) return false;
+  }
+  return true;
+}
+
+/** Same service apart from its endpoints. */
+function sameShape(a: Service, b: Service): boolean {
+  return (
+    a.hostname === b.hostname &&
+    a.namespace === b.namespace &&
+    a.name === b.name &&
+    a.resolution === b.resolution &&
+    a.origin.kind === b.origin.kind &&
+    JSON.stringify(a.exportTo) === JSON.stringify(b.exportTo) &&
+    JSON.stringify(a.ports) === JSON.stringify(b.ports)
+  );
 }

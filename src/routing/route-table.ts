@@ -26,8 +26,8 @@ export class RouteTable {
   constructor(
     snapshot: ConfigSnapshot,
     mode: ProxyMode,
-    exact: Map<string, HostEntry>,
-    wildcards: HostEntry[],
+    exact: ReadonlyMap<string, HostEntry>,
+    wildcards: readonly HostEntry[],
     version: number,
     memo: CompileMemo = { routes: new Map(), defaults: new Map() },
   ) {
@@ -44,12 +44,19 @@ export class RouteTable {
    * table's snapshot (so they are the same `Cluster` objects, and the data plane keeps their runtimes as they are).
    * Steps (`util/slice.ts`).
    */
-  *adoptClusters(previous: RouteTable, lookups: CompileLookups): Steps<void> {
+  *adoptClusters(
+    previous: RouteTable,
+    lookups: CompileLookups,
+    rulesChanged: (host: string) => boolean = () => true,
+  ): Steps<void> {
     for (const [name, c] of previous.clusters) {
       if (c === null) continue;
       const rules = previous.clusterRules.get(name) ?? null;
       const svc = lookups.service(c.host);
-      if (svc === c.service && sameRules(lookups.destinationRule(c.host, svc.namespace)?.sources ?? null, rules)) {
+      if (
+        svc === c.service &&
+        (!rulesChanged(c.host) || sameRules(lookups.destinationRule(c.host, svc.namespace)?.sources ?? null, rules))
+      ) {
         this.clusters.set(name, c);
         this.clusterRules.set(name, rules);
       }

@@ -472,7 +472,7 @@ describe('incremental snapshot and route table', () => {
           expect(probe(table, hosts), `after ${JSON.stringify(o)}`).toEqual(probe(freshTable, hosts));
         }
       }),
-      { seed: 20261208, numRuns: 40 },
+      { seed: Number(process.env.SEED ?? 20261208), numRuns: Number(process.env.RUNS ?? 40) },
     );
   }, 120_000);
 
