@@ -18,7 +18,7 @@ import {
   runRolloutRun,
   runRolloutStatus,
 } from './commands/rollout-run.ts';
-import { parseLabels, runServe } from './commands/serve.ts';
+import { parseDrainTimeout, parseLabels, runServe } from './commands/serve.ts';
 import { runValidate } from './commands/validate.ts';
 import { CliError, EXIT } from './exit-codes.ts';
 
@@ -119,6 +119,11 @@ function buildProgram(result: { code: number }): Command {
     )
     .option('--shadow-suffix', "append -shadow to mirrored requests' Host (default; Envoy and Istio < 1.28)", true)
     .option('--no-shadow-suffix', 'keep the Host of mirrored requests unchanged (Istio >= 1.28)')
+    .option(
+      '--drain-timeout <duration>',
+      "on SIGTERM/SIGINT, how long to keep serving and wait for open connections before cutting the requests still in flight, as a duration (e.g. 5s, 500ms; Istio's terminationDrainDuration)",
+      '5s',
+    )
     .argument('[paths...]', 'configuration files or directories (same as -f)')
     .action(
       async (
@@ -134,6 +139,7 @@ function buildProgram(result: { code: number }): Command {
           locality?: string;
           logFormat: 'text' | 'json' | 'off';
           shadowSuffix: boolean;
+          drainTimeout: string;
         },
       ) => {
         result.code = await runServe({
@@ -147,6 +153,7 @@ function buildProgram(result: { code: number }): Command {
           logFormat: o.logFormat,
           shadowSuffix: o.shadowSuffix,
           locality: o.locality ?? null,
+          drainTimeoutMs: parseDrainTimeout(o.drainTimeout),
         });
       },
     );

@@ -18,6 +18,7 @@ import {
   recordOutlierEjection,
 } from '../../telemetry/metrics.ts';
 import { RouteCountsRecorder, withRouteCountMetrics } from '../../telemetry/route-counts.ts';
+import { parseDurationMs } from '../../util/duration.ts';
 import { CliError, EXIT } from '../exit-codes.ts';
 import { formatDiagnosticLine } from '../output.ts';
 
@@ -40,7 +41,10 @@ export interface ServeOptions {
   log?: (line: string) => void;
   accessLogStream?: NodeJS.WritableStream;
   rng?: () => number;
+  /** Drain limit on close (SIGTERM/SIGINT), ms: Istio's `terminationDrainDuration`; default 5 000 (`--drain-timeout`). */
   drainTimeoutMs?: number;
+  /** The drain idle time, ms (`ProxyOptions.drainIdleMs`); default 1 000. Not a CLI flag. */
+  drainIdleMs?: number;
   metrics?: (hooks: { onRequest(r: RequestRecord): void; onMirror(r: MirrorRecord): void }) => MetricsSource;
   /**
    * Keep the per-route counts of `weir rollout` (`telemetry/route-counts.ts`): served on the admin
@@ -74,6 +78,17 @@ export function parseHostPort(value: string, flag: string): { host: string; port
   const port = Number(m[3]);
   if (port > 65535) throw new CliError(`${flag}: port out of range in "${value}"`, EXIT.USAGE);
   return { host: m[1] ?? m[2]!, port };
+}
+
+/**
+ * Parses `--drain-timeout`: a duration as Istio writes them (`5s`, `500ms`, `1m`; `0` for no drain), in ms.
+ * @throws CliError (exit 64) for anything else or a negative value.
+ */
+export function parseDrainTimeout(value: string): number {
+  const ms = parseDurationMs(value.trim());
+  if (ms === null || ms < 0 || !Number.isFinite(ms))
+    throw new CliError(`--drain-timeout: expected a duration such as 5s or 500ms, got "${value}"`, EXIT.USAGE);
+  return ms;
 }
 
 /** Parses `k=v,k2=v2`. @throws CliError (exit 64). */
@@ -136,6 +151,7 @@ export async function startServe(opts: ServeOptions): Promise<ServeHandle> {
     accessLog,
     ...(opts.rng ? { rng: opts.rng } : {}),
     ...(opts.drainTimeoutMs !== undefined ? { drainTimeoutMs: opts.drainTimeoutMs } : {}),
+    ...(opts.drainIdleMs !== undefined ? { drainIdleMs: opts.drainIdleMs } : {}),
     locality: opts.locality ?? null,
     onOutlierEjection: (cluster, host) => {
       recordOutlierEjection(metrics, cluster);
@@ -253,8 +269,11 @@ export async function startServe(opts: ServeOptions): Promise<ServeHandle> {
     reload,
     close: () => {
       closing ??= (async () => {
+        // The drain starts at once (the admin /ready answers 503 DRAINING from now on); the admin port stays up
+        // until the proxy has drained.
+        const drained = proxy.close();
         await watcher?.close();
-        await proxy.close();
+        await drained;
         await adminServer?.close();
       })();
       return closing;
@@ -276,10 +295,17 @@ export async function runServe(opts: ServeOptions): Promise<number> {
     `weir: proxy listening on ${handle.url}${handle.adminUrl ? `, admin on ${handle.adminUrl}` : ''}\n`,
   );
   return new Promise<number>((resolve) => {
-    const onHup = (): void => void handle.reload();
+    let stopping = false;
+    // One SIGHUP handler for the whole run (replacing it could lose a signal that arrives in between): reload, or
+    // while draining ignore it (its default action would end the process).
+    const onHup = (): void => {
+      if (stopping) process.stderr.write('weir: SIGHUP ignored while draining\n');
+      else void handle.reload();
+    };
     const stop = (signal: string): void => {
+      if (stopping) return;
+      stopping = true;
       process.stderr.write(`weir: ${signal} received, draining\n`);
-      process.off('SIGHUP', onHup);
       handle.close().then(
         () => resolve(EXIT.OK),
         () => resolve(EXIT.INTERNAL),
