@@ -36,7 +36,7 @@ import {
   type HeaderList,
   isHopByHop,
 } from './pipeline/header-ops.ts';
-import { DEFAULT_DRAIN_TIMEOUT_MS, DownstreamConnections, DRAIN_IDLE_MS } from './server/drain.ts';
+import { DEFAULT_DRAIN_TIMEOUT_MS, DownstreamConnections } from './server/drain.ts';
 import { normalizePath } from './server/normalize-path.ts';
 import {
   normalizeIp,
@@ -113,11 +113,6 @@ export interface ProxyOptions {
    * (access log and metrics with flag `DC`). Default 5 000.
    */
   drainTimeoutMs?: number;
-  /**
-   * During a drain, how long a connection may stay idle before it is closed, and how long without any connection
-   * ends the drain early, ms. Default 1 000 (`server/drain.ts`).
-   */
-  drainIdleMs?: number;
   onRequest?: (r: RequestRecord) => void;
   onMirror?: (r: MirrorRecord) => void;
   /** The proxy's locality, `region/zone/subzone` (locality-prioritised load balancing); null when unknown. */
@@ -227,11 +222,10 @@ export class ProxyServer {
       maxConcurrentMirrors: 256,
       mirrorTimeoutMs: 60_000,
       drainTimeoutMs: DEFAULT_DRAIN_TIMEOUT_MS,
-      drainIdleMs: DRAIN_IDLE_MS,
       accessLog: null,
       ...options,
     };
-    this.connections = new DownstreamConnections(() => performance.now(), this.opts.drainIdleMs);
+    this.connections = new DownstreamConnections();
     this.clusters = new ClusterManager({
       now: () => performance.now(),
       locality: options.locality ? parseLocality(options.locality) : null,
@@ -368,8 +362,8 @@ export class ProxyServer {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const socket = req.socket;
-    // A request that reached a connection weir has already half-closed cannot be answered (Envoy ignores data
-    // during its delayed close); the client sees the connection close.
+    // A request that reached a connection weir has already ended (a pipelined request after a `connection: close`
+    // response) cannot be answered (Envoy ignores data during its delayed close); the client sees the connection close.
     if (this.connections.isClosing(socket)) {
       socket.destroy();
       return;
@@ -377,14 +371,12 @@ export class ProxyServer {
     const st = new RequestState();
     const table = this.table;
     this.inFlight++;
-    this.connections.requestStarted(socket);
     if (this.draining) res.setHeader('connection', 'close');
     let finished = false;
     const finish = (): void => {
       if (finished) return;
       finished = true;
       this.inFlight--;
-      this.connections.requestEnded(socket);
       this.complete(req, st);
     };
     res.on('close', () => {

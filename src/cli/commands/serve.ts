@@ -43,8 +43,6 @@ export interface ServeOptions {
   rng?: () => number;
   /** Drain limit on close (SIGTERM/SIGINT), ms: Istio's `terminationDrainDuration`; default 5 000 (`--drain-timeout`). */
   drainTimeoutMs?: number;
-  /** The drain idle time, ms (`ProxyOptions.drainIdleMs`); default 1 000. Not a CLI flag. */
-  drainIdleMs?: number;
   metrics?: (hooks: { onRequest(r: RequestRecord): void; onMirror(r: MirrorRecord): void }) => MetricsSource;
   /**
    * Keep the per-route counts of `weir rollout` (`telemetry/route-counts.ts`): served on the admin
@@ -151,7 +149,6 @@ export async function startServe(opts: ServeOptions): Promise<ServeHandle> {
     accessLog,
     ...(opts.rng ? { rng: opts.rng } : {}),
     ...(opts.drainTimeoutMs !== undefined ? { drainTimeoutMs: opts.drainTimeoutMs } : {}),
-    ...(opts.drainIdleMs !== undefined ? { drainIdleMs: opts.drainIdleMs } : {}),
     locality: opts.locality ?? null,
     onOutlierEjection: (cluster, host) => {
       recordOutlierEjection(metrics, cluster);

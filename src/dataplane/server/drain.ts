@@ -4,19 +4,18 @@
  * Envoy once `terminationDrainDuration` (default 5 s) has passed. During Envoy's graceful drain the listeners keep
  * accepting; on HTTP/1.1 every response is sent with `connection: close` and its connection is closed after it
  * (Envoy `ConnectionManagerImpl::ActiveStream::encodeHeaders`, "If the connection manager is draining send
- * Connection: Close on HTTP/1.1 connections"); the admin `/ready` answers 503 `DRAINING`.
+ * Connection: Close on HTTP/1.1 connections"); idle HTTP/1.1 connections are not touched until the listeners go at
+ * the end (HTTP/1.1 cannot tell a client not to send on an idle keep-alive connection: closing one races with a
+ * request the client may be writing on it, RFC 9112 §9.6). The admin `/ready` answers 503 `DRAINING` (Envoy's
+ * server state once its health check is failed, `/healthcheck/fail`).
  *
- * HTTP/1.1 cannot tell a client not to send on an idle keep-alive connection: closing one races with a request the
- * client may be writing on it at that moment (RFC 9112 §9.6), and the client sees a reset. So a connection in use is
- * never closed between two requests: its next request is answered with `connection: close`. Only a connection that
- * has stayed idle (no request, no byte read) for the drain idle time ({@link DRAIN_IDLE_MS}) is closed, by a half-close (FIN) that waits
- * {@link DELAYED_CLOSE_TIMEOUT_MS} for the client to close its side before the socket is destroyed (Envoy's
- * `delayed_close_timeout`, 1 s by default).
- *
- * The drain ends at the drain limit, or earlier once no connection has been open for the idle time (Istio's
- * `EXIT_ON_ZERO_ACTIVE_CONNECTIONS` mode, without its minimum drain duration; by default pilot-agent waits the whole
- * `terminationDrainDuration` — see docs/compatibility.md). The quiet period keeps a client that reconnects after a
- * `connection: close` from finding the listener gone.
+ * weir does the same: nothing is closed under a client before the drain ends. A connection weir has ended (after a
+ * response with `connection: close`) whose client does not close its side within {@link DELAYED_CLOSE_TIMEOUT_MS}
+ * is destroyed (Envoy's `delayed_close_timeout`). The drain ends at the drain limit — every connection still open
+ * is then destroyed, the requests in flight cut — or earlier once no connection has been open for the quiet time
+ * ({@link DRAIN_QUIET_MS}), like Istio's `EXIT_ON_ZERO_ACTIVE_CONNECTIONS` mode without its minimum drain duration
+ * (by default pilot-agent waits the whole `terminationDrainDuration`; see docs/compatibility.md). The quiet time
+ * keeps a client that reconnects after a `connection: close` from finding the listener gone.
  */
 import type { Socket } from 'node:net';
 
@@ -24,59 +23,41 @@ import type { Socket } from 'node:net';
 export const DEFAULT_DRAIN_TIMEOUT_MS = 5_000;
 
 /**
- * The default idle time of a drain, ms: how long a downstream connection must have been idle (no request in
- * progress, no byte read) before weir closes it, and how long the listener must have had no connection open before
- * the drain ends early. Long against the time a client takes to reuse a connection it is using or to reconnect (µs
- * to ms), short against the drain limit.
+ * How long the listener must have had no connection open before a drain ends early, ms. Long against the time a
+ * client takes to reconnect after a `connection: close` (µs to ms), short against the drain limit.
  */
-export const DRAIN_IDLE_MS = 1_000;
+export const DRAIN_QUIET_MS = 1_000;
 
 /** Envoy's HTTP connection manager `delayed_close_timeout` default: after weir's FIN, wait this long for the client's, ms. */
 export const DELAYED_CLOSE_TIMEOUT_MS = 1_000;
 
-/** How often the drain looks for connections idle long enough to close, ms. */
-const IDLE_CHECK_INTERVAL_MS = 100;
+/** How often a drain looks for connections weir has ended whose client keeps its side open, ms. */
+const CHECK_INTERVAL_MS = 100;
 
 /** How a drain ended: every connection closed, or the drain limit was reached with connections still open. */
 export type DrainEnd = 'drained' | 'limit';
 
-interface ConnectionState {
-  /** Requests received and not yet answered (more than 1 only for pipelined requests). */
-  requests: number;
-  /** When the connection last became idle (accepted, or its last response finished), ms on the injected clock. */
-  idleSinceMs: number;
-  /** `socket.bytesRead` when it became idle: a change means a request is arriving. */
-  bytesReadWhenIdle: number;
-  /** weir has half-closed it and waits for the client's FIN. */
-  closing: boolean;
-}
-
-/** Tracks the listener's connections (`add` on `connection`, `requestStarted`/`requestEnded` per request) and drains them. */
+/** Tracks the listener's connections (`add` on `connection`) and drains them. */
 export class DownstreamConnections {
-  private readonly open = new Map<Socket, ConnectionState>();
-  private draining = false;
+  private readonly open = new Set<Socket>();
+  /** Sockets whose delayed close is scheduled. */
+  private readonly closing = new WeakSet<Socket>();
   /** While draining: called when the last connection closes, and when one opens. */
   private emptied: (() => void) | null = null;
   private opened: (() => void) | null = null;
   private closedWaiters: (() => void)[] = [];
 
-  /**
-   * @param now monotonic clock in ms (`performance.now` in the proxy).
-   * @param idleMs the drain idle time, ms (default {@link DRAIN_IDLE_MS}).
-   */
-  constructor(
-    private readonly now: () => number,
-    private readonly idleMs = DRAIN_IDLE_MS,
-  ) {}
+  /** @param quietMs the quiet time that ends a drain early, ms (default {@link DRAIN_QUIET_MS}). */
+  constructor(private readonly quietMs = DRAIN_QUIET_MS) {}
 
   /** Connections open now. */
   get size(): number {
     return this.open.size;
   }
 
-  /** Starts tracking a new connection; it counts as idle from now. */
+  /** Starts tracking a new connection. */
   add(socket: Socket): void {
-    this.open.set(socket, { requests: 0, idleSinceMs: this.now(), bytesReadWhenIdle: 0, closing: false });
+    this.open.add(socket);
     this.opened?.();
     socket.once('close', () => {
       this.open.delete(socket);
@@ -88,37 +69,22 @@ export class DownstreamConnections {
     });
   }
 
-  /** A request arrived on `socket`. */
-  requestStarted(socket: Socket): void {
-    const c = this.open.get(socket);
-    if (c) c.requests++;
-  }
-
-  /** The response to a request on `socket` is finished (or abandoned); the connection is idle again if nothing else is pending. */
-  requestEnded(socket: Socket): void {
-    const c = this.open.get(socket);
-    if (!c || c.requests === 0) return;
-    c.requests--;
-    if (c.requests === 0) {
-      c.idleSinceMs = this.now();
-      c.bytesReadWhenIdle = socket.bytesRead;
-    }
-  }
-
-  /** Whether weir has half-closed this connection: a request still arriving on it cannot be answered. */
+  /**
+   * Whether weir has ended this connection (after a response with `connection: close`): a request still arriving
+   * on it cannot be answered.
+   */
   isClosing(socket: Socket): boolean {
-    return this.open.get(socket)?.closing === true || socket.writableEnded;
+    return socket.writableEnded;
   }
 
   /**
-   * Drains the connections: closes each once it has been idle for the idle time (connections in use close
-   * themselves after a response carrying `connection: close`, which the proxy adds while draining). Resolves
-   * `drained` once no connection has been open for the idle time, or `limit` after `limitMs` with
-   * connections still open (the caller then destroys them). `stopListening` is called exactly once, synchronously
-   * with the decision, so that no connection is accepted between the decision and the listener closing.
+   * Drains the connections: connections in use close after a response carrying `connection: close` (which the proxy
+   * adds while draining); idle ones stay until the end. Resolves `drained` once no connection has been open for the
+   * quiet time, or `limit` after `limitMs` with connections still open (the caller then destroys them).
+   * `stopListening` is called exactly once, synchronously with the decision, so that no connection is accepted
+   * between the decision and the listener closing.
    */
   drain(limitMs: number, stopListening: () => void): Promise<DrainEnd> {
-    this.draining = true;
     return new Promise<DrainEnd>((resolve) => {
       let done = false;
       let quiet: NodeJS.Timeout | null = null;
@@ -133,18 +99,18 @@ export class DownstreamConnections {
         stopListening();
         resolve(end);
       };
-      const check = setInterval(() => this.closeIdle(), IDLE_CHECK_INTERVAL_MS);
+      const check = setInterval(() => this.closeEnded(), CHECK_INTERVAL_MS);
       const limit = setTimeout(() => finish(this.open.size === 0 ? 'drained' : 'limit'), Math.max(0, limitMs));
       this.emptied = () => {
         if (quiet) clearTimeout(quiet);
-        quiet = setTimeout(() => finish('drained'), Math.min(this.idleMs, Math.max(0, limitMs)));
+        quiet = setTimeout(() => finish('drained'), Math.min(this.quietMs, Math.max(0, limitMs)));
       };
       this.opened = () => {
         if (quiet) clearTimeout(quiet);
         quiet = null;
       };
       if (this.open.size === 0) this.emptied();
-      else this.closeIdle();
+      else this.closeEnded();
     });
   }
 
@@ -156,33 +122,15 @@ export class DownstreamConnections {
 
   /** Destroys every open connection (at the drain limit: requests in flight are cut). */
   destroyAll(): void {
-    for (const s of this.open.keys()) s.destroy();
+    for (const s of this.open) s.destroy();
   }
 
-  /** Half-closes the connections idle long enough; destroys those whose client has not closed its side in time. */
-  private closeIdle(): void {
-    if (!this.draining) return;
-    const now = this.now();
-    for (const [socket, c] of this.open) {
-      if (c.closing || c.requests > 0) continue;
-      if (socket.writableEnded) {
-        // weir already ended it (a response with `connection: close`): wait for the client's FIN, bounded.
-        this.closeGracefully(socket, c);
-        continue;
-      }
-      if (socket.bytesRead !== c.bytesReadWhenIdle) {
-        // Bytes of a request are arriving: not idle.
-        c.idleSinceMs = now;
-        c.bytesReadWhenIdle = socket.bytesRead;
-        continue;
-      }
-      if (now - c.idleSinceMs >= this.idleMs) this.closeGracefully(socket, c);
+  /** Destroys, {@link DELAYED_CLOSE_TIMEOUT_MS} after weir ended it, a connection whose client keeps its side open. */
+  private closeEnded(): void {
+    for (const socket of this.open) {
+      if (!socket.writableEnded || this.closing.has(socket)) continue;
+      this.closing.add(socket);
+      setTimeout(() => socket.destroy(), DELAYED_CLOSE_TIMEOUT_MS).unref();
     }
-  }
-
-  private closeGracefully(socket: Socket, c: ConnectionState): void {
-    c.closing = true;
-    if (!socket.writableEnded) socket.end();
-    setTimeout(() => socket.destroy(), DELAYED_CLOSE_TIMEOUT_MS).unref();
   }
 }
