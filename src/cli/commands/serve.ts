@@ -235,8 +235,8 @@ export async function startServe(opts: ServeOptions): Promise<ServeHandle> {
   };
 
   let watcher: ReturnType<typeof watch> | null = null;
+  let timer: NodeJS.Timeout | null = null;
   if (opts.watch !== false) {
-    let timer: NodeJS.Timeout | null = null;
     // Only what the loader reads triggers a reload: the named files, and *.yaml|*.yml|*.json (not hidden) under the
     // named directories. Other files written there (logs, editor swap files) are ignored.
     const watched = opts.paths.filter((p) => p !== '-');
@@ -251,11 +251,23 @@ export async function startServe(opts: ServeOptions): Promise<ServeHandle> {
       ignored,
       awaitWriteFinish: { stabilityThreshold: 50, pollInterval: 10 },
     });
-    watcher.on('all', () => {
+    const changed = new Set<string>();
+    watcher.on('all', (_event, path) => {
+      changed.add(path);
       if (timer) clearTimeout(timer);
-      timer = setTimeout(() => void reload(), 100);
+      timer = setTimeout(() => {
+        timer = null;
+        log(`weir: ${[...changed].join(', ')} changed, reloading`);
+        changed.clear();
+        void reload();
+      }, 100);
     });
     watcher.on('error', (err) => log(`weir: watch error: ${(err as Error).message}`));
+    // Until its first scan is done the watcher would take a change for the initial state and never report it.
+    await new Promise<void>((resolve) => {
+      watcher!.once('ready', resolve);
+      watcher!.once('error', () => resolve());
+    });
   }
   let closing: Promise<void> | null = null;
   return {
@@ -269,6 +281,7 @@ export async function startServe(opts: ServeOptions): Promise<ServeHandle> {
         // The drain starts at once (the admin /ready answers 503 DRAINING from now on); the admin port stays up
         // until the proxy has drained.
         const drained = proxy.close();
+        if (timer) clearTimeout(timer);
         await watcher?.close();
         await drained;
         await adminServer?.close();
