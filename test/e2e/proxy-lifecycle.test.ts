@@ -154,6 +154,20 @@ describe('hot reload', () => {
     expect(last[0]).toBe(before.get(v1));
   });
 
+  it('applies a change written right after start (startServe returns once the watcher is ready)', async () => {
+    const fresh = await startWeir(
+      { 'mesh.yaml': mesh(), 'dr.yaml': subsetsYaml(NS), 'vs.yaml': split(100, 0) },
+      { watch: true },
+    );
+    try {
+      await fresh.write('vs.yaml', split(0, 100));
+      await until(() => fresh.handle.proxy.configVersion === 2, 'the change written right after start');
+      expect((await send(fresh.url, { host: HOST })).json().version).toBe('v2');
+    } finally {
+      await fresh.close();
+    }
+  });
+
   it('rejects a bad change and keeps serving the last good config', async () => {
     await weir.write('vs.yaml', split(0, 100));
     expect(await weir.handle.reload()).toBe(true);
