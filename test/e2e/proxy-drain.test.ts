@@ -312,6 +312,19 @@ describe('weir serve lifecycle as a process', () => {
     },
   );
 
+  it('--drain-timeout takes a duration: a bad value is a usage error (exit 64); --help states the unit and default', async () => {
+    const dir = await configDir({ 'mesh.yaml': mesh() });
+    const bad = await serveProcess(dir, ['--drain-timeout', 'five']);
+    processes.push(bad);
+    expect(await bad.exited).toBe(64);
+    expect(bad.stderr()).toContain('weir: --drain-timeout: expected a duration such as 5s or 500ms, got "five"');
+    const help = await serveProcess(dir, ['--help']);
+    processes.push(help);
+    expect(await help.exited).toBe(0);
+    const text = help.stdout().replace(/\s+/g, ' ');
+    expect(text).toMatch(/--drain-timeout <duration> [^-]*\(e\.g\. 5s, 500ms[^-]*\(default: "5s"\)/);
+  });
+
   it('keeps serving through a bad file and applies the fixed one', async () => {
     const dir = await configDir({ 'mesh.yaml': mesh(), 'dr.yaml': subsetsYaml(NS), 'vs.yaml': toSubset('v1') });
     const p = await spawnServe(dir, ['--drain-timeout', '0s']);
