@@ -361,13 +361,6 @@ export class ProxyServer {
   // ------------------------------------------------------------------------------------------ request path
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const socket = req.socket;
-    // A request that reached a connection weir has already ended (a pipelined request after a `connection: close`
-    // response) cannot be answered (Envoy ignores data during its delayed close); the client sees the connection close.
-    if (this.connections.isClosing(socket)) {
-      socket.destroy();
-      return;
-    }
     const st = new RequestState();
     const table = this.table;
     this.inFlight++;

@@ -7,6 +7,7 @@
 
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { Agent as HttpAgent, request as httpRequest } from 'node:http';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, Client, request } from 'undici';
@@ -214,6 +215,31 @@ describe('a request arriving during the drain', () => {
       await weir.close();
     }
   }, 60_000);
+});
+
+describe('a pipelined request after a connection: close response', () => {
+  it('is not answered or logged: one response, then the connection closes', async () => {
+    const weir = await startWeir({ 'mesh.yaml': mesh() }, { drainTimeoutMs: 30_000 });
+    try {
+      const closing = weir.handle.close();
+      const { port } = weir.handle.proxy.address();
+      const socket = connect(port, '127.0.0.1');
+      const received: Buffer[] = [];
+      socket.on('data', (d: Buffer) => received.push(d));
+      const ended = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+      const req = `GET / HTTP/1.1\r\nhost: ${HOST}\r\n\r\n`;
+      socket.write(req + req);
+      await ended;
+      await closing;
+      const text = Buffer.concat(received).toString('latin1');
+      expect(text.match(/^HTTP\/1\.1 /gm)).toHaveLength(1);
+      expect(text).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+      expect(text.toLowerCase()).toContain('connection: close\r\n');
+      expect(weir.log.map((l) => JSON.parse(l).response_code)).toEqual([200]);
+    } finally {
+      await weir.close();
+    }
+  });
 });
 
 describe('the drain limit', () => {

@@ -70,14 +70,6 @@ export class DownstreamConnections {
   }
 
   /**
-   * Whether weir has ended this connection (after a response with `connection: close`): a request still arriving
-   * on it cannot be answered.
-   */
-  isClosing(socket: Socket): boolean {
-    return socket.writableEnded;
-  }
-
-  /**
    * Drains the connections: connections in use close after a response carrying `connection: close` (which the proxy
    * adds while draining); idle ones stay until the end. Resolves `drained` once no connection has been open for the
    * quiet time, or `limit` after `limitMs` with connections still open (the caller then destroys them).
