@@ -9,10 +9,9 @@
  * request the client may be writing on it, RFC 9112 §9.6). The admin `/ready` answers 503 `DRAINING` (Envoy's
  * server state once its health check is failed, `/healthcheck/fail`).
  *
- * weir does the same: nothing is closed under a client before the drain ends. A connection weir has ended (after a
- * response with `connection: close`) whose client does not close its side within {@link DELAYED_CLOSE_TIMEOUT_MS}
- * is destroyed (Envoy's `delayed_close_timeout`). The drain ends at the drain limit — every connection still open
- * is then destroyed, the requests in flight cut — or earlier once no connection has been open for the quiet time
+ * weir does the same: nothing is closed under a client before the drain ends (node:http closes a connection once a
+ * response with `connection: close` has been written). The drain ends at the drain limit — every connection still
+ * open is then destroyed, the requests in flight cut — or earlier once no connection has been open for the quiet time
  * ({@link DRAIN_QUIET_MS}), like Istio's `EXIT_ON_ZERO_ACTIVE_CONNECTIONS` mode without its minimum drain duration
  * (by default pilot-agent waits the whole `terminationDrainDuration`; see docs/compatibility.md). The quiet time
  * keeps a client that reconnects after a `connection: close` from finding the listener gone.
@@ -28,20 +27,12 @@ export const DEFAULT_DRAIN_TIMEOUT_MS = 5_000;
  */
 export const DRAIN_QUIET_MS = 1_000;
 
-/** Envoy's HTTP connection manager `delayed_close_timeout` default: after weir's FIN, wait this long for the client's, ms. */
-export const DELAYED_CLOSE_TIMEOUT_MS = 1_000;
-
-/** How often a drain looks for connections weir has ended whose client keeps its side open, ms. */
-const CHECK_INTERVAL_MS = 100;
-
 /** How a drain ended: every connection closed, or the drain limit was reached with connections still open. */
 export type DrainEnd = 'drained' | 'limit';
 
 /** Tracks the listener's connections (`add` on `connection`) and drains them. */
 export class DownstreamConnections {
   private readonly open = new Set<Socket>();
-  /** Sockets whose delayed close is scheduled. */
-  private readonly closing = new WeakSet<Socket>();
   /** While draining: called when the last connection closes, and when one opens. */
   private emptied: (() => void) | null = null;
   private opened: (() => void) | null = null;
@@ -83,7 +74,6 @@ export class DownstreamConnections {
       const finish = (end: DrainEnd): void => {
         if (done) return;
         done = true;
-        clearInterval(check);
         clearTimeout(limit);
         if (quiet) clearTimeout(quiet);
         this.emptied = null;
@@ -91,7 +81,6 @@ export class DownstreamConnections {
         stopListening();
         resolve(end);
       };
-      const check = setInterval(() => this.closeEnded(), CHECK_INTERVAL_MS);
       const limit = setTimeout(() => finish(this.open.size === 0 ? 'drained' : 'limit'), Math.max(0, limitMs));
       this.emptied = () => {
         if (quiet) clearTimeout(quiet);
@@ -102,7 +91,6 @@ export class DownstreamConnections {
         quiet = null;
       };
       if (this.open.size === 0) this.emptied();
-      else this.closeEnded();
     });
   }
 
@@ -115,14 +103,5 @@ export class DownstreamConnections {
   /** Destroys every open connection (at the drain limit: requests in flight are cut). */
   destroyAll(): void {
     for (const s of this.open) s.destroy();
-  }
-
-  /** Destroys, {@link DELAYED_CLOSE_TIMEOUT_MS} after weir ended it, a connection whose client keeps its side open. */
-  private closeEnded(): void {
-    for (const socket of this.open) {
-      if (!socket.writableEnded || this.closing.has(socket)) continue;
-      this.closing.add(socket);
-      setTimeout(() => socket.destroy(), DELAYED_CLOSE_TIMEOUT_MS).unref();
-    }
   }
 }
