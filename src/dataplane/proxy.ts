@@ -204,7 +204,7 @@ export class ProxyServer {
     Omit<ProxyOptions, 'accessLog' | 'onRequest' | 'onMirror' | 'locality' | 'onOutlierEjection'>
   > &
     Pick<ProxyOptions, 'accessLog' | 'onRequest' | 'onMirror' | 'locality' | 'onOutlierEjection'>;
-  private readonly connections: DownstreamConnections;
+  private readonly connections = new DownstreamConnections();
   private draining = false;
   /** The drain limit passed: connections still open were destroyed. */
   private drainCut = false;
@@ -225,7 +225,6 @@ export class ProxyServer {
       accessLog: null,
       ...options,
     };
-    this.connections = new DownstreamConnections();
     this.clusters = new ClusterManager({
       now: () => performance.now(),
       locality: options.locality ? parseLocality(options.locality) : null,
@@ -328,9 +327,10 @@ export class ProxyServer {
 
   /**
    * Graceful shutdown, as Envoy's graceful listener drain (`server/drain.ts`): from now on every response carries
-   * `connection: close` and its connection is closed after it, the listener keeps accepting, idle connections are
-   * closed; once no connection is open (or at `drainTimeoutMs`, when the requests still in flight are cut and logged
-   * with `DC`) the listener closes, the access log is flushed and the upstream pools are closed. Idempotent.
+   * `connection: close` and its connection is closed after it, the listener keeps accepting, idle keep-alive
+   * connections are left open; once no connection has been open for 1 s (or at `drainTimeoutMs`, when the
+   * connections still open are destroyed and the requests cut logged with `DC`) the listener closes, the access log
+   * is flushed and the upstream pools are closed. Idempotent.
    */
   close(): Promise<void> {
     this.closing ??= this.drainAndClose();
