@@ -298,7 +298,7 @@ const cases: Case[] = [
 ];
 
 describe('HTTPMatchRequest fields (§1.4–§1.5)', () => {
-  it.each(cases)('$name', ({ match, req, want, excluded }) => {
+  it.each(cases)('$name', ({ match, req, want }) => {
     const s = snapshot(
       service(H, [80, 8080]),
       subsets(H),
