@@ -91,9 +91,12 @@ export async function startAdmin(
     };
     try {
       switch (path) {
-        case '/ready':
-          text(200, 'LIVE\n');
+        case '/ready': {
+          // Envoy's admin /ready: 200 `LIVE`, else 503 with the server state (`DRAINING` once a drain has begun).
+          const state = opts.proxy.serverState();
+          text(state === 'LIVE' ? 200 : 503, `${state}\n`);
           return;
+        }
         case '/config_dump':
           json(200, configDump(opts.proxy, opts.status?.() ?? {}));
           return;

@@ -19,7 +19,7 @@ import {
   runRolloutRun,
   runRolloutStatus,
 } from './commands/rollout-run.ts';
-import { parseLabels, runServe } from './commands/serve.ts';
+import { parseDrainTimeout, parseLabels, runServe } from './commands/serve.ts';
 import { runValidate } from './commands/validate.ts';
 import { CliError, EXIT } from './exit-codes.ts';
 import { addExitCodeHelp } from './help.ts';
@@ -147,6 +147,11 @@ function buildProgram(result: { code: number }): Command {
     .option('--shadow-suffix', "append -shadow to mirrored requests' Host (Envoy and Istio < 1.28)", true)
     .option('--no-shadow-suffix', 'keep the Host of mirrored requests unchanged (Istio >= 1.28)')
     .addOption(validateOption())
+    .option(
+      '--drain-timeout <duration>',
+      "on SIGTERM/SIGINT, how long to keep serving and wait for open connections before cutting the requests still in flight, as a duration (e.g. 5s, 500ms; Istio's terminationDrainDuration)",
+      '5s',
+    )
     .argument('[paths...]', 'configuration files or directories (same as -f)')
     .action(
       async (
@@ -163,6 +168,7 @@ function buildProgram(result: { code: number }): Command {
           logFormat: 'text' | 'json' | 'off';
           shadowSuffix: boolean;
           validate: string;
+          drainTimeout: string;
         },
       ) => {
         result.code = await runServe({
@@ -177,6 +183,7 @@ function buildProgram(result: { code: number }): Command {
           shadowSuffix: o.shadowSuffix,
           locality: o.locality ?? null,
           fieldValidation: fieldValidationOf(o.validate),
+          drainTimeoutMs: parseDrainTimeout(o.drainTimeout),
         });
       },
     );

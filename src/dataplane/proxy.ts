@@ -36,6 +36,7 @@ import {
   type HeaderList,
   isHopByHop,
 } from './pipeline/header-ops.ts';
+import { DEFAULT_DRAIN_TIMEOUT_MS, DownstreamConnections } from './server/drain.ts';
 import { normalizePath } from './server/normalize-path.ts';
 import {
   normalizeIp,
@@ -112,7 +113,10 @@ export interface ProxyOptions {
   maxConcurrentMirrors?: number;
   /** Upper bound on a mirror request's duration in ms when the route has no timeout. Default 60 000. */
   mirrorTimeoutMs?: number;
-  /** Graceful drain limit on close, ms. Default 10 000. */
+  /**
+   * Graceful drain limit on close, ms (Istio's `terminationDrainDuration`): requests still in flight then are cut
+   * (access log and metrics with flag `DC`). Default 5 000.
+   */
   drainTimeoutMs?: number;
   onRequest?: (r: RequestRecord) => void;
   onMirror?: (r: MirrorRecord) => void;
@@ -205,11 +209,13 @@ export class ProxyServer {
     Omit<ProxyOptions, 'accessLog' | 'onRequest' | 'onMirror' | 'locality' | 'onOutlierEjection'>
   > &
     Pick<ProxyOptions, 'accessLog' | 'onRequest' | 'onMirror' | 'locality' | 'onOutlierEjection'>;
-  private readonly sockets = new Set<Socket>();
+  private readonly connections = new DownstreamConnections();
   private draining = false;
+  /** The drain limit passed: connections still open were destroyed. */
+  private drainCut = false;
+  private closing: Promise<void> | null = null;
   private mirrorsInFlight = 0;
   private inFlight = 0;
-  private drainWaiters: (() => void)[] = [];
   /** Count of config versions applied. */
   configVersion = 1;
 
@@ -220,7 +226,7 @@ export class ProxyServer {
       replayBufferBytes: DEFAULT_REPLAY_BUFFER_BYTES,
       maxConcurrentMirrors: 256,
       mirrorTimeoutMs: 60_000,
-      drainTimeoutMs: 10_000,
+      drainTimeoutMs: DEFAULT_DRAIN_TIMEOUT_MS,
       accessLog: null,
       ...options,
     };
@@ -238,10 +244,7 @@ export class ProxyServer {
         this.handle(req, res).catch((err: unknown) => this.internalError(res, err));
       },
     );
-    this.server.on('connection', (s: Socket) => {
-      this.sockets.add(s);
-      s.on('close', () => this.sockets.delete(s));
-    });
+    this.server.on('connection', (s: Socket) => this.connections.add(s));
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.onClientError(err, socket));
   }
 
@@ -311,35 +314,40 @@ export class ProxyServer {
     this.clusters.reconcile((name) => table.clusterByName(name));
   }
 
+  /** Envoy's server state as the admin `/ready` reports it: `LIVE`, or `DRAINING` from the start of `close()`. */
+  serverState(): 'LIVE' | 'DRAINING' {
+    return this.draining ? 'DRAINING' : 'LIVE';
+  }
+
   /**
-   * Graceful shutdown: stop accepting, let in-flight requests finish (up to the drain limit), close keep-alive
-   * connections and upstream pools.
+   * Graceful shutdown, as Envoy's graceful listener drain (`server/drain.ts`): from now on every response carries
+   * `connection: close` and its connection is closed after it, the listener keeps accepting, idle keep-alive
+   * connections are left open; once no connection has been open for 1 s (or at `drainTimeoutMs`, when the
+   * connections still open are destroyed and the requests cut logged with `DC`) the listener closes, the access log
+   * is flushed and the upstream pools are closed. Idempotent.
    */
-  async close(): Promise<void> {
+  close(): Promise<void> {
+    this.closing ??= this.drainAndClose();
+    return this.closing;
+  }
+
+  private async drainAndClose(): Promise<void> {
     this.draining = true;
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    this.server.closeIdleConnections();
-    const deadline = setTimeout(() => {
-      this.server.closeAllConnections();
-      for (const s of this.sockets) s.destroy();
-    }, this.opts.drainTimeoutMs);
-    deadline.unref();
-    if (this.inFlight > 0) {
-      // Wait for in-flight requests, at most the drain time; the timer must not outlive the wait (it would keep
-      // the process alive after the drain).
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([
-        new Promise<void>((r) => this.drainWaiters.push(r)),
-        new Promise<void>((r) => {
-          timer = setTimeout(r, this.opts.drainTimeoutMs);
-        }),
-      ]);
-      clearTimeout(timer);
+    const closed = new Promise<void>((resolve) => {
+      this.server.once('close', () => resolve());
+    });
+    const wasListening = this.server.listening;
+    const end = await this.connections.drain(this.opts.drainTimeoutMs, () => {
+      this.server.close();
+    });
+    if (end === 'limit') {
+      this.drainCut = true;
+      this.connections.destroyAll();
     }
-    this.server.closeIdleConnections();
-    for (const s of this.sockets) if (!(s as Socket & { _httpMessage?: unknown })._httpMessage) s.destroy();
-    await closed;
-    clearTimeout(deadline);
+    if (wasListening) await closed;
+    // The server's 'close' can come before the sockets' own: wait for them, so that the requests cut at the limit
+    // have written their access-log lines before the flush.
+    await this.connections.allClosed();
     this.opts.accessLog?.flush();
     await this.clusters.close();
   }
@@ -356,12 +364,13 @@ export class ProxyServer {
       if (finished) return;
       finished = true;
       this.inFlight--;
-      if (this.inFlight === 0 && this.drainWaiters.length > 0) for (const w of this.drainWaiters.splice(0)) w();
       this.complete(req, st);
     };
     res.on('close', () => {
       if (!res.writableFinished) {
         st.addFlag('DC');
+        // Cut by weir at the drain limit (Envoy: the stream reset by a local close of its connection).
+        if (this.drainCut) st.details = 'downstream_local_disconnect(drain_timeout)';
         if (!res.headersSent) st.status = 0;
         st.gone = true;
         st.onGone?.();

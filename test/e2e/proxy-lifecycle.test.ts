@@ -2,12 +2,11 @@
  * End to end: hot reload under continuous load (no failed request, pools of unchanged clusters kept, a bad change
  * rejected while the last good config keeps serving) and graceful drain on SIGTERM of a real `weir serve` process.
  */
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type BackendSet, freePort, startBackends } from '../helpers/backends.ts';
+import { type BackendSet, startBackends } from '../helpers/backends.ts';
 import {
   closeClients,
   type Reply,
@@ -17,10 +16,10 @@ import {
   subsetsYaml,
   type Weir,
 } from '../helpers/proxy.ts';
+import { listening, serveProcess, stopProcess } from '../helpers/serve-process.ts';
 
 const NS = 'prod';
 const HOST = `checkout-service.${NS}.svc.cluster.local`;
-const ROOT = join(import.meta.dirname, '..', '..');
 
 const split = (w1: number, w2: number) => `apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -51,39 +50,13 @@ afterAll(async () => {
   await closeClients();
 });
 
-/**
- * Resolves once a `weir serve` child process says it listens (rejects on an early exit or after 20 s); returns a
- * getter for everything it has written on stderr so far.
- */
-function listening(child: ReturnType<typeof spawn>): Promise<() => string> {
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => {
-    stderr += d.toString();
-  });
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`weir serve did not start: ${stderr}`)), 20_000);
-    const onData = (): void => {
-      if (stderr.includes('proxy listening')) {
-        clearTimeout(t);
-        child.stderr!.off('data', onData);
-        resolve(() => stderr);
-      }
-    };
-    child.stderr!.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`exited early with ${code}: ${stderr}`)));
-  });
-}
-
-/** Spawns `weir serve -f dir` through bin/weir.js on free loopback ports (log off); stderr is piped. */
-async function serveProcess(dir: string): Promise<{ child: ReturnType<typeof spawn>; port: number }> {
-  const port = await freePort();
-  const admin = await freePort();
-  const args = ['serve', '-f', dir, '--listen', `127.0.0.1:${port}`, '--admin', `127.0.0.1:${admin}`];
-  const child = spawn(process.execPath, ['bin/weir.js', ...args, '--log-format', 'off'], {
-    cwd: ROOT,
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  return { child, port };
+/** Polls `check` every 20 ms until it holds; fails after `timeoutMs` (generous: a loaded 2-core machine). */
+async function until(check: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!check()) {
+    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
 
 function mesh(): string {
@@ -95,10 +68,12 @@ function mesh(): string {
 
 describe('hot reload', () => {
   let weir: Weir;
+  /** weir's own log lines (reloads, rejections). */
+  const lines: string[] = [];
   beforeAll(async () => {
     weir = await startWeir(
       { 'mesh.yaml': mesh(), 'dr.yaml': subsetsYaml(NS), 'vs.yaml': split(100, 0) },
-      { watch: true },
+      { watch: true, log: (l) => lines.push(l) },
     );
   });
   afterAll(() => weir.close());
@@ -117,17 +92,19 @@ describe('hot reload', () => {
         }
       }
     });
-    // Walk the canary 0 → 100 in steps, each a real file change picked up by the watcher.
+    // Walk the canary 0 → 100 in steps, each a real file change picked up by the watcher; each step serves at least
+    // 50 requests under load before the next.
+    const served = async (n: number): Promise<void> => {
+      const target = replies.length + n;
+      await until(() => replies.length >= target || errors.length > 0, `${n} more replies`);
+    };
     for (const w2 of [10, 50, 100]) {
-      await new Promise((r) => setTimeout(r, 300));
+      await served(50);
       const before = weir.handle.proxy.configVersion;
       await weir.write('vs.yaml', split(100 - w2, w2));
-      const until = Date.now() + 5000;
-      while (weir.handle.proxy.configVersion === before && Date.now() < until)
-        await new Promise((r) => setTimeout(r, 20));
-      expect(weir.handle.proxy.configVersion).toBeGreaterThan(before);
+      await until(() => weir.handle.proxy.configVersion > before, `the reload to ${w2} % v2`);
     }
-    await new Promise((r) => setTimeout(r, 300));
+    await served(50);
     stop = true;
     await Promise.all(workers);
     expect(errors).toEqual([]);
@@ -139,21 +116,56 @@ describe('hot reload', () => {
   });
 
   it('ignores files the loader does not read (logs, hidden editor files) in a watched directory', async () => {
+    // The watcher is live: a change it sees is applied.
+    const initial = weir.handle.proxy.configVersion;
+    await weir.write('vs.yaml', split(10, 90));
+    await until(() => weir.handle.proxy.configVersion > initial, 'the watcher to apply a change');
     const before = weir.handle.proxy.configVersion;
+    const from = lines.length;
     await weir.write('access.log', 'x'.repeat(1000));
     await weir.write('.vs.yaml.swp', 'junk');
-    await new Promise((r) => setTimeout(r, 800));
-    expect(weir.handle.proxy.configVersion).toBe(before);
+    // A file the loader reads, written after them: the watcher reports changes in order, so once its reload is done,
+    // a change seen in the other two would have been reported too.
+    await weir.write('vs.yaml', split(0, 100));
+    await until(() => weir.handle.proxy.configVersion > before, 'the reload for vs.yaml');
+    const reported = lines.slice(from).filter((l) => l.endsWith('changed, reloading'));
+    expect(reported).toEqual([`weir: ${join(weir.dir, 'vs.yaml')} changed, reloading`]);
+    expect(weir.handle.proxy.configVersion).toBe(before + 1);
   });
 
-  it('keeps the pools of unchanged clusters across a reload', async () => {
+  it('keeps the pools of unchanged clusters across a reload, and closes the clusters no route uses', async () => {
+    const v1 = `outbound|80|v1|${HOST}`;
+    const v2 = `outbound|80|v2|${HOST}`;
+    await weir.write('vs.yaml', split(90, 10));
+    expect(await weir.handle.reload()).toBe(true);
     await send(weir.url, { host: HOST });
     const before = new Map(weir.handle.proxy.clusterRuntimes().map((c) => [c.name, c]));
+    expect([...before.keys()].sort()).toEqual([v1, v2]);
     await weir.write('vs.yaml', split(50, 50));
     expect(await weir.handle.reload()).toBe(true);
     const after = weir.handle.proxy.clusterRuntimes();
-    expect(after.length).toBeGreaterThan(0);
-    for (const c of after) if (before.has(c.name)) expect(before.get(c.name)).toBe(c);
+    expect(after.map((c) => c.name).sort()).toEqual([v1, v2]);
+    for (const c of after) expect(c).toBe(before.get(c.name));
+    // v2 no longer routed to: its runtime (and pools) go; v1's stays.
+    await weir.write('vs.yaml', split(100, 0));
+    expect(await weir.handle.reload()).toBe(true);
+    const last = weir.handle.proxy.clusterRuntimes();
+    expect(last.map((c) => c.name)).toEqual([v1]);
+    expect(last[0]).toBe(before.get(v1));
+  });
+
+  it('applies a change written right after start (startServe returns once the watcher is ready)', async () => {
+    const fresh = await startWeir(
+      { 'mesh.yaml': mesh(), 'dr.yaml': subsetsYaml(NS), 'vs.yaml': split(100, 0) },
+      { watch: true },
+    );
+    try {
+      await fresh.write('vs.yaml', split(0, 100));
+      await until(() => fresh.handle.proxy.configVersion === 2, 'the change written right after start');
+      expect((await send(fresh.url, { host: HOST })).json().version).toBe('v2');
+    } finally {
+      await fresh.close();
+    }
   });
 
   it('rejects a bad change and keeps serving the last good config', async () => {
@@ -176,26 +188,27 @@ describe('graceful shutdown', () => {
     // No VirtualService: Istio's default route to every endpoint of the service.
     backends.v1.configure({ latencyMs: 800 });
     backends.v2.configure({ latencyMs: 800 });
-    const { child, port } = await serveProcess(dir);
+    const p = await serveProcess(dir, ['--drain-timeout', '10s']);
     try {
-      await listening(child);
-      const url = `http://127.0.0.1:${port}`;
-      const inflight = Array.from({ length: 10 }, () => send(url, { host: HOST }));
-      await new Promise((r) => setTimeout(r, 300));
-      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+      await listening(p);
+      const inflight = Array.from({ length: 10 }, () => send(p.url, { host: HOST }));
+      const busy = (): number => backends.v1.stats().inFlight + backends.v2.stats().inFlight;
+      await until(() => busy() === 10, 'the 10 requests at the backends');
       const killedAt = performance.now();
-      child.kill('SIGTERM');
+      p.child.kill('SIGTERM');
       const replies = await Promise.all(inflight);
       expect(replies.map((r) => r.status)).toEqual(Array(10).fill(200));
-      expect(await exited).toBe(0);
-      // It exits once the in-flight requests are done, not at the end of the 10 s drain limit (a leftover drain
+      // Answered during the drain: told to close their connections.
+      expect(replies.map((r) => r.headers.connection)).toEqual(Array(10).fill('close'));
+      expect(await p.exited).toBe(0);
+      // It exits once no connection is left (plus 1 s), not at the end of the 10 s drain limit (a leftover drain
       // timer once kept the process alive that long).
-      expect(performance.now() - killedAt).toBeLessThan(6000);
-      await expect(send(url, { host: HOST })).rejects.toThrow();
+      expect(performance.now() - killedAt).toBeLessThan(8000);
+      await expect(send(p.url, { host: HOST })).rejects.toThrow();
     } finally {
       backends.v1.configure({ latencyMs: 0 });
       backends.v2.configure({ latencyMs: 0 });
-      child.kill('SIGKILL');
+      await stopProcess(p);
       await rm(dir, { recursive: true, force: true });
     }
   });
@@ -223,20 +236,17 @@ spec:
 `,
     );
     const before = backends.v2.stats().totalRequests;
-    const { child, port } = await serveProcess(dir);
+    const p = await serveProcess(dir);
     try {
-      const stderr = await listening(child);
-      const replies = await Promise.all(
-        Array.from({ length: 20 }, () => send(`http://127.0.0.1:${port}`, { host: HOST })),
-      );
+      await listening(p);
+      const replies = await Promise.all(Array.from({ length: 20 }, () => send(p.url, { host: HOST })));
       expect(replies.map((r) => r.status)).toEqual(Array(20).fill(200));
       // Every request was copied to v2 (mirrors are fire-and-forget: wait for them, bounded).
-      for (let i = 0; i < 50 && backends.v2.stats().totalRequests - before < 20; i++)
-        await new Promise((r) => setTimeout(r, 50));
+      await until(() => backends.v2.stats().totalRequests - before >= 20, '20 mirrored copies at v2');
       expect(backends.v2.stats().totalRequests - before).toBe(20);
-      expect(stderr()).not.toMatch(/internal error/);
+      expect(p.stderr()).not.toMatch(/internal error/);
     } finally {
-      child.kill('SIGKILL');
+      await stopProcess(p);
       await rm(dir, { recursive: true, force: true });
     }
   });

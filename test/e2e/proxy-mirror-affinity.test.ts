@@ -1,12 +1,15 @@
 /**
- * End to end: mirroring (share, body, -shadow Host, slow mirror does not slow the primary) and session affinity
- * (consistent hash within a subset; the opt-in sticky split across subsets; generated cookies).
+ * End to end: mirroring (share, body, -shadow Host, slow mirror does not slow the primary, every mirror outcome of
+ * `weir_mirror_requests_total` reached through the proxy) and session affinity (consistent hash within a subset; the
+ * opt-in sticky split across subsets; generated cookies).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Backend, startBackend } from '../../src/backend/backend.ts';
-import { binomialBounds } from '../helpers/backends.ts';
+import { createProxyMetrics } from '../../src/telemetry/metrics.ts';
+import { binomialBounds, freePort } from '../helpers/backends.ts';
 import { seededRng } from '../helpers/config.ts';
 import { closeClients, send, sendMany, serviceEntryYaml, startWeir, subsetsYaml, type Weir } from '../helpers/proxy.ts';
+import { parseExposition, select } from '../unit/telemetry/fixtures.ts';
 
 const NS = 'prod';
 const HOST = `checkout-service.${NS}.svc.cluster.local`;
@@ -85,15 +88,40 @@ ${percent}`;
     expect(v2.stats().recent[0]?.headers.host).toBe(`${HOST}-shadow`);
   });
 
-  it('a slow mirror does not slow the primary', async () => {
+  it('a slow mirror does not slow the primary: every primary answered while its copy is still in flight', async () => {
+    // Self-contained: every request mirrored (no mirrorPercentage: Istio's default 100 %), v2 answers after 1.5 s.
+    const w = await startWeir(
+      {
+        'mesh.yaml': serviceEntryYaml(NS, [
+          { port: v1.port, labels: { app: 'checkout-service', version: 'v1' } },
+          { port: v2.port, labels: { app: 'checkout-service', version: 'v2' } },
+        ]),
+        'dr.yaml': subsetsYaml(NS),
+        'vs.yaml': vs(''),
+      },
+      { metrics: createProxyMetrics },
+    );
+    v2.reset();
     v2.configure({ latencyMs: 1500 });
-    const t0 = performance.now();
-    const replies = await sendMany(20, 4, () => send(weir.url, { host: HOST }));
-    const elapsed = performance.now() - t0;
-    v2.configure({ latencyMs: 0 });
-    expect(replies.every((r) => r.status === 200 && r.json().version === 'v1')).toBe(true);
-    // 20 sequential-ish requests waiting on a 1.5 s mirror would take ≥ 7.5 s; unaffected they take milliseconds.
-    expect(elapsed).toBeLessThan(1500);
+    try {
+      const t0 = performance.now();
+      const replies = await sendMany(20, 4, () => send(w.url, { host: HOST }));
+      const elapsed = performance.now() - t0;
+      // No copy can have been answered yet when the primaries are all done in less than the mirror's 1.5 s.
+      const doneAtPrimaries = await mirrorCount(w, 'sent');
+      expect(replies.every((r) => r.status === 200 && r.json().version === 'v1')).toBe(true);
+      // 20 requests, 4 at a time, each waiting on a 1.5 s mirror would take ≥ 7.5 s; unaffected they take milliseconds.
+      expect(elapsed).toBeLessThan(1500);
+      expect(doneAtPrimaries).toBe(0);
+      // Then every copy arrives at v2 and is answered.
+      await waitFor(async () => (await mirrorCount(w, 'sent')) === 20, 10_000);
+      expect(await mirrorCount(w, 'sent')).toBe(20);
+      expect(v2.stats().totalRequests).toBe(20);
+      expect(Object.keys(v2.stats().byHost)).toEqual([`${HOST}-shadow`]);
+    } finally {
+      v2.configure({ latencyMs: 0 });
+      await w.close();
+    }
   });
 
   it('a failing mirror does not fail the primary', async () => {
@@ -124,6 +152,103 @@ ${percent}`;
       await plain.close();
     }
   });
+});
+
+describe('mirror outcomes through the proxy', () => {
+  let v1: Backend;
+  let v2: Backend;
+  let weir: Weir;
+  const GONE = `gone.${NS}.svc.cluster.local`;
+  const route = (name: string, mirror: string) => `  - name: ${name}
+    match:
+    - headers:
+        x-case:
+          exact: ${name}
+    route:
+    - destination: {host: ${HOST}, subset: v1}
+    mirror: ${mirror}
+`;
+  beforeAll(async () => {
+    // v1 (the primary) ignores control headers; v2 (the mirror) honours x-backend-delay-ms.
+    v1 = await startBackend({ version: 'v1' });
+    v2 = await startBackend({ version: 'v2', allowControlHeaders: true });
+    const closedPort = await freePort();
+    const dr = `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: dr, namespace: ${NS}}
+spec:
+  host: ${HOST}
+  subsets:
+  - {name: v1, labels: {version: v1}}
+  - {name: v2, labels: {version: v2}}
+  - {name: empty, labels: {version: none}}
+`;
+    const vs = `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: vs, namespace: ${NS}}
+spec:
+  hosts: [${HOST}]
+  http:
+${route('failed', `{host: ${GONE}}`)}${route('no-endpoint', `{host: ${HOST}, subset: empty}`)}${route('slow', `{host: ${HOST}, subset: v2}`)}`;
+    weir = await startWeir(
+      {
+        'mesh.yaml': serviceEntryYaml(NS, [
+          { port: v1.port, labels: { app: 'checkout-service', version: 'v1' } },
+          { port: v2.port, labels: { app: 'checkout-service', version: 'v2' } },
+        ]),
+        // A service whose only endpoint refuses connections.
+        'gone.yaml': serviceEntryYaml(NS, [{ port: closedPort, labels: { app: 'gone' } }], GONE).replace(
+          'name: checkout-service',
+          'name: gone',
+        ),
+        'dr.yaml': dr,
+        'vs.yaml': vs,
+      },
+      { metrics: createProxyMetrics },
+    );
+  });
+  afterAll(async () => {
+    await weir.close();
+    await v1.close();
+    await v2.close();
+  });
+
+  it('failed: the mirror cluster refuses the connection (response_code 0); the primary is answered', async () => {
+    const replies = await sendMany(5, 5, () => send(weir.url, { host: HOST, headers: { 'x-case': 'failed' } }));
+    expect(replies.map((r) => r.status)).toEqual(Array(5).fill(200));
+    await waitFor(async () => (await mirrorCount(weir, 'failed')) === 5, 10_000);
+    expect(await mirrorSeries(weir, 'failed')).toEqual([{ service: GONE, code: '0', value: 5 }]);
+  });
+
+  it('dropped-no-endpoint: the mirror subset has no endpoint', async () => {
+    const replies = await sendMany(3, 3, () => send(weir.url, { host: HOST, headers: { 'x-case': 'no-endpoint' } }));
+    expect(replies.map((r) => r.status)).toEqual(Array(3).fill(200));
+    expect(await mirrorSeries(weir, 'dropped-no-endpoint')).toEqual([{ service: HOST, code: '0', value: 3 }]);
+  });
+
+  it('dropped-body-too-large: a body over the 1 MiB replay buffer is streamed to the primary and not mirrored', async () => {
+    v2.reset();
+    const body = Buffer.alloc(1024 * 1024 + 1, 'x');
+    const r = await send(weir.url, { host: HOST, method: 'POST', body, headers: { 'x-case': 'slow' } });
+    expect(r.status).toBe(200);
+    expect(await mirrorSeries(weir, 'dropped-body-too-large')).toEqual([{ service: HOST, code: '0', value: 1 }]);
+    expect(v2.stats().totalRequests).toBe(0);
+  });
+
+  it('dropped-overload: at most 256 mirrors in flight, the rest dropped', async () => {
+    v2.reset();
+    const n = 300;
+    // Each copy takes 5 s at v2; the primaries take milliseconds, so all 300 are sent while the first 256 copies
+    // are still in flight.
+    const replies = await sendMany(n, 8, () =>
+      send(weir.url, { host: HOST, headers: { 'x-case': 'slow', 'x-backend-delay-ms': '5000' } }),
+    );
+    expect(replies.every((r) => r.status === 200 && r.json().version === 'v1')).toBe(true);
+    expect(await mirrorCount(weir, 'sent')).toBe(0); // none answered yet: the accounting below is exact
+    expect(await mirrorSeries(weir, 'dropped-overload')).toEqual([{ service: HOST, code: '0', value: n - 256 }]);
+    await waitFor(async () => (await mirrorCount(weir, 'sent')) === 256, 20_000);
+    expect(v2.stats().totalRequests).toBe(256);
+  }, 40_000);
 });
 
 describe('session affinity', () => {
@@ -236,10 +361,28 @@ async function waitForQuiet(b: Backend): Promise<void> {
   }
 }
 
-async function waitFor(cond: () => boolean, timeoutMs: number): Promise<void> {
+/** Polls `cond` every 50 ms until it holds; throws after `timeoutMs`. */
+async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (cond()) return;
+    if (await cond()) return;
     await new Promise((r) => setTimeout(r, 50));
   }
+  throw new Error(`condition not met within ${timeoutMs} ms`);
+}
+
+/** The `weir_mirror_requests_total` series with this outcome: destination service, response code, value. */
+async function mirrorSeries(w: Weir, outcome: string): Promise<{ service: string; code: string; value: number }[]> {
+  const text = await (await fetch(`${w.handle.adminUrl}/stats/prometheus`)).text();
+  return select(parseExposition(text), 'weir_mirror_requests_total', { outcome }).map((x) => ({
+    service: x.labels.destination_service!,
+    code: x.labels.response_code!,
+    value: x.value,
+  }));
+}
+
+/** `weir_mirror_requests_total` summed over the series with this outcome, scraped from the admin port. */
+async function mirrorCount(w: Weir, outcome: string): Promise<number> {
+  const text = await (await fetch(`${w.handle.adminUrl}/stats/prometheus`)).text();
+  return select(parseExposition(text), 'weir_mirror_requests_total', { outcome }).reduce((a, x) => a + x.value, 0);
 }

@@ -4,9 +4,11 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { type Backend, startBackend } from '../../src/backend/backend.ts';
+import { createProxyMetrics } from '../../src/telemetry/metrics.ts';
 import { binomialBounds } from '../helpers/backends.ts';
 import { seededRng } from '../helpers/config.ts';
 import { closeClients, type Reply, send, sendMany, serviceEntryYaml, startWeir, type Weir } from '../helpers/proxy.ts';
+import { parseExposition, type Sample, select } from '../unit/telemetry/fixtures.ts';
 
 const NS = 'prod';
 const HOST = `checkout-service.${NS}.svc.cluster.local`;
@@ -22,7 +24,7 @@ async function backend(opts: Parameters<typeof startBackend>[0] = {}): Promise<B
   return b;
 }
 async function weir(files: Record<string, string>, opts: Parameters<typeof startWeir>[1] = {}): Promise<Weir> {
-  const w = await startWeir(files, { rng: seededRng(5), ...opts });
+  const w = await startWeir(files, { rng: seededRng(5), metrics: createProxyMetrics, ...opts });
   started.push(w);
   return w;
 }
@@ -46,10 +48,31 @@ spec:
   trafficPolicy:
 ${trafficPolicy.replace(/^/gm, '    ')}
 `;
-async function logOf(w: Weir): Promise<Record<string, unknown>[]> {
-  await new Promise((r) => setTimeout(r, 30));
+/**
+ * The access log once it holds `count` lines (a line is written when the response has closed on weir's side, which
+ * can come just after the client has read it); fails after 10 s.
+ */
+async function logOf(w: Weir, count: number): Promise<Record<string, unknown>[]> {
+  const deadline = performance.now() + 10_000;
+  while (w.log.length < count) {
+    if (performance.now() > deadline) throw new Error(`access log has ${w.log.length} of ${count} lines`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
   return w.log.map((l) => JSON.parse(l) as Record<string, unknown>);
 }
+
+/** The samples on the admin port's `/stats/prometheus`. */
+async function scrape(w: Weir): Promise<Sample[]> {
+  return parseExposition(await (await fetch(`${w.handle.adminUrl}/stats/prometheus`)).text());
+}
+
+/** The value of a `weir_*` per-cluster counter for `cluster` (0 when the series does not exist). */
+async function clusterCounter(w: Weir, name: string, cluster: string): Promise<number> {
+  return select(await scrape(w), name, { cluster }).reduce((a, x) => a + x.value, 0);
+}
+
+/** The Envoy cluster of the service's default route (no subset). */
+const CLUSTER = `outbound|80||${HOST}`;
 
 describe('request timeouts', () => {
   it('a 0.5 s route timeout in front of a 2 s backend answers 504 UT after ≈0.5 s', async () => {
@@ -65,7 +88,7 @@ describe('request timeouts', () => {
     expect(r.body).toBe('upstream request timeout');
     expect(elapsed).toBeGreaterThanOrEqual(490);
     expect(elapsed).toBeLessThan(1900);
-    expect((await logOf(w)).at(-1)?.response_flags).toBe('UT');
+    expect((await logOf(w, 1)).at(-1)?.response_flags).toBe('UT');
   });
 });
 
@@ -83,8 +106,10 @@ describe('retries', () => {
     expect(r.status).toBe(200);
     expect(b.stats().totalRequests).toBe(3);
     expect(b.stats().recent.map((x) => x.headers['x-envoy-attempt-count'])).toEqual(['1', '2', '3']);
-    const e = (await logOf(w)).at(-1);
+    const e = (await logOf(w, 1)).at(-1);
     expect(e).toMatchObject({ response_code: 200, response_flags: '-', attempts: 3 });
+    // The backend saw 3 attempts: 2 retries.
+    expect(await clusterCounter(w, 'weir_upstream_retries_total', CLUSTER)).toBe(b.stats().totalRequests - 1);
   });
 
   it('retries a per-try timeout', async () => {
@@ -98,7 +123,9 @@ describe('retries', () => {
     expect(r.status).toBe(200);
     expect(performance.now() - t0).toBeLessThan(1400);
     // A per-try timeout that was retried leaves no flag; the response is the second attempt's.
-    expect((await logOf(w)).at(-1)).toMatchObject({ attempts: 2, response_flags: '-', response_code: 200 });
+    expect((await logOf(w, 1)).at(-1)).toMatchObject({ attempts: 2, response_flags: '-', response_code: 200 });
+    expect(b.stats().totalRequests).toBe(2);
+    expect(await clusterCounter(w, 'weir_upstream_retries_total', CLUSTER)).toBe(1);
   });
 
   it('adds URX when retries run out, returning the last response', async () => {
@@ -110,7 +137,8 @@ describe('retries', () => {
     const r = await send(w.url, { host: HOST });
     expect(r.status).toBe(503);
     expect(b.stats().totalRequests).toBe(3);
-    expect((await logOf(w)).at(-1)).toMatchObject({ response_code: 503, response_flags: 'URX', attempts: 3 });
+    expect((await logOf(w, 1)).at(-1)).toMatchObject({ response_code: 503, response_flags: 'URX', attempts: 3 });
+    expect(await clusterCounter(w, 'weir_upstream_retries_total', CLUSTER)).toBe(b.stats().totalRequests - 1);
   });
 
   it("Istio's default policy does not retry a 503 response, only connection failures", async () => {
@@ -118,6 +146,7 @@ describe('retries', () => {
     const w = await weir({ 'mesh.yaml': serviceEntryYaml(NS, [{ port: b.port, labels: { app: 'a' } }]) });
     expect((await send(w.url, { host: HOST })).status).toBe(503);
     expect(b.stats().totalRequests).toBe(1);
+    expect(await clusterCounter(w, 'weir_upstream_retries_total', CLUSTER)).toBe(0);
   });
 
   it("the article's per-group policy: beta testers 2 s / 1 retry on v2, others 10 s / 3 retries on v1", async () => {
@@ -182,12 +211,15 @@ spec:
     expect(elapsed).toBeGreaterThanOrEqual(990);
     expect(elapsed).toBeLessThan(1900);
     expect(v2.stats().totalRequests).toBe(1);
-    expect((await logOf(w)).at(-1)?.response_flags).toBe('UT');
+    expect((await logOf(w, 1)).at(-1)?.response_flags).toBe('UT');
     // Others: v1 fails three times, the fourth attempt (third retry) succeeds.
     const other = await send(w.url, { host: HOST });
     expect(other.status).toBe(200);
     expect(other.json().version).toBe('v1');
     expect(v1.stats().totalRequests).toBe(4);
+    // Retries per cluster: 3 on v1 (4 attempts), none on v2 (one attempt).
+    expect(await clusterCounter(w, 'weir_upstream_retries_total', `outbound|80|v1|${HOST}`)).toBe(3);
+    expect(await clusterCounter(w, 'weir_upstream_retries_total', `outbound|80|v2|${HOST}`)).toBe(0);
   });
 });
 
@@ -226,7 +258,7 @@ describe('fault injection', () => {
     expect(delayed.status).toBe(200);
     expect(elapsed).toBeGreaterThanOrEqual(6990);
     expect(elapsed).toBeLessThan(9000);
-    expect((await logOf(w)).at(-1)?.response_flags).toBe('DI');
+    expect((await logOf(w, 1)).at(-1)?.response_flags).toBe('DI');
 
     const before = b.stats().totalRequests;
     const n = 1000;
@@ -251,10 +283,13 @@ describe('circuit breaking', () => {
       ),
     });
     const unlimited = await weir({ 'mesh.yaml': mesh });
+    const seen = new Map<Weir, { requests: number; uo: number }>();
     const overflowShare = async (w: Weir, concurrency: number): Promise<number> => {
       const replies: Reply[] = await sendMany(concurrency * 20, concurrency, () => send(w.url, { host: HOST }));
       const uo = replies.filter((r) => r.status === 503 && r.headers['x-envoy-overloaded'] === 'true').length;
       expect(replies.every((r) => r.status === 200 || r.status === 503)).toBe(true);
+      const total = seen.get(w) ?? { requests: 0, uo: 0 };
+      seen.set(w, { requests: total.requests + replies.length, uo: total.uo + uo });
       return uo / replies.length;
     };
     const c1 = await overflowShare(limited, 1);
@@ -265,8 +300,17 @@ describe('circuit breaking', () => {
     expect(c8).toBeGreaterThan(c2);
     expect(c16).toBeGreaterThan(0.5);
     expect(await overflowShare(unlimited, 16)).toBe(0);
-    const flags = (await logOf(limited)).filter((e) => e.response_code === 503).map((e) => e.response_flags);
+    const flags = (await logOf(limited, seen.get(limited)!.requests))
+      .filter((e) => e.response_code === 503)
+      .map((e) => e.response_flags);
     expect(new Set(flags)).toEqual(new Set(['UO']));
+    // The overflow counter and istio_requests_total{response_flags="UO"} equal the UO replies the clients saw.
+    const uoSeen = seen.get(limited)!.uo;
+    expect(uoSeen).toBeGreaterThan(0);
+    expect(await clusterCounter(limited, 'weir_circuit_breaker_overflows_total', CLUSTER)).toBe(uoSeen);
+    const istioUo = select(await scrape(limited), 'istio_requests_total', { response_flags: 'UO' });
+    expect(istioUo.reduce((a, x) => a + x.value, 0)).toBe(uoSeen);
+    expect(await clusterCounter(unlimited, 'weir_circuit_breaker_overflows_total', CLUSTER)).toBe(0);
   });
 });
 
@@ -296,11 +340,25 @@ describe('outlier detection', () => {
       endpoints: { address: string; health: string }[];
     }[];
     expect(clusters[0]?.endpoints.find((e) => e.address === bad.address)?.health).toBe('EJECTED');
+    // One ejection observed (the pod got 3 requests, then none): one counted.
+    expect(await clusterCounter(w, 'weir_outlier_ejections_total', CLUSTER)).toBe(1);
     // After the 1 s ejection (checked at the 200 ms interval) the pod is back in service.
     bad.configure({ errorRate: 0 });
-    await new Promise((r) => setTimeout(r, 1600));
+    const health = async (): Promise<string | undefined> => {
+      const cs = (await (await fetch(`${w.handle.adminUrl}/clusters`)).json()) as {
+        endpoints: { address: string; health: string }[];
+      }[];
+      return cs[0]?.endpoints.find((e) => e.address === bad.address)?.health;
+    };
+    const deadline = performance.now() + 10_000;
+    while ((await health()) !== 'HEALTHY') {
+      if (performance.now() > deadline) throw new Error('the pod was not returned to service within 10 s');
+      await new Promise((r) => setTimeout(r, 50));
+    }
     await sendMany(30, 1, () => send(w.url, { host: HOST }));
     expect(bad.stats().totalRequests).toBeGreaterThan(0);
+    // Healthy now: no further ejection.
+    expect(await clusterCounter(w, 'weir_outlier_ejections_total', CLUSTER)).toBe(1);
   });
 });
 
@@ -325,10 +383,13 @@ describe('locality load balancing', () => {
     // Zone a fails: both pods are ejected after one 5xx each; traffic fails over to zone b.
     a1.configure({ errorRate: 1, errorStatus: 500 });
     a2.configure({ errorRate: 1, errorStatus: 500 });
-    await sendMany(10, 1, () => send(w.url, { host: HOST }));
+    const failing = await sendMany(10, 1, () => send(w.url, { host: HOST }));
     const after = await sendMany(40, 4, () => send(w.url, { host: HOST }));
     expect(after.every((r) => r.status === 200)).toBe(true);
     expect(new Set(after.map(zone))).toEqual(new Set(['zone-b']));
+    // consecutive5xxErrors: 1 — each 500 the clients saw ejected its pod: 2 ejections, counted.
+    expect(failing.filter((r) => r.status === 500)).toHaveLength(2);
+    expect(await clusterCounter(w, 'weir_outlier_ejections_total', CLUSTER)).toBe(2);
 
     // distribute: from zone a, 80 % to zone a and 20 % to zone b.
     a1.configure({ errorRate: 0 });

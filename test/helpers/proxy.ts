@@ -77,7 +77,11 @@ export interface Weir {
   close(): Promise<void>;
 }
 
-/** Starts `weir serve` on 127.0.0.1:0 over a temp dir holding `files`. No file watching unless `watch: true`. */
+/**
+ * Starts `weir serve` on 127.0.0.1:0 over a temp dir holding `files`. No file watching unless `watch: true`. Closing
+ * does not drain unless `drainTimeoutMs` is given: the shared clients keep idle keep-alive connections, which a
+ * drain leaves open until its limit.
+ */
 export async function startWeir(files: Record<string, string>, opts: Partial<ServeOptions> = {}): Promise<Weir> {
   const dir = await mkdtemp(join(tmpdir(), 'weir-e2e-'));
   for (const [name, text] of Object.entries(files)) await writeFile(join(dir, name), text);
@@ -101,6 +105,7 @@ export async function startWeir(files: Record<string, string>, opts: Partial<Ser
     watch: false,
     accessLogStream: sink,
     log: () => {},
+    drainTimeoutMs: 0,
     ...opts,
   });
   return {

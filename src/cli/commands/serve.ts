@@ -19,6 +19,7 @@ import {
   recordOutlierEjection,
 } from '../../telemetry/metrics.ts';
 import { RouteCountsRecorder, withRouteCountMetrics } from '../../telemetry/route-counts.ts';
+import { parseDurationMs } from '../../util/duration.ts';
 import { CliError, EXIT } from '../exit-codes.ts';
 import { formatDiagnosticLine } from '../output.ts';
 
@@ -46,6 +47,7 @@ export interface ServeOptions {
   log?: (line: string) => void;
   accessLogStream?: NodeJS.WritableStream;
   rng?: () => number;
+  /** Drain limit on close (SIGTERM/SIGINT), ms: Istio's `terminationDrainDuration`; default 5 000 (`--drain-timeout`). */
   drainTimeoutMs?: number;
   metrics?: (hooks: { onRequest(r: RequestRecord): void; onMirror(r: MirrorRecord): void }) => MetricsSource;
   /**
@@ -83,6 +85,17 @@ export function parseHostPort(value: string, flag: string): { host: string; port
   const port = Number(m[3]);
   if (port > 65535) throw new CliError(`${flag}: port out of range in "${value}"`, EXIT.USAGE);
   return { host: m[1] ?? m[2]!, port };
+}
+
+/**
+ * Parses `--drain-timeout`: a duration as Istio writes them (`5s`, `500ms`, `1m`; `0` for no drain), in ms.
+ * @throws CliError (exit 64) for anything else or a negative value.
+ */
+export function parseDrainTimeout(value: string): number {
+  const ms = parseDurationMs(value.trim());
+  if (ms === null || ms < 0 || !Number.isFinite(ms))
+    throw new CliError(`--drain-timeout: expected a duration such as 5s or 500ms, got "${value}"`, EXIT.USAGE);
+  return ms;
 }
 
 /** Parses `k=v,k2=v2`. @throws CliError (exit 64). */
@@ -235,8 +248,8 @@ export async function startServe(opts: ServeOptions): Promise<ServeHandle> {
   };
 
   let watcher: ReturnType<typeof watch> | null = null;
+  let timer: NodeJS.Timeout | null = null;
   if (opts.watch !== false) {
-    let timer: NodeJS.Timeout | null = null;
     // Only what the loader reads triggers a reload: the named files, and *.yaml|*.yml|*.json (not hidden) under the
     // named directories. Other files written there (logs, editor swap files) are ignored.
     const watched = opts.paths.filter((p) => p !== '-');
@@ -251,9 +264,16 @@ export async function startServe(opts: ServeOptions): Promise<ServeHandle> {
       ignored,
       awaitWriteFinish: { stabilityThreshold: 50, pollInterval: 10 },
     });
-    watcher.on('all', () => {
+    const changed = new Set<string>();
+    watcher.on('all', (_event, path) => {
+      changed.add(path);
       if (timer) clearTimeout(timer);
-      timer = setTimeout(() => void reload(), 100);
+      timer = setTimeout(() => {
+        timer = null;
+        log(`weir: ${[...changed].join(', ')} changed, reloading`);
+        changed.clear();
+        void reload();
+      }, 100);
     });
     watcher.on('error', (err) => log(`weir: watch error: ${(err as Error).message}`));
     // Until chokidar's initial scan ends, a file written to a watched folder is taken for an initial one and raises
@@ -265,6 +285,7 @@ export async function startServe(opts: ServeOptions): Promise<ServeHandle> {
         clearTimeout(t);
         resolve();
       });
+      w.once('error', () => resolve());
     });
   }
   let closing: Promise<void> | null = null;
@@ -276,8 +297,12 @@ export async function startServe(opts: ServeOptions): Promise<ServeHandle> {
     reload,
     close: () => {
       closing ??= (async () => {
+        // The drain starts at once (the admin /ready answers 503 DRAINING from now on); the admin port stays up
+        // until the proxy has drained.
+        const drained = proxy.close();
+        if (timer) clearTimeout(timer);
         await watcher?.close();
-        await proxy.close();
+        await drained;
         await adminServer?.close();
       })();
       return closing;
@@ -299,10 +324,17 @@ export async function runServe(opts: ServeOptions): Promise<number> {
     `weir: proxy listening on ${handle.url}${handle.adminUrl ? `, admin on ${handle.adminUrl}` : ''}\n`,
   );
   return new Promise<number>((resolve) => {
-    const onHup = (): void => void handle.reload();
+    let stopping = false;
+    // One SIGHUP handler for the whole run (replacing it could lose a signal that arrives in between): reload, or
+    // while draining ignore it (its default action would end the process).
+    const onHup = (): void => {
+      if (stopping) process.stderr.write('weir: SIGHUP ignored while draining\n');
+      else void handle.reload();
+    };
     const stop = (signal: string): void => {
+      if (stopping) return;
+      stopping = true;
       process.stderr.write(`weir: ${signal} received, draining\n`);
-      process.off('SIGHUP', onHup);
       handle.close().then(
         () => resolve(EXIT.OK),
         () => resolve(EXIT.INTERNAL),

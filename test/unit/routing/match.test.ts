@@ -315,7 +315,10 @@ describe('HTTPMatchRequest fields (§1.4–§1.5)', () => {
       expect(d.action === 'route' && d.vhost.virtualService).toBeNull();
       expect(step?.route?.name).toBe('default');
     } else if (want) expect(step?.matched).toBe(true);
-    else expect(step?.message).toMatch(/^match\[0\]: .+/);
+    else {
+      expect(step?.matched).toBe(false);
+      expect(step?.message).toMatch(/^match\[0\]: .+/);
+    }
   });
 });
 
