@@ -100,6 +100,8 @@ export interface ProxyOptions {
   /** 0 = ephemeral. */
   port: number;
   mode: ProxyMode;
+  /** The route table to start with, compiled for `mode` from the snapshot given (default: compiled here, at once). */
+  table?: RouteTable;
   /** Sidecar mode: the proxy's own workload is the source of every request. Null: identify clients by IP. */
   sidecar: { labels: Readonly<Record<string, string>>; namespace: string; workload: string | null } | null;
   /** Append `-shadow` to the mirror's Host (Envoy default, Istio < 1.28). Default true. */
@@ -206,7 +208,7 @@ export class ProxyServer {
   private readonly server: Server;
   private readonly clusters: ClusterManager;
   private readonly opts: Required<
-    Omit<ProxyOptions, 'accessLog' | 'onRequest' | 'onMirror' | 'locality' | 'onOutlierEjection'>
+    Omit<ProxyOptions, 'accessLog' | 'onRequest' | 'onMirror' | 'locality' | 'onOutlierEjection' | 'table'>
   > &
     Pick<ProxyOptions, 'accessLog' | 'onRequest' | 'onMirror' | 'locality' | 'onOutlierEjection'>;
   private readonly connections = new DownstreamConnections();
@@ -236,7 +238,7 @@ export class ProxyServer {
       labels: options.sidecar?.labels ?? null,
       ...(options.onOutlierEjection ? { onEjection: options.onOutlierEjection } : {}),
     });
-    this.table = compileRouteTable(snapshot, options.mode);
+    this.table = options.table ?? compileRouteTable(snapshot, options.mode);
     this.resolveSource = this.makeResolver(snapshot);
     this.server = createServer(
       { maxHeaderSize: MAX_REQUEST_HEADER_BYTES, requestTimeout: 0, keepAliveTimeout: 60_000 },

@@ -6,11 +6,14 @@
 import { basename, resolve } from 'node:path';
 import { watch } from 'chokidar';
 import { type MetricsSource, startAdmin } from '../../admin/server.ts';
-import { isRejection, sortDiagnostics } from '../../config/diagnostics.ts';
+import { type Diagnostic, isRejection, sortDiagnostics } from '../../config/diagnostics.ts';
 import type { FieldValidation } from '../../config/schema-check.ts';
-import { type ConfigSnapshot, loadSnapshot } from '../../config/snapshot.ts';
+import { analyzeSnapshot, type ConfigSnapshot } from '../../config/snapshot.ts';
+import { FileConfigStore } from '../../config/store.ts';
 import { initHashing } from '../../dataplane/cluster/lb/index.ts';
 import { type MirrorRecord, ProxyServer, type RequestRecord } from '../../dataplane/proxy.ts';
+import { compileRouteTableSteps } from '../../routing/compile.ts';
+import type { ProxyMode } from '../../routing/types.ts';
 import { type AccessLogFormat, AccessLogWriter } from '../../telemetry/access-log.ts';
 import {
   attachProxyMetrics,
@@ -20,6 +23,7 @@ import {
 } from '../../telemetry/metrics.ts';
 import { RouteCountsRecorder, withRouteCountMetrics } from '../../telemetry/route-counts.ts';
 import { parseDurationMs } from '../../util/duration.ts';
+import { runInSlices } from '../../util/slice.ts';
 import { CliError, EXIT } from '../exit-codes.ts';
 import { formatDiagnosticLine } from '../output.ts';
 
@@ -122,6 +126,48 @@ function findingsOf(s: ConfigSnapshot): string[] {
   );
 }
 
+/** Event-loop slices for building configurations while serving (see `util/slice.ts`). */
+const SLICES = { sliceMs: 8 } as const;
+
+/**
+ * The analyzers, run after a configuration is applied, in event-loop slices; a newer snapshot supersedes one not yet
+ * analyzed. Findings already reported are not repeated.
+ */
+function startAnalysis(log: (line: string) => void): { run(s: ConfigSnapshot): void; stop(): void } {
+  let latest: ConfigSnapshot | null = null;
+  let running = false;
+  let stopped = false;
+  let reported = new Set<string>();
+  const loop = async (): Promise<void> => {
+    running = true;
+    while (latest && !stopped) {
+      const s = latest;
+      latest = null;
+      let found: Diagnostic[];
+      try {
+        found = await runInSlices(analyzeSnapshot(s), SLICES);
+      } catch (err) {
+        log(`weir: internal error in analysis: ${(err as Error).message}`);
+        continue;
+      }
+      if (stopped) break;
+      const lines = found.filter((d) => d.level !== 'info').map((d) => formatDiagnosticLine(d));
+      for (const l of lines) if (!reported.has(l)) log(l);
+      reported = new Set(lines);
+    }
+    running = false;
+  };
+  return {
+    run(s) {
+      latest = s;
+      if (!running) void loop();
+    },
+    stop() {
+      stopped = true;
+    },
+  };
+}
+
 /**
  * Starts the proxy and admin server. @throws CliError with exit 79 when the initial config has errors, 64 for
  * bad addresses.
@@ -132,7 +178,10 @@ export async function startServe(opts: ServeOptions): Promise<ServeHandle> {
   const admin = opts.admin ? parseHostPort(opts.admin, '--admin') : null;
   if (opts.paths.length === 0) throw new CliError('no configuration: give -f PATH (files or directories)', EXIT.USAGE);
   const snapshotOpts = { defaultNamespace: opts.namespace, fieldValidation: opts.fieldValidation ?? 'strict' };
-  const first = await loadSnapshot(opts.paths, snapshotOpts);
+  // Analysis runs after a configuration is applied (it only reports; Istio serves what its analyzers flag), so the
+  // store builds snapshots without it. Everything is built in event-loop slices: a large mesh never stalls requests.
+  const store = new FileConfigStore(opts.paths, { ...snapshotOpts, analyze: false });
+  const first = await store.refresh({ slice: SLICES });
   const errs = errorsOf(first);
   if (errs.length > 0) {
     for (const e of errs) log(e);
@@ -153,10 +202,12 @@ export async function startServe(opts: ServeOptions): Promise<ServeHandle> {
     opts.workload || opts.labels
       ? { labels: opts.labels ?? {}, namespace: opts.namespace, workload: opts.workload }
       : null;
+  const mode: ProxyMode = { gateway: opts.gateway, namespace: opts.namespace, labels: sidecar?.labels ?? null };
   const proxy = new ProxyServer(first, {
     host: listen.host,
     port: listen.port,
-    mode: { gateway: opts.gateway, namespace: opts.namespace, labels: sidecar?.labels ?? null },
+    mode,
+    table: await runInSlices(compileRouteTableSteps(first, mode, null), SLICES),
     sidecar,
     shadowSuffix: opts.shadowSuffix,
     accessLog,
@@ -215,36 +266,55 @@ export async function startServe(opts: ServeOptions): Promise<ServeHandle> {
   }
   const adminUrl = adminServer ? `http://${adminServer.address.address}:${adminServer.address.port}` : null;
 
-  let reloading: Promise<boolean> | null = null;
-  const reload = async (): Promise<boolean> => {
-    if (reloading) return reloading;
-    reloading = (async () => {
-      try {
-        const next = await loadSnapshot(opts.paths, snapshotOpts);
-        const bad = errorsOf(next);
-        if (bad.length > 0) {
-          lastReload = { ok: false, at: new Date().toISOString(), errors: bad };
-          recordConfigReload(metrics, false);
-          log(`weir: reload rejected, keeping the last good configuration (${bad.length} error(s)):`);
-          for (const e of bad) log(`  ${e}`);
-          return false;
-        }
-        for (const f of findingsOf(next)) log(f);
-        proxy.setSnapshot(next);
-        lastReload = { ok: true, at: new Date().toISOString(), errors: [] };
-        recordConfigReload(metrics, true, proxy.configVersion);
-        log(`weir: configuration reloaded (version ${proxy.configVersion}, ${next.resourceCount} resources)`);
-        return true;
-      } catch (err) {
-        lastReload = { ok: false, at: new Date().toISOString(), errors: [String((err as Error).message)] };
+  const analysis = startAnalysis(log);
+  analysis.run(first);
+
+  const applyNext = async (changed: readonly string[] | undefined): Promise<boolean> => {
+    try {
+      const next = await store.refresh({ ...(changed ? { changed } : {}), slice: SLICES });
+      const bad = errorsOf(next);
+      if (bad.length > 0) {
+        lastReload = { ok: false, at: new Date().toISOString(), errors: bad };
         recordConfigReload(metrics, false);
-        log(`weir: reload failed, keeping the last good configuration: ${(err as Error).message}`);
+        log(`weir: reload rejected, keeping the last good configuration (${bad.length} error(s)):`);
+        for (const e of bad) log(`  ${e}`);
         return false;
-      } finally {
-        reloading = null;
       }
-    })();
-    return reloading;
+      for (const f of findingsOf(next)) log(f);
+      proxy.applyTable(await runInSlices(compileRouteTableSteps(next, proxy.mode, proxy.routeTable()), SLICES));
+      lastReload = { ok: true, at: new Date().toISOString(), errors: [] };
+      recordConfigReload(metrics, true, proxy.configVersion);
+      log(`weir: configuration reloaded (version ${proxy.configVersion}, ${next.resourceCount} resources)`);
+      analysis.run(next);
+      return true;
+    } catch (err) {
+      lastReload = { ok: false, at: new Date().toISOString(), errors: [String((err as Error).message)] };
+      recordConfigReload(metrics, false);
+      log(`weir: reload failed, keeping the last good configuration: ${(err as Error).message}`);
+      return false;
+    }
+  };
+  // Reloads run one at a time. A request made while one runs waits for it and then runs once with every change
+  // asked for meanwhile (a change written during a reload is never lost; a burst of changes is one reload).
+  let chain: Promise<unknown> = Promise.resolve();
+  let queued: { changed: Set<string> | null; done: Promise<boolean> } | null = null;
+  const reload = (changed?: readonly string[]): Promise<boolean> => {
+    if (queued) {
+      if (!changed) queued.changed = null;
+      else if (queued.changed) for (const c of changed) queued.changed.add(c);
+      return queued.done;
+    }
+    const entry: { changed: Set<string> | null; done: Promise<boolean> } = {
+      changed: changed ? new Set(changed) : null,
+      done: Promise.resolve(false),
+    };
+    queued = entry;
+    entry.done = chain.then(() => {
+      if (queued === entry) queued = null;
+      return applyNext(entry.changed ? [...entry.changed] : undefined);
+    });
+    chain = entry.done;
+    return entry.done;
   };
 
   let watcher: ReturnType<typeof watch> | null = null;
@@ -264,15 +334,18 @@ export async function startServe(opts: ServeOptions): Promise<ServeHandle> {
       ignored,
       awaitWriteFinish: { stabilityThreshold: 50, pollInterval: 10 },
     });
+    // The first change of a burst starts a 100 ms timer that later ones do not push back, so changes keep being
+    // applied under steady churn (at most 100 ms after the file settles).
     const changed = new Set<string>();
     watcher.on('all', (_event, path) => {
       changed.add(path);
-      if (timer) clearTimeout(timer);
+      if (timer) return;
       timer = setTimeout(() => {
         timer = null;
-        log(`weir: ${[...changed].join(', ')} changed, reloading`);
+        const files = [...changed];
         changed.clear();
-        void reload();
+        log(`weir: ${files.length > 5 ? `${files.length} files` : files.join(', ')} changed, reloading`);
+        void reload(files);
       }, 100);
     });
     watcher.on('error', (err) => log(`weir: watch error: ${(err as Error).message}`));
@@ -294,12 +367,13 @@ export async function startServe(opts: ServeOptions): Promise<ServeHandle> {
     url,
     adminUrl,
     routeCounts,
-    reload,
+    reload: () => reload(),
     close: () => {
       closing ??= (async () => {
         // The drain starts at once (the admin /ready answers 503 DRAINING from now on); the admin port stays up
         // until the proxy has drained.
         const drained = proxy.close();
+        analysis.stop();
         if (timer) clearTimeout(timer);
         await watcher?.close();
         await drained;
