@@ -335,3 +335,57 @@ describe('failoverPriority (Istio applyFailoverPriorities)', () => {
     expect(picks(both, 40)).toEqual(new Set([2]));
   });
 });
+
+describe('endpoint updates (Envoy EDS): update() and ClusterManager.get', () => {
+  const withEndpoints = (c: Cluster, ports: number[]): Cluster => ({
+    ...c,
+    endpoints: ports.map((p) => ({ ...c.endpoints[0]!, port: p, key: `127.0.0.1:${p}` })),
+  });
+
+  it('hosts that stay keep their state and pool; new hosts join; a removed host leaves the balancer', () => {
+    const clock = { t: 0 };
+    const base = cluster(3, { outlier: { consecutive5xxErrors: 1, maxEjectionPercent: 100 } });
+    const r = runtime(base, clock);
+    const [a, b, c] = r.endpoints;
+    const poolOfB = b!.pool; // created on first use
+    r.report(a!, { kind: 'response', status: 503 }); // a ejected
+    expect(a!.ejectedUntilMs).toBeGreaterThan(0);
+    b!.active = 2;
+    // c (20002) goes away, 20005 joins.
+    r.update(withEndpoints(base, [20000, 20001, 20005]), 'fp2');
+    expect(r.endpoints[0]).toBe(a);
+    expect(r.endpoints[1]).toBe(b);
+    expect(r.endpoints[1]!.pool).toBe(poolOfB);
+    expect(r.endpoints[1]!.active).toBe(2);
+    expect(r.endpoints[0]!.ejectedUntilMs).toBeGreaterThan(0); // still ejected after the update
+    expect(r.endpoints[2]).not.toBe(c);
+    expect(r.endpoints[2]!.key).toBe('127.0.0.1:20005');
+    expect(r.endpoints[2]!.hasPool).toBe(false);
+    // a is still ejected: picks go to b and the new host only, never to the removed one.
+    expect(picks(r, 60)).toEqual(new Set([1, 2]));
+    // An outcome reported for the removed host (a request picked before the update) is ignored.
+    r.report(c!, { kind: 'response', status: 503 });
+    expect(r.endpoints.every((e) => e.key !== c!.key)).toBe(true);
+    expect(r.endpoints[2]!.ejectedUntilMs).toBe(0);
+  });
+
+  it('a policy change is not an update: ClusterManager replaces the runtime; an endpoint change updates it', async () => {
+    const { ClusterManager } = await import('../../../src/dataplane/upstream/cluster-manager.ts');
+    const m = new ClusterManager({ now: () => 0, locality: null });
+    try {
+      const c1 = cluster(2);
+      const r1 = m.get(c1);
+      const r2 = m.get(withEndpoints(c1, [20000, 20009]));
+      expect(r2).toBe(r1); // updated in place
+      expect(r2.endpoints.map((e) => e.port)).toEqual([20000, 20009]);
+      const r3 = m.get({ ...c1, policy: { ...c1.policy, lb: { type: 'RANDOM' } } });
+      expect(r3).not.toBe(r1);
+      expect(() => r1.update({ ...c1, policy: { ...c1.policy, lb: { type: 'RANDOM' } } }, 'x')).toThrow(/policy/);
+      // reconcile: a cluster that is gone closes its runtime.
+      m.reconcile(() => null);
+      expect(m.all()).toEqual([]);
+    } finally {
+      await m.close();
+    }
+  });
+});
