@@ -164,6 +164,8 @@ export function* buildRegistrySteps(
   clusterDomain: string,
   previous: Registry | null,
 ): Steps<Registry> {
+  /** Pause points are offered every few units (a generator step costs more than one unit here). */
+  let stepCount = 0;
   const old = previous?.memo && previous.memo.clusterDomain === clusterDomain ? previous.memo : null;
   const memo: RegistryMemo = {
     clusterDomain,
@@ -232,7 +234,7 @@ export function* buildRegistrySteps(
     const list = byKind.get(r.kind);
     if (list) list.push(c);
     else byKind.set(r.kind, [c]);
-    yield;
+    if ((++stepCount & 63) === 0) yield;
   }
   const services: Service[] = [];
   const workloads: Workload[] = [];

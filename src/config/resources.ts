@@ -184,6 +184,8 @@ export function dedupeResources(typed: readonly TypedDocument[]): { resources: R
 export function* dedupeResourcesSteps(
   typed: readonly TypedDocument[],
 ): Steps<{ resources: Resource[]; diagnostics: Diagnostic[] }> {
+  /** Pause points are offered every few units (a generator step costs more than one unit here). */
+  let stepCount = 0;
   const seen = new Map<string, Resource>();
   const resources: Resource[] = [];
   const diagnostics: Diagnostic[] = [];
@@ -210,7 +212,7 @@ export function* dedupeResourcesSteps(
       r.order = order++;
       resources.push(r);
     }
-    yield;
+    if ((++stepCount & 63) === 0) yield;
   }
   return { resources, diagnostics };
 }

@@ -113,6 +113,8 @@ export function* assembleSnapshot(
   opts: SnapshotOptions,
   previous: ConfigSnapshot | null,
 ): Steps<ConfigSnapshot> {
+  /** Pause points are offered every few units (a generator step costs more than one unit here). */
+  let stepCount = 0;
   const clusterDomain = opts.clusterDomain ?? DEFAULT_CLUSTER_DOMAIN;
   const deduped = yield* dedupeResourcesSteps(input.typed);
   const diagnostics: Diagnostic[] = [...input.loadDiagnostics];
@@ -132,7 +134,7 @@ export function* assembleSnapshot(
     for (const d of found) diagnostics.push(d);
     if (!found.some((d) => d.level === 'error')) accepted.push(r);
     else rejected.push(r);
-    yield;
+    if ((++stepCount & 63) === 0) yield;
   }
   const previousRegistry = previous && previous.clusterDomain === clusterDomain ? previous.registry : null;
   const registry = yield* buildRegistrySteps(accepted, clusterDomain, previousRegistry);
@@ -157,7 +159,8 @@ export function* assembleSnapshot(
     : new DestinationRuleIndex(destinationRules, clusterDomain);
   yield;
   if (opts.analyze !== false) {
-    for (const d of yield* analyzeSteps({ resources: accepted, registry, rejected })) diagnostics.push(d);
+    for (const d of yield* analyzeSteps({ resources: accepted, registry, rejected, drIndex: destinationRuleIndex }))
+      diagnostics.push(d);
   }
   return Object.freeze({
     resources: Object.freeze(accepted),
@@ -174,6 +177,117 @@ export function* assembleSnapshot(
   });
 }
 
+/** Where each resource of a snapshot sits in its arrays, for {@link patchSnapshot} (built on first use). */
+interface AssemblyMemo {
+  accepted: Map<Resource, number>;
+  rejected: Map<Resource, number>;
+  /** Index in `virtualServices`, `destinationRules` or `gateways`. */
+  byKind: Map<Resource, number>;
+}
+
+const assemblyMemos = new WeakMap<ConfigSnapshot, AssemblyMemo>();
+
+function* memoOf(s: ConfigSnapshot): Steps<AssemblyMemo> {
+  const memo: AssemblyMemo = { accepted: new Map(), rejected: new Map(), byKind: new Map() };
+  let n = 0;
+  const index = (list: readonly Resource[], into: Map<Resource, number>) => {
+    for (let i = 0; i < list.length; i++) into.set(list[i]!, i);
+  };
+  index(s.resources, memo.accepted);
+  yield;
+  index(s.rejected ?? [], memo.rejected);
+  for (const list of [s.virtualServices, s.destinationRules, s.gateways]) {
+    index(list, memo.byKind);
+    if ((++n & 1) === 0) yield;
+  }
+  return memo;
+}
+
+/**
+ * The next snapshot when files were edited in place: `pairs` replace resources of `previous` by new versions of the
+ * same kind, namespace and name (the store pairs them). Everything else is kept as it is: the order, the other
+ * resources, their findings, the DestinationRule index unless a rule changed; the registry is rebuilt from its memo.
+ * Returns null when the edit is not a plain replacement — a resource changes between accepted and rejected, or was a
+ * duplicate — or when the snapshot carries analyzer findings (`opts.analyze` not false): then the caller assembles
+ * the snapshot anew. The result equals a full assembly.
+ */
+export function* patchSnapshot(
+  previous: ConfigSnapshot,
+  pairs: readonly (readonly [Resource, Resource])[],
+  opts: SnapshotOptions,
+): Steps<ConfigSnapshot | null> {
+  if (opts.analyze !== false || previous.clusterDomain !== (opts.clusterDomain ?? DEFAULT_CLUSTER_DOMAIN)) return null;
+  const memo = assemblyMemos.get(previous) ?? (yield* memoOf(previous));
+  const rejectedBefore = previous.rejected ?? [];
+  // A duplicate's WEIR0005 names the position of the first definition: an edit of a resource defined twice is
+  // assembled anew.
+  const duplicated = new Set<string>();
+  for (const d of previous.diagnostics)
+    if (d.code === CODES.WEIR0005.code && d.resource)
+      duplicated.add(`${d.resource.kind}/${d.resource.namespace}/${d.resource.name}`);
+  for (const [a, b] of pairs) {
+    if (duplicated.has(`${a.kind}/${a.namespace}/${a.name}`)) return null;
+    const wasAccepted = memo.accepted.has(a);
+    if (!wasAccepted && !memo.rejected.has(a)) return null;
+    if (wasAccepted === validateOnce(b).some((d) => d.level === 'error')) return null;
+  }
+  const resources = previous.resources.slice();
+  const rejected = rejectedBefore.slice();
+  const kinds = {
+    VirtualService: previous.virtualServices.slice(),
+    DestinationRule: previous.destinationRules.slice(),
+    Gateway: previous.gateways.slice(),
+  };
+  let rulesChanged = false;
+  const removedFindings = new Set<Diagnostic>();
+  const addedFindings: Diagnostic[] = [];
+  for (const [a, b] of pairs) {
+    b.order = a.order;
+    const where = memo.accepted.has(a) ? memo.accepted : memo.rejected;
+    const i = where.get(a)!;
+    (where === memo.accepted ? resources : rejected)[i] = b;
+    where.delete(a);
+    where.set(b, i);
+    const k = memo.byKind.get(a);
+    if (k !== undefined && where === memo.accepted) {
+      (kinds[a.kind as keyof typeof kinds] as Resource[])[k] = b;
+      memo.byKind.delete(a);
+      memo.byKind.set(b, k);
+      if (a.kind === 'DestinationRule') rulesChanged = true;
+    }
+    for (const d of webhookFindings.get(a) ?? []) removedFindings.add(d);
+    for (const d of validateOnce(b)) addedFindings.push(d);
+  }
+  yield;
+  const diagnostics =
+    removedFindings.size === 0 && addedFindings.length === 0
+      ? previous.diagnostics
+      : Object.freeze(
+          sortDiagnostics([...previous.diagnostics.filter((d) => !removedFindings.has(d)), ...addedFindings]),
+        );
+  const registry = yield* buildRegistrySteps(resources, previous.clusterDomain, previous.registry);
+  const destinationRuleIndex = rulesChanged
+    ? new DestinationRuleIndex(kinds.DestinationRule as DestinationRule[], previous.clusterDomain)
+    : previous.destinationRuleIndex;
+  const next: ConfigSnapshot = Object.freeze({
+    resources: Object.freeze(resources),
+    virtualServices: Object.freeze(kinds.VirtualService as VirtualService[]),
+    destinationRules: Object.freeze(kinds.DestinationRule as DestinationRule[]),
+    gateways: Object.freeze(kinds.Gateway as Gateway[]),
+    registry,
+    destinationRuleIndex,
+    clusterDomain: previous.clusterDomain,
+    diagnostics,
+    resourceCount: previous.resourceCount,
+    files: previous.files,
+    rejected: Object.freeze(rejected),
+  });
+  // The memo moves to the new snapshot (its maps were updated in place; the previous snapshot is superseded).
+  assemblyMemos.delete(previous);
+  assemblyMemos.set(next, memo);
+  return next;
+}
+
 /**
  * The analyzers' findings for a snapshot built with `analyze: false` (the proxy applies a change first and analyzes
  * it after, off the path of the swap), sorted.
@@ -183,6 +297,7 @@ export function* analyzeSnapshot(snapshot: ConfigSnapshot): Steps<Diagnostic[]> 
     resources: snapshot.resources,
     registry: snapshot.registry,
     rejected: snapshot.rejected ?? [],
+    drIndex: snapshot.destinationRuleIndex,
   });
   return sortDiagnostics(found);
 }

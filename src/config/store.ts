@@ -9,8 +9,14 @@ import { resolve } from 'node:path';
 import { runInSlices, runToEnd, type SliceOptions, type Steps } from '../util/slice.ts';
 import type { Diagnostic } from './diagnostics.ts';
 import { expandPaths, parseChunk, parseTextSteps, readConfigFile } from './load.ts';
-import { type ResourceOptions, type TypedDocument, typeDocument } from './resources.ts';
-import { assembleSnapshot, type ConfigSnapshot, type SnapshotOptions, typingOptions } from './snapshot.ts';
+import { type Resource, type ResourceOptions, type TypedDocument, typeDocument } from './resources.ts';
+import {
+  assembleSnapshot,
+  type ConfigSnapshot,
+  patchSnapshot,
+  type SnapshotOptions,
+  typingOptions,
+} from './snapshot.ts';
 import { splitDocuments } from './yaml-fast.ts';
 
 /** What the store keeps per file. */
@@ -34,6 +40,11 @@ export interface RefreshOptions {
    * again and compared with what the store holds (a SIGHUP, the first load).
    */
   changed?: readonly string[];
+  /**
+   * With `changed`: whether files may have been added or removed (the watcher saw `add`/`unlink`), so the paths must
+   * be expanded again. False when only known files changed in place. Default true.
+   */
+  filesAddedOrRemoved?: boolean;
   /** Build in event-loop slices (the proxy's reloads); absent: at once. */
   slice?: SliceOptions;
 }
@@ -52,6 +63,10 @@ export interface RefreshStats {
 export class FileConfigStore {
   private readonly entries = new Map<string, FileEntry>();
   private last: ConfigSnapshot | null = null;
+  /** The files of the last expansion of the paths. */
+  private files: readonly string[] | null = null;
+  /** Absolute form of each path string seen (paths resolve against the working directory once). */
+  private readonly absolute = new Map<string, string>();
   /** What the last refresh did. */
   lastStats: RefreshStats = { read: 0, parsed: 0, removed: 0 };
 
@@ -74,12 +89,14 @@ export class FileConfigStore {
    * whether or not the caller applies it. @throws PathNotFoundError when a named path no longer exists.
    */
   async refresh(o: RefreshOptions = {}): Promise<ConfigSnapshot> {
-    const files = await expandPaths(this.paths);
-    const changed = o.changed ? new Set(o.changed.map((p) => resolve(p))) : null;
+    const files =
+      o.changed && o.filesAddedOrRemoved === false && this.files !== null ? this.files : await expandPaths(this.paths);
+    this.files = files;
+    const changed = o.changed ? new Set(o.changed.map((p) => this.keyOf(p))) : null;
     const present = new Set<string>();
     const reads: { key: string; file: string }[] = [];
     for (const file of files) {
-      const key = file === '-' ? '-' : resolve(file);
+      const key = this.keyOf(file);
       present.add(key);
       const entry = this.entries.get(key);
       if (key === '-' && entry) continue; // stdin is read once
@@ -99,6 +116,17 @@ export class FileConfigStore {
     return snapshot;
   }
 
+  /** The key of a file: its absolute path (`-` for stdin). */
+  private keyOf(file: string): string {
+    if (file === '-') return '-';
+    let key = this.absolute.get(file);
+    if (key === undefined) {
+      key = resolve(file);
+      this.absolute.set(file, key);
+    }
+    return key;
+  }
+
   private *buildSteps(
     files: readonly string[],
     reads: readonly { key: string; file: string }[],
@@ -107,23 +135,33 @@ export class FileConfigStore {
   ): Steps<ConfigSnapshot> {
     const typing = typingOptions(this.opts);
     let parsed = 0;
+    // Old and new resources of the files edited in place, paired in order; null once the change is not an in-place
+    // edit of the same resources (then the snapshot is assembled anew).
+    let pairs: [Resource, Resource][] | null = removed === 0 && this.last !== null ? [] : null;
     for (let i = 0; i < reads.length; i++) {
       const { key, file } = reads[i]!;
       const read = texts[i]!;
       const before = this.entries.get(key);
       if ('diagnostic' in read) {
         this.entries.set(key, { text: null, typed: [], diagnostics: [read.diagnostic], byDocument: null });
+        pairs = null;
         continue;
       }
       if (before && before.text === read.text) continue;
-      this.entries.set(key, yield* readDocuments(file, read.text, before?.byDocument ?? null, typing));
+      const after = yield* readDocuments(file, read.text, before?.byDocument ?? null, typing);
+      this.entries.set(key, after);
       parsed++;
+      if (pairs !== null) pairs = before ? pairEdits(before, after, pairs) : null;
     }
     this.lastStats = { read: reads.length, parsed, removed };
+    if (pairs !== null) {
+      const patched = yield* patchSnapshot(this.last!, pairs, this.opts);
+      if (patched) return patched;
+    }
     const typed: TypedDocument[] = [];
     const loadDiagnostics: Diagnostic[] = [];
     for (const file of files) {
-      const entry = this.entries.get(file === '-' ? '-' : resolve(file));
+      const entry = this.entries.get(this.keyOf(file));
       if (!entry) continue;
       for (const t of entry.typed) typed.push(t);
       for (const d of entry.diagnostics) loadDiagnostics.push(d);
@@ -175,6 +213,29 @@ function* readDocuments(
     yield;
   }
   return { text, typed, diagnostics: result.diagnostics, byDocument: null };
+}
+
+/**
+ * Pairs the resources of an edited file's old and new documents, in order, skipping documents reused as they were.
+ * Returns null when the file's documents do not hold the same resources (kind, namespace, name) in the same order,
+ * or when a document has a diagnostic of its own: the caller then assembles the snapshot anew.
+ */
+function pairEdits(before: FileEntry, after: FileEntry, into: [Resource, Resource][]): [Resource, Resource][] | null {
+  if (before.typed.length !== after.typed.length || before.diagnostics.length + after.diagnostics.length > 0)
+    return null;
+  for (let i = 0; i < after.typed.length; i++) {
+    const o = before.typed[i]!;
+    const n = after.typed[i]!;
+    if (o === n) continue;
+    if (o.diagnostics.length + n.diagnostics.length > 0 || o.resources.length !== n.resources.length) return null;
+    for (let j = 0; j < n.resources.length; j++) {
+      const a = o.resources[j]!;
+      const b = n.resources[j]!;
+      if (a.kind !== b.kind || a.namespace !== b.namespace || a.name !== b.name) return null;
+      into.push([a, b]);
+    }
+  }
+  return into;
 }
 
 /** Most files read at once. */

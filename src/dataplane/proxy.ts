@@ -25,6 +25,7 @@ import type {
   RouteDecision,
 } from '../routing/types.ts';
 import type { AccessLogWriter } from '../telemetry/access-log.ts';
+import { runToEnd, type Steps } from '../util/slice.ts';
 import { type AttemptOutcome, backoffMs, isRetriable } from './attempts/retry-policy.ts';
 import { computeRequestHash, type HashPolicy as LbHashPolicy, makeSetCookieValue } from './cluster/lb/index.ts';
 import { formatFlags, LOCAL_REPLIES, type LocalReply } from './local-reply.ts';
@@ -40,7 +41,7 @@ import { DEFAULT_DRAIN_TIMEOUT_MS, DownstreamConnections } from './server/drain.
 import { normalizePath } from './server/normalize-path.ts';
 import {
   normalizeIp,
-  registrySourceResolver,
+  registrySourceResolverSteps,
   type SourceResolver,
   sidecarSourceResolver,
 } from './server/source-identity.ts';
@@ -251,7 +252,16 @@ export class ProxyServer {
   }
 
   private makeResolver(snapshot: ConfigSnapshot): SourceResolver {
-    return this.opts.sidecar ? sidecarSourceResolver(this.opts.sidecar) : registrySourceResolver(snapshot.registry);
+    return runToEnd(this.sourceResolverSteps(snapshot));
+  }
+
+  /**
+   * The source-identity resolver for a snapshot, as steps (`util/slice.ts`): the proxy's own workload in sidecar
+   * mode, else the registry's workloads by address. Pass the result to {@link applyTable} with its table.
+   */
+  *sourceResolverSteps(snapshot: ConfigSnapshot): Steps<SourceResolver> {
+    if (this.opts.sidecar) return sidecarSourceResolver(this.opts.sidecar);
+    return yield* registrySourceResolverSteps(snapshot.registry);
   }
 
   /** Starts listening. Resolves with the bound address. */
@@ -309,9 +319,9 @@ export class ProxyServer {
    * ones are kept as they are, an endpoint change updates the runtime in place (pools and outlier state of the hosts
    * that stay survive), clusters that are gone are closed once their requests finish.
    */
-  applyTable(table: RouteTable): void {
+  applyTable(table: RouteTable, resolver?: SourceResolver): void {
     this.table = table;
-    this.resolveSource = this.makeResolver(table.snapshot);
+    this.resolveSource = resolver ?? this.makeResolver(table.snapshot);
     this.configVersion++;
     this.clusters.reconcile((name) => table.clusterByName(name));
   }

@@ -59,6 +59,8 @@ export function* compileRouteTableSteps(
   mode: ProxyMode,
   previous: RouteTable | null,
 ): Steps<RouteTable> {
+  /** Pause points are offered every few units (a generator step costs more than one unit here). */
+  let stepCount = 0;
   const reuse =
     previous && sameMode(previous.mode, mode) && previous.snapshot.clusterDomain === snapshot.clusterDomain
       ? previous
@@ -156,7 +158,7 @@ export function* compileRouteTableSteps(
       port80Only: !gatewayMode && svc === null && !isWildcard(host),
       fallback: defaultFor ? defaultHost(defaultFor) : null,
     });
-    yield;
+    if ((++stepCount & 15) === 0) yield;
   }
   const wildcardSpecs = [...specs.values()]
     .filter((sp) => isWildcard(sp.host))
@@ -176,7 +178,7 @@ export function* compileRouteTableSteps(
         port80Only: false,
         fallback: defaultHost(svc),
       });
-      yield;
+      if ((++stepCount & 15) === 0) yield;
     }
   }
 
@@ -187,7 +189,7 @@ export function* compileRouteTableSteps(
     if (!entry) continue;
     if (isWildcard(spec.host)) wildcards.push(entry);
     else exact.set(spec.host, entry);
-    yield;
+    if ((++stepCount & 63) === 0) yield;
   }
   wildcards.sort((a, b) => hostSpecificity(b.host) - hostSpecificity(a.host));
 

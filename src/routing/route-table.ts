@@ -49,6 +49,8 @@ export class RouteTable {
     lookups: CompileLookups,
     rulesChanged: (host: string) => boolean = () => true,
   ): Steps<void> {
+    /** Pause points are offered every few units (a generator step costs more than one unit here). */
+    let stepCount = 0;
     for (const [name, c] of previous.clusters) {
       if (c === null) continue;
       const rules = previous.clusterRules.get(name) ?? null;
@@ -60,7 +62,7 @@ export class RouteTable {
         this.clusters.set(name, c);
         this.clusterRules.set(name, rules);
       }
-      yield;
+      if ((++stepCount & 63) === 0) yield;
     }
   }
 

@@ -137,12 +137,17 @@ function startAnalysis(log: (line: string) => void): { run(s: ConfigSnapshot): v
   let latest: ConfigSnapshot | null = null;
   let running = false;
   let stopped = false;
+  let lastStart = Number.NEGATIVE_INFINITY;
   let reported = new Set<string>();
   const loop = async (): Promise<void> => {
     running = true;
     while (latest && !stopped) {
+      // A burst of changes is analyzed once, when it settles; under steady churn at most once per interval.
+      await sleep(Math.max(ANALYSIS_SETTLE_MS, lastStart + ANALYSIS_INTERVAL_MS - performance.now()));
+      if (stopped || !latest) break;
       const s = latest;
       latest = null;
+      lastStart = performance.now();
       let found: Diagnostic[];
       try {
         found = await runInSlices(analyzeSnapshot(s), SLICES);
@@ -166,6 +171,18 @@ function startAnalysis(log: (line: string) => void): { run(s: ConfigSnapshot): v
       stopped = true;
     },
   };
+}
+
+/** The window in which watcher events are gathered into one reload (ms). */
+const WATCH_COALESCE_MS = 10;
+
+/** Quiet time after a change before the analyzers run (ms). */
+const ANALYSIS_SETTLE_MS = 200;
+/** Shortest time between two analyzer runs (ms): under churn, analysis is a background task, not the workload. */
+const ANALYSIS_INTERVAL_MS = 2000;
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)).unref());
 }
 
 /**
@@ -269,9 +286,12 @@ export async function startServe(opts: ServeOptions): Promise<ServeHandle> {
   const analysis = startAnalysis(log);
   analysis.run(first);
 
-  const applyNext = async (changed: readonly string[] | undefined): Promise<boolean> => {
+  const applyNext = async (changed: readonly string[] | undefined, addedOrRemoved: boolean): Promise<boolean> => {
     try {
-      const next = await store.refresh({ ...(changed ? { changed } : {}), slice: SLICES });
+      const next = await store.refresh({
+        ...(changed ? { changed, filesAddedOrRemoved: addedOrRemoved } : {}),
+        slice: SLICES,
+      });
       const bad = errorsOf(next);
       if (bad.length > 0) {
         lastReload = { ok: false, at: new Date().toISOString(), errors: bad };
@@ -281,7 +301,8 @@ export async function startServe(opts: ServeOptions): Promise<ServeHandle> {
         return false;
       }
       for (const f of findingsOf(next)) log(f);
-      proxy.applyTable(await runInSlices(compileRouteTableSteps(next, proxy.mode, proxy.routeTable()), SLICES));
+      const table = await runInSlices(compileRouteTableSteps(next, proxy.mode, proxy.routeTable()), SLICES);
+      proxy.applyTable(table, await runInSlices(proxy.sourceResolverSteps(next), SLICES));
       lastReload = { ok: true, at: new Date().toISOString(), errors: [] };
       recordConfigReload(metrics, true, proxy.configVersion);
       log(`weir: configuration reloaded (version ${proxy.configVersion}, ${next.resourceCount} resources)`);
@@ -297,21 +318,23 @@ export async function startServe(opts: ServeOptions): Promise<ServeHandle> {
   // Reloads run one at a time. A request made while one runs waits for it and then runs once with every change
   // asked for meanwhile (a change written during a reload is never lost; a burst of changes is one reload).
   let chain: Promise<unknown> = Promise.resolve();
-  let queued: { changed: Set<string> | null; done: Promise<boolean> } | null = null;
-  const reload = (changed?: readonly string[]): Promise<boolean> => {
+  let queued: { changed: Set<string> | null; addedOrRemoved: boolean; done: Promise<boolean> } | null = null;
+  const reload = (changed?: readonly string[], addedOrRemoved = true): Promise<boolean> => {
     if (queued) {
       if (!changed) queued.changed = null;
       else if (queued.changed) for (const c of changed) queued.changed.add(c);
+      queued.addedOrRemoved ||= addedOrRemoved;
       return queued.done;
     }
-    const entry: { changed: Set<string> | null; done: Promise<boolean> } = {
+    const entry: { changed: Set<string> | null; addedOrRemoved: boolean; done: Promise<boolean> } = {
       changed: changed ? new Set(changed) : null,
+      addedOrRemoved,
       done: Promise.resolve(false),
     };
     queued = entry;
     entry.done = chain.then(() => {
       if (queued === entry) queued = null;
-      return applyNext(entry.changed ? [...entry.changed] : undefined);
+      return applyNext(entry.changed ? [...entry.changed] : undefined, entry.addedOrRemoved);
     });
     chain = entry.done;
     return entry.done;
@@ -332,21 +355,26 @@ export async function startServe(opts: ServeOptions): Promise<ServeHandle> {
     watcher = watch(watched, {
       ignoreInitial: true,
       ignored,
-      awaitWriteFinish: { stabilityThreshold: 50, pollInterval: 10 },
+      // A file written in place is read once its size has held for 25 ms (an atomic rename is complete at once).
+      awaitWriteFinish: { stabilityThreshold: 25, pollInterval: 5 },
     });
-    // The first change of a burst starts a 100 ms timer that later ones do not push back, so changes keep being
-    // applied under steady churn (at most 100 ms after the file settles).
+    // The first change of a burst starts a short timer that later ones do not push back, so a burst is one reload
+    // and changes keep being applied under steady churn.
     const changed = new Set<string>();
-    watcher.on('all', (_event, path) => {
+    let addedOrRemoved = false;
+    watcher.on('all', (event, path) => {
       changed.add(path);
+      if (event !== 'change') addedOrRemoved = true;
       if (timer) return;
       timer = setTimeout(() => {
         timer = null;
         const files = [...changed];
+        const structural = addedOrRemoved;
         changed.clear();
+        addedOrRemoved = false;
         log(`weir: ${files.length > 5 ? `${files.length} files` : files.join(', ')} changed, reloading`);
-        void reload(files);
-      }, 100);
+        void reload(files, structural);
+      }, WATCH_COALESCE_MS);
     });
     watcher.on('error', (err) => log(`weir: watch error: ${(err as Error).message}`));
     // Until chokidar's initial scan ends, a file written to a watched folder is taken for an initial one and raises

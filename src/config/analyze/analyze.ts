@@ -52,7 +52,8 @@ export function* analyzeSteps(input: AnalysisInput): Steps<Diagnostic[]> {
   const ctx = createContext(input, out);
   yield;
   for (const a of ANALYZERS) {
-    a.run(ctx);
+    const steps = a.run(ctx);
+    if (steps) yield* steps;
     yield;
   }
   const seen = new Set<string>();

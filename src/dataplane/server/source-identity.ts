@@ -5,6 +5,7 @@
  */
 import type { Registry } from '../../config/registry.ts';
 import type { SourceIdentity } from '../../routing/types.ts';
+import { runToEnd, type Steps } from '../../util/slice.ts';
 
 /** Looks up the identity of a client IP. */
 export type SourceResolver = (ip: string) => SourceIdentity;
@@ -17,8 +18,15 @@ export function normalizeIp(ip: string | undefined): string {
 
 /** Builds a resolver by client IP from the registry's workloads. */
 export function registrySourceResolver(registry: Registry): SourceResolver {
+  return runToEnd(registrySourceResolverSteps(registry));
+}
+
+/** {@link registrySourceResolver} as steps (`util/slice.ts`), for large registries built while serving. */
+export function* registrySourceResolverSteps(registry: Registry): Steps<SourceResolver> {
   const byIp = new Map<string, SourceIdentity | null>();
+  let n = 0;
   for (const w of registry.workloads) {
+    if ((++n & 255) === 0) yield;
     for (const addr of w.addresses) {
       const id: SourceIdentity = { labels: w.labels, namespace: w.namespace, workload: w.name, ip: addr };
       const prior = byIp.get(addr);

@@ -34,6 +34,11 @@ interface Svc {
   broken: boolean;
   /** A Kubernetes Service selecting Pods (from `pods.yaml`) instead of a ServiceEntry with inline endpoints. */
   k8s: boolean;
+  /**
+   * A second VirtualService for the same host in a file loaded before the service's (`aa-shadow-*.yaml`): the older
+   * one wins the host, and with no creation time the load order decides.
+   */
+  shadow: boolean;
 }
 
 interface Mesh {
@@ -182,6 +187,21 @@ metadata: {name: svc-${s.id}, namespace: ${s.ns}}
 spec: {host: ${host(s)}}
 `,
       );
+  for (const s of m.services)
+    if (s.shadow)
+      want.set(
+        `aa-shadow-${s.id}.yaml`,
+        `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: svc-${s.id}-shadow, namespace: ${s.ns}}
+spec:
+  hosts: [${host(s)}]
+  http:
+  - name: shadow
+    match: [{headers: {x-user: {exact: u1}}}]
+    directResponse: {status: 418}
+`,
+      );
   for (const [f, t] of Object.entries(renderShared(m))) want.set(f, t);
   for (const f of prior.keys()) if (!want.has(f)) want.set(f, null);
   const changed: string[] = [];
@@ -211,6 +231,7 @@ type Op =
   | { op: 'duplicate'; i: number }
   | { op: 'broken'; i: number }
   | { op: 'k8s'; i: number }
+  | { op: 'shadow'; i: number }
   | { op: 'pod+'; i: number; v2: boolean }
   | { op: 'pod-'; i: number };
 
@@ -236,6 +257,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ op: fc.constant('duplicate' as const), i: fc.nat() }),
   fc.record({ op: fc.constant('broken' as const), i: fc.nat() }),
   fc.record({ op: fc.constant('k8s' as const), i: fc.nat() }),
+  fc.record({ op: fc.constant('shadow' as const), i: fc.nat() }),
   fc.record({ op: fc.constant('pod+' as const), i: fc.nat(), v2: fc.boolean() }),
   fc.record({ op: fc.constant('pod-' as const), i: fc.nat() }),
 );
@@ -260,6 +282,7 @@ function apply(m: Mesh, o: Op): Mesh {
         duplicate: false,
         broken: false,
         k8s: false,
+        shadow: false,
       });
       break;
     case 'remove':
@@ -301,6 +324,11 @@ function apply(m: Mesh, o: Op): Mesh {
     case 'k8s': {
       const s = at(o.i);
       if (s) s.k8s = !s.k8s;
+      break;
+    }
+    case 'shadow': {
+      const s = at(o.i);
+      if (s) s.shadow = !s.shadow;
       break;
     }
     case 'pod+': {
@@ -437,6 +465,7 @@ function initialMesh(): Mesh {
       duplicate: false,
       broken: false,
       k8s: i === 1,
+      shadow: false,
     })),
   };
 }
@@ -449,29 +478,34 @@ describe('incremental snapshot and route table', () => {
 
   it('after every change, routes and explains every probe exactly as a fresh build', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 12 }), fc.nat(1), async (ops, modeIndex) => {
-        const mode = modes[modeIndex]!;
-        const dir = mkdtempSync(join(tmpdir(), 'weir-incremental-'));
-        dirs.push(dir);
-        let mesh = initialMesh();
-        const written = new Map<string, string | null>();
-        writeMesh(dir, mesh, written);
-        const store = new FileConfigStore([dir], { defaultNamespace: 'default' });
-        let table = compileRouteTable(await store.refresh(), mode);
-        const everHosts = new Set(mesh.services.map(host));
-        for (const o of ops) {
-          mesh = apply(mesh, o);
-          for (const s of mesh.services) everHosts.add(host(s));
-          const changed = writeMesh(dir, mesh, written);
-          const snapshot = await store.refresh({ changed });
-          table = compileRouteTable(snapshot, mode, table);
-          const fresh = await new FileConfigStore([dir], { defaultNamespace: 'default' }).refresh();
-          const freshTable = compileRouteTable(fresh, mode);
-          expect(diagnostics(snapshot), `after ${JSON.stringify(o)}`).toEqual(diagnostics(fresh));
-          const hosts = [...everHosts, 'svc-0', 'svc-0.default', 'unknown.example.com'];
-          expect(probe(table, hosts), `after ${JSON.stringify(o)}`).toEqual(probe(freshTable, hosts));
-        }
-      }),
+      fc.asyncProperty(
+        fc.array(opArb, { minLength: 1, maxLength: 12 }),
+        fc.nat(1),
+        fc.boolean(),
+        async (ops, modeIndex, analyze) => {
+          const mode = modes[modeIndex]!;
+          const dir = mkdtempSync(join(tmpdir(), 'weir-incremental-'));
+          dirs.push(dir);
+          let mesh = initialMesh();
+          const written = new Map<string, string | null>();
+          writeMesh(dir, mesh, written);
+          const store = new FileConfigStore([dir], { defaultNamespace: 'default', analyze });
+          let table = compileRouteTable(await store.refresh(), mode);
+          const everHosts = new Set(mesh.services.map(host));
+          for (const o of ops) {
+            mesh = apply(mesh, o);
+            for (const s of mesh.services) everHosts.add(host(s));
+            const changed = writeMesh(dir, mesh, written);
+            const snapshot = await store.refresh({ changed });
+            table = compileRouteTable(snapshot, mode, table);
+            const fresh = await new FileConfigStore([dir], { defaultNamespace: 'default', analyze }).refresh();
+            const freshTable = compileRouteTable(fresh, mode);
+            expect(diagnostics(snapshot), `after ${JSON.stringify(o)}`).toEqual(diagnostics(fresh));
+            const hosts = [...everHosts, 'svc-0', 'svc-0.default', 'unknown.example.com'];
+            expect(probe(table, hosts), `after ${JSON.stringify(o)}`).toEqual(probe(freshTable, hosts));
+          }
+        },
+      ),
       { seed: Number(process.env.SEED ?? 20261208), numRuns: Number(process.env.RUNS ?? 40) },
     );
   }, 120_000);
