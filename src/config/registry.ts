@@ -129,7 +129,27 @@ export interface RegistryMemo {
   readonly clusterDomain: string;
   readonly contributions: WeakMap<Resource, Contribution>;
   readonly namespaces: Map<string, { members: Resource[]; generation: number }>;
+  /** Contributions per kind, in resource order (the order of the registry's arrays). */
+  readonly lists: Map<string, Contribution[]>;
+  /** Where each resource's contribution is in {@link lists}. */
+  readonly position: Map<Resource, number>;
+  /** Per namespace, the resources whose contribution depends on its pods, WorkloadEntries and EndpointSlices. */
+  readonly dependents: Map<string, Resource[]>;
 }
+
+/** What a patch changed in the registry's workloads (for the source-identity resolver). */
+export interface WorkloadDelta {
+  /** The registry it was patched from. */
+  previous: Registry;
+  removed: readonly Workload[];
+  added: readonly Workload[];
+}
+
+/**
+ * For a registry made by {@link patchRegistry}: the registry it was patched from and the workloads that changed, so
+ * that what is indexed by workload (the proxy's source-identity resolver) can be patched too.
+ */
+export const workloadDeltas = new WeakMap<Registry, WorkloadDelta>();
 
 /** Builds the registry from typed resources. Never throws. */
 export function buildRegistry(
@@ -171,6 +191,9 @@ export function* buildRegistrySteps(
     clusterDomain,
     contributions: old?.contributions ?? new WeakMap(),
     namespaces: new Map(),
+    lists: new Map(),
+    position: new Map(),
+    dependents: new Map(),
   };
   // Namespace generations: a namespace whose pods, WorkloadEntries and EndpointSlices are the same objects as
   // before keeps its generation, so contributions computed from them stay valid.
@@ -220,40 +243,178 @@ export function* buildRegistrySteps(
 
   // Contributions are gathered by kind, so services and workloads keep the order they always had: services of
   // ServiceEntries before Kubernetes Services (the first definition of a host wins), workloads by kind.
-  const byKind = new Map<string, Contribution[]>();
+  const byKind = memo.lists;
   for (const r of resources) {
-    const dependent =
-      (r.kind === 'ServiceEntry' && (r as Resource<'ServiceEntry'>).spec.workloadSelector?.labels !== undefined) ||
-      r.kind === 'Service';
+    const dependent = isDependent(r);
     const generation = dependent ? generationOf(r.namespace) : null;
     let c = memo.contributions.get(r);
     if (!c || c.generation !== generation) {
       c = contributionOf(r, clusterDomain, indexes, generation);
       memo.contributions.set(r, c);
     }
-    const list = byKind.get(r.kind);
-    if (list) list.push(c);
-    else byKind.set(r.kind, [c]);
+    let list = byKind.get(r.kind);
+    if (!list) {
+      list = [];
+      byKind.set(r.kind, list);
+    }
+    memo.position.set(r, list.length);
+    list.push(c);
+    if (dependent) {
+      const d = memo.dependents.get(r.namespace);
+      if (d) d.push(r);
+      else memo.dependents.set(r.namespace, [r]);
+    }
     if ((++stepCount & 63) === 0) yield;
   }
+  return flatten(memo);
+}
+
+/** A resource whose services depend on its namespace's pods, WorkloadEntries or EndpointSlices. */
+function isDependent(r: Resource): boolean {
+  return (
+    (r.kind === 'ServiceEntry' && (r as Resource<'ServiceEntry'>).spec.workloadSelector?.labels !== undefined) ||
+    r.kind === 'Service'
+  );
+}
+
+/** The registry's arrays and host index from the contributions, in their fixed order. */
+function flatten(memo: RegistryMemo): Registry {
   const services: Service[] = [];
   const workloads: Workload[] = [];
   const endpointWorkloads: Workload[] = [];
   for (const kind of WORKLOAD_KINDS_IN_ORDER) {
-    for (const c of byKind.get(kind) ?? []) {
+    for (const c of memo.lists.get(kind) ?? []) {
       for (const s of c.services) services.push(s);
       for (const w of c.workloads) (w.kind === 'ServiceEntryEndpoint' ? endpointWorkloads : workloads).push(w);
     }
   }
   for (const w of endpointWorkloads) workloads.push(w);
-
   const byHost = new Map<string, Service>();
   const wildcardServices: Service[] = [];
   for (const s of services) {
     if (isWildcard(s.hostname)) wildcardServices.push(s);
     else if (!byHost.has(s.hostname)) byHost.set(s.hostname, s);
   }
-  return { services, byHost, wildcardServices, workloads, clusterDomain, memo };
+  return { services, byHost, wildcardServices, workloads, clusterDomain: memo.clusterDomain, memo };
+}
+
+/**
+ * The registry after resources were replaced by new versions of the same kind, namespace and name (`pairs`, old →
+ * new), from `previous` (built from the resources before): only the replaced resources' contributions are computed
+ * again, and, where a pod, WorkloadEntry or EndpointSlice was replaced, those of the services of its namespace that
+ * select them. Returns null when `previous` cannot be patched (no memo, or a resource it does not know); the caller
+ * then builds the registry anew. The result equals a full build. The previous registry's memo moves to the new one.
+ */
+export function patchRegistry(
+  previous: Registry,
+  pairs: readonly (readonly [Resource, Resource])[],
+): { registry: Registry; delta: WorkloadDelta } | null {
+  const memo = previous.memo;
+  if (!memo) return null;
+  for (const [a] of pairs) if (!memo.position.has(a)) return null;
+  const removed: Workload[] = [];
+  const added: Workload[] = [];
+  const lists = new Map(memo.lists);
+  const copied = new Set<string>();
+  const listOf = (kind: string): Contribution[] => {
+    if (!copied.has(kind)) {
+      lists.set(kind, [...(lists.get(kind) ?? [])]);
+      copied.add(kind);
+    }
+    return lists.get(kind)!;
+  };
+  const position = memo.position;
+  const namespaces = new Map(memo.namespaces);
+  const dependents = new Map(memo.dependents);
+  const touched = new Set<string>();
+  for (const [a, b] of pairs) {
+    if (a.kind === 'Pod' || a.kind === 'WorkloadEntry' || a.kind === 'EndpointSlice') {
+      const ns = namespaces.get(a.namespace);
+      if (!ns) return null;
+      const i = ns.members.indexOf(a);
+      if (i < 0) return null;
+      const members = [...ns.members];
+      members[i] = b;
+      namespaces.set(a.namespace, { members, generation: ++generations });
+      touched.add(a.namespace);
+    }
+    if (isDependent(a) !== isDependent(b)) return null;
+    if (isDependent(a)) {
+      const list = [...(dependents.get(a.namespace) ?? [])];
+      const i = list.indexOf(a);
+      if (i < 0) return null;
+      list[i] = b;
+      dependents.set(a.namespace, list);
+    }
+  }
+  const next: RegistryMemo = {
+    clusterDomain: memo.clusterDomain,
+    contributions: memo.contributions,
+    namespaces,
+    lists,
+    position,
+    dependents,
+  };
+  const generationOf = (ns: string): number => namespaces.get(ns)?.generation ?? 0;
+  const needed = new Set(touched);
+  for (const [, b] of pairs) if (isDependent(b)) needed.add(b.namespace);
+  let index: ReturnType<typeof namespaceIndexes> | null = null;
+  const indexes = () => {
+    index ??= namespaceIndexes(namespaces, needed);
+    return index;
+  };
+  const recompute = (r: Resource, old: Resource): void => {
+    const i = position.get(old)!;
+    const list = listOf(r.kind);
+    const before = list[i]!;
+    const c = contributionOf(r, memo.clusterDomain, indexes, isDependent(r) ? generationOf(r.namespace) : null);
+    memo.contributions.set(r, c);
+    list[i] = c;
+    for (const w of before.workloads) removed.push(w);
+    for (const w of c.workloads) added.push(w);
+  };
+  // The new versions take the old ones' places.
+  const replaced = new Set<Resource>();
+  for (const [a, b] of pairs) {
+    const i = position.get(a)!;
+    recompute(b, a);
+    position.delete(a);
+    position.set(b, i);
+    replaced.add(b);
+  }
+  for (const ns of touched) for (const r of dependents.get(ns) ?? []) if (!replaced.has(r)) recompute(r, r);
+  const registry = flatten(next);
+  const delta = { previous, removed, added };
+  workloadDeltas.set(registry, delta);
+  return { registry, delta };
+}
+
+/** Pods, WorkloadEntries and EndpointSlices by namespace (slices by namespace/service), from the namespace members. */
+function namespaceIndexes(
+  namespaces: ReadonlyMap<string, { members: Resource[] }>,
+  only: ReadonlySet<string>,
+): {
+  pods: Map<string, Resource<'Pod'>[]>;
+  wes: Map<string, Resource<'WorkloadEntry'>[]>;
+  slices: Map<string, Resource<'EndpointSlice'>[]>;
+} {
+  const pods = new Map<string, Resource<'Pod'>[]>();
+  const wes = new Map<string, Resource<'WorkloadEntry'>[]>();
+  const slices = new Map<string, Resource<'EndpointSlice'>[]>();
+  const add = <T>(m: Map<string, T[]>, k: string, v: T) => {
+    const l = m.get(k);
+    if (l) l.push(v);
+    else m.set(k, [v]);
+  };
+  for (const ns of only) {
+    for (const r of namespaces.get(ns)?.members ?? []) {
+      if (r.kind === 'Pod') add(pods, r.namespace, r as Resource<'Pod'>);
+      else if (r.kind === 'WorkloadEntry') add(wes, r.namespace, r as Resource<'WorkloadEntry'>);
+      else
+        add(slices, `${r.namespace}/${r.labels['kubernetes.io/service-name'] ?? ''}`, r as Resource<'EndpointSlice'>);
+    }
+  }
+  return { pods, wes, slices };
 }
 
 /** The services and workloads one resource adds to the registry. */

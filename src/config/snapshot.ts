@@ -11,7 +11,7 @@ import { DestinationRuleIndex } from './destination-rules.ts';
 import { CODES, type Diagnostic, sortDiagnostics } from './diagnostics.ts';
 import { DEFAULT_CLUSTER_DOMAIN } from './hosts.ts';
 import { parseText, type SourceDocument, type TextInput } from './load.ts';
-import { buildRegistrySteps, type Registry } from './registry.ts';
+import { buildRegistrySteps, patchRegistry, type Registry } from './registry.ts';
 import {
   type DestinationRule,
   dedupeResourcesSteps,
@@ -265,7 +265,9 @@ export function* patchSnapshot(
       : Object.freeze(
           sortDiagnostics([...previous.diagnostics.filter((d) => !removedFindings.has(d)), ...addedFindings]),
         );
-  const registry = yield* buildRegistrySteps(resources, previous.clusterDomain, previous.registry);
+  const patched = patchRegistry(previous.registry, pairs);
+  const registry =
+    patched?.registry ?? (yield* buildRegistrySteps(resources, previous.clusterDomain, previous.registry));
   const destinationRuleIndex = rulesChanged
     ? new DestinationRuleIndex(kinds.DestinationRule as DestinationRule[], previous.clusterDomain)
     : previous.destinationRuleIndex;

@@ -13,6 +13,7 @@ import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ConfigSnapshot } from '../../../src/config/snapshot.ts';
 import { FileConfigStore } from '../../../src/config/store.ts';
+import { registrySourceResolver } from '../../../src/dataplane/server/source-identity.ts';
 import { compileRouteTable, type RouteTable } from '../../../src/routing/compile.ts';
 import { decide } from '../../../src/routing/decide.ts';
 import { createFacts } from '../../../src/routing/facts.ts';
@@ -233,7 +234,8 @@ type Op =
   | { op: 'k8s'; i: number }
   | { op: 'shadow'; i: number }
   | { op: 'pod+'; i: number; v2: boolean }
-  | { op: 'pod-'; i: number };
+  | { op: 'pod-'; i: number }
+  | { op: 'podFlip'; i: number };
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   fc.record({
@@ -260,6 +262,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ op: fc.constant('shadow' as const), i: fc.nat() }),
   fc.record({ op: fc.constant('pod+' as const), i: fc.nat(), v2: fc.boolean() }),
   fc.record({ op: fc.constant('pod-' as const), i: fc.nat() }),
+  fc.record({ op: fc.constant('podFlip' as const), i: fc.nat() }),
 );
 
 let nextId = 100;
@@ -338,6 +341,13 @@ function apply(m: Mesh, o: Op): Mesh {
     }
     case 'pod-':
       if (pods.length > 0) pods = pods.filter((_, j) => j !== o.i % pods.length);
+      break;
+    case 'podFlip':
+      // The same pod, relabelled in place (a rollout of its version).
+      if (pods.length > 0)
+        pods = pods.map((p, j) =>
+          j === o.i % pods.length ? { ...p, version: p.version === 'v1' ? ('v2' as const) : ('v1' as const) } : p,
+        );
       break;
     case 'duplicate': {
       const s = at(o.i);
@@ -501,6 +511,16 @@ describe('incremental snapshot and route table', () => {
             const fresh = await new FileConfigStore([dir], { defaultNamespace: 'default', analyze }).refresh();
             const freshTable = compileRouteTable(fresh, mode);
             expect(diagnostics(snapshot), `after ${JSON.stringify(o)}`).toEqual(diagnostics(fresh));
+            // The proxy's source identity by client IP (patched along with the registry) is the fresh one.
+            const ips = [
+              '127.9.0.1',
+              '127.200.0.1',
+              ...mesh.pods.map((p) => `127.2.${p.id % 250}.${1 + Math.floor(p.id / 250)}`),
+            ];
+            for (const s of mesh.services) s.endpoints.forEach((_, i) => ips.push(`127.1.${s.id}.${i + 1}`));
+            const incremental = registrySourceResolver(snapshot.registry);
+            const full = registrySourceResolver(fresh.registry);
+            for (const ip of ips) expect(incremental(ip), `${ip} after ${JSON.stringify(o)}`).toEqual(full(ip));
             const hosts = [...everHosts, 'svc-0', 'svc-0.default', 'unknown.example.com'];
             expect(probe(table, hosts), `after ${JSON.stringify(o)}`).toEqual(probe(freshTable, hosts));
           }
