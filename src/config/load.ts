@@ -274,17 +274,22 @@ function chunkDocument(file: string, index: number, chunk: DocumentChunk, value:
     tree = { doc: doc as Document.Parsed, posAt };
     return tree;
   };
+  const start = (): SourcePosition => {
+    const t = treeOf();
+    return t.posAt(t.doc.contents?.range?.[0] ?? t.doc.range[0]);
+  };
+  // `locate` closes over the chunk, not over the document object: a resource keeps the means to find its positions
+  // without keeping the document's plain value alive (the typed spec is a copy of it).
   return {
     file,
     index,
     value,
     get start() {
-      const t = treeOf();
-      return t.posAt(t.doc.contents?.range?.[0] ?? t.doc.range[0]);
+      return start();
     },
     locate(path, opts) {
       const t = treeOf();
-      return locateIn(t.doc, path, opts?.key === true, t.posAt) ?? this.start;
+      return locateIn(t.doc, path, opts?.key === true, t.posAt) ?? start();
     },
   };
 }

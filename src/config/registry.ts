@@ -139,8 +139,8 @@ export interface RegistryMemo {
 
 /** What a patch changed in the registry's workloads (for the source-identity resolver). */
 export interface WorkloadDelta {
-  /** The registry it was patched from. */
-  previous: Registry;
+  /** The registry it was patched from (weakly: a delta must not keep every earlier registry alive). */
+  previous: WeakRef<Registry>;
   removed: readonly Workload[];
   added: readonly Workload[];
 }
@@ -384,7 +384,7 @@ export function patchRegistry(
   }
   for (const ns of touched) for (const r of dependents.get(ns) ?? []) if (!replaced.has(r)) recompute(r, r);
   const registry = flatten(next);
-  const delta = { previous, removed, added };
+  const delta = { previous: new WeakRef(previous), removed, added };
   workloadDeltas.set(registry, delta);
   return { registry, delta };
 }

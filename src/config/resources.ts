@@ -231,6 +231,8 @@ export function typeDocument(doc: SourceDocument, opts: ResourceOptions = {}): T
       kind: top !== null && typeof top === 'object' ? `${String(top.apiVersion)} ${String(top.kind)}` : null,
     },
   };
+  // Resources keep `doc.locate` only, not the document (nor its plain value, of which the spec is a checked copy).
+  const locateIn = doc.locate;
   const visit = (value: unknown, base: (string | number)[]): void => {
     if (value === null || value === undefined) return; // empty document
     const at = (path: readonly (string | number)[], key = false): SourcePosition =>
@@ -327,7 +329,7 @@ export function typeDocument(doc: SourceDocument, opts: ResourceOptions = {}): T
       createdMs: Number.isFinite(createdMs) ? createdMs : null,
       order: 0,
       spec: spec as SpecByKind[Kind],
-      locate: (path, o) => doc.locate([...base, ...spelled(obj, path)], o),
+      locate: resourceLocator(locateIn, base, hasAltNames(obj) ? obj : null),
     };
     out.resources.push(resource);
   };
@@ -389,6 +391,30 @@ function useAltNames(
 }
 
 /** `path` as the document spells it: a canonical name the document writes under its alternative name is renamed. */
+/**
+ * A resource's `locate`: built outside {@link typeDocument} so that the closure holds only what it needs (the
+ * document's locate, the resource's base path, and the raw object only when a field is spelled by its alternative
+ * name), not the typing scope with the document's plain value.
+ */
+function resourceLocator(
+  locateIn: SourceDocument['locate'],
+  base: readonly (string | number)[],
+  raw: Record<string, unknown> | null,
+): Resource['locate'] {
+  const prefix = [...base];
+  return raw === null
+    ? (path, o) => locateIn([...prefix, ...path], o)
+    : (path, o) => locateIn([...prefix, ...spelled(raw, path)], o);
+}
+
+/** Whether an HTTP route of the object spells a field by its alternative name (then positions need the raw object). */
+function hasAltNames(obj: Record<string, unknown>): boolean {
+  const http = (obj.spec as { http?: unknown } | undefined)?.http;
+  if (!Array.isArray(http)) return false;
+  const alts = Object.values(ALT_NAMES);
+  return http.some((r) => r !== null && typeof r === 'object' && alts.some((a) => a in (r as object)));
+}
+
 function spelled(raw: unknown, path: readonly (string | number)[]): (string | number)[] {
   const out: (string | number)[] = [];
   let v = raw;

@@ -11,7 +11,7 @@
  * produces the exact diagnostics. A differential test (`test/unit/config/yaml-fast.test.ts`) holds the two
  * paths to the same output.
  */
-import { defineMappingTag, defineScalarTag, FAILSAFE_SCHEMA, load, NOT_RESOLVED, type Schema } from 'js-yaml';
+import { FAILSAFE_SCHEMA, load, type Schema, Type } from 'js-yaml';
 import { isScalar, parseDocument, type ScalarTag, type Tags } from 'yaml';
 
 /** One document found by {@link splitDocuments}: its text and where it starts in the file. */
@@ -122,50 +122,185 @@ export function yaml11Schema(customTags: (tags: Tags) => Tags): Schema {
   const onError = (): void => {
     throw new Unmodelled();
   };
-  const scalar = defineScalarTag('tag:weir.dev,2026:yaml11-plain', {
-    implicit: true,
-    implicitFirstChars: null,
-    resolve(source) {
+  // Most plain scalars (names, hosts, labels) begin with a character no YAML 1.1 type begins with: they are strings
+  // at once. The set is found by probing the slow path's own tags (see firstCharsOf).
+  const firstChars = new Set(firstCharsOf(tags));
+  let matched: ScalarTag | null = null;
+  const plain = new Type('tag:weir.dev,2026:yaml11-plain', {
+    kind: 'scalar',
+    resolve(source: string) {
+      if (!firstChars.has(source.charAt(0))) return false;
       if (source === '<<') throw new Unmodelled(); // a merge key
       for (const t of tags) {
-        if (!t.test!.test(source)) continue;
-        const v = t.resolve(source, onError, options);
-        return isScalar(v) ? v.value : v; // some tags (YAML 1.1 booleans) resolve to a Scalar node
+        if (t.test!.test(source)) {
+          matched = t;
+          return true;
+        }
       }
-      return NOT_RESOLVED;
+      return false;
     },
-    identify: () => false,
-  });
-  const map = defineMappingTag<Record<string, unknown>>('tag:yaml.org,2002:map', {
-    create: () => ({}),
-    addPair(carrier, key, value) {
-      let k: string;
-      if (typeof key === 'string') k = key;
-      else if (typeof key === 'number' || typeof key === 'boolean') k = String(key);
-      else throw new Unmodelled(); // empty, collection or timestamp keys: the slow path has its own rules
-      if (k === '__proto__' || Object.hasOwn(carrier, k)) throw new Unmodelled(); // duplicates: exact diagnostics
-      carrier[k] = value;
-      return '';
+    construct(source: string) {
+      const v = matched!.resolve(source, onError, options);
+      return isScalar(v) ? v.value : v; // some tags (YAML 1.1 booleans) resolve to a Scalar node
     },
-    has: (carrier, key) => Object.hasOwn(carrier, String(key)),
-    keys: (result) => Object.keys(result),
-    get: (result, key) => result[String(key)],
-    identify: () => false,
   });
-  return FAILSAFE_SCHEMA.withTags(scalar, map);
+  return FAILSAFE_SCHEMA.extend({ implicit: [plain] });
 }
 
 /**
+ * The first characters (and `''` for the empty scalar) of every plain scalar a tag of `tags` may match, found by
+ * trying each character of the Basic Latin and Latin-1 ranges before the endings YAML 1.1's forms take; `<` is
+ * added for merge keys (`<<`, handed back to the slow path by the resolver).
+ */
+function firstCharsOf(tags: readonly ScalarTag[]): string[] {
+  const endings = [
+    '',
+    '1',
+    '0',
+    '.5',
+    '.',
+    '_1',
+    'x1',
+    'b1',
+    'o1',
+    '1:2',
+    '1:2.5',
+    'e3',
+    '3e3',
+    'inf',
+    'Inf',
+    'INF',
+    'nan',
+    'NaN',
+    'NAN',
+    'es',
+    'ES',
+    'o',
+    'O',
+    'n',
+    'N',
+    'ff',
+    'FF',
+    'ull',
+    'ULL',
+    'rue',
+    'RUE',
+    'alse',
+    'ALSE',
+    '001-12-14',
+    '001-12-14t21:59:43.10-05:00',
+  ];
+  const out = new Set<string>(['<']);
+  if (tags.some((t) => t.test!.test(''))) out.add('');
+  for (let c = 0x20; c < 0x100; c++) {
+    const ch = String.fromCharCode(c);
+    if (endings.some((e) => tags.some((t) => t.test!.test(ch + e)))) out.add(ch);
+  }
+  return [...out];
+}
+
+/**
+ * Text the fast path does not read: tags (`!`), anchors and merge keys (`&`, `<<`), explicit or collection keys
+ * (`? `, `]:`/`}:`), and keys the slow path would read as null (`~:`, `null:`, an empty key) or as a date — each
+ * stringified differently by the two libraries. A false alarm only sends the document to the slow path.
+ */
+const UNMODELLED =
+  /[!&]|<<|(?:^|[\s{,[])\?(?:\s|$)|[\]}]\s*:(?:\s|$)|(?:^|[\s{,[-])(?:~|null|Null|NULL)?:(?:\s|$)|(?:^|[\s{,[-])\d{4}-\d\d?-\d\d?[^:\n]*:(?:\s|$)/m;
+
+/**
  * Reads one document chunk on the fast path. Returns `{ value }` (null for an empty document), or null when the
- * chunk holds something the fast path does not model or any error (the caller then uses the slow path).
+ * chunk holds something the fast path does not model, nests deeper than `maxDepth`, or has any error (the caller
+ * then uses the slow path).
  */
 export function fastParse(chunk: string, schema: Schema, maxDepth: number): { value: unknown } | null {
-  if (chunk.includes('!') || chunk.includes('<<')) return null;
-  if (isBlankOrComment(chunk, 0, chunk.length) && !/\n[ \t]*[^ \t\r\n#]/.test(chunk)) return { value: null };
+  if (UNMODELLED.test(chunk) || hasMultilineQuoted(chunk)) return null;
   try {
-    const value = load(chunk, { schema, maxDepth, maxAliases: 0, maxTotalMergeKeys: 0 });
+    const value = load(chunk, { schema });
+    if (value !== null && typeof value === 'object' && deeperThan(value, maxDepth)) return null;
     return { value: value === undefined ? null : value };
   } catch {
     return null;
   }
+}
+
+/**
+ * Whether a quoted scalar may run over a line end (the two libraries disagree on how such a scalar must be indented):
+ * a quote that opens a scalar — after `: `, `- `, `[`, `{`, `,` or at the start of a line — and is not closed on its
+ * line. Conservative: a false alarm only sends the document to the slow path.
+ */
+function hasMultilineQuoted(text: string): boolean {
+  let pos = 0;
+  while (pos < text.length) {
+    let end = text.indexOf('\n', pos);
+    if (end < 0) end = text.length;
+    if (lineOpensQuote(text, pos, end)) return true;
+    pos = end + 1;
+  }
+  return false;
+}
+
+function lineOpensQuote(text: string, from: number, to: number): boolean {
+  let i = from;
+  let afterIndicator = true; // at the start of a line (after indentation)
+  while (i < to) {
+    const c = text.charCodeAt(i);
+    if (c === 0x20 || c === 0x09) {
+      i++;
+      continue;
+    }
+    if (c === 0x23 /* # */ && (i === from || text.charCodeAt(i - 1) === 0x20 || text.charCodeAt(i - 1) === 0x09))
+      return false; // a comment to the end of the line
+    if ((c === 0x22 || c === 0x27) && afterIndicator) {
+      const close = closingQuote(text, i + 1, to, c);
+      if (close < 0) return true;
+      i = close + 1;
+      afterIndicator = false;
+      continue;
+    }
+    afterIndicator =
+      c === 0x5b /* [ */ ||
+      c === 0x7b /* { */ ||
+      c === 0x2c /* , */ ||
+      ((c === 0x3a /* : */ || c === 0x2d /* - */ || c === 0x3f) /* ? */ &&
+        (i + 1 >= to || text.charCodeAt(i + 1) === 0x20 || text.charCodeAt(i + 1) === 0x09));
+    i++;
+  }
+  return false;
+}
+
+/** Index of the quote closing a scalar opened before `from`, or -1 when the line ends first. */
+function closingQuote(text: string, from: number, to: number, quote: number): number {
+  for (let i = from; i < to; i++) {
+    const c = text.charCodeAt(i);
+    if (quote === 0x22 && c === 0x5c /* \ */) {
+      i++;
+      continue;
+    }
+    if (c === quote) {
+      if (quote === 0x27 && i + 1 < to && text.charCodeAt(i + 1) === 0x27) {
+        i++; // '' inside a single-quoted scalar
+        continue;
+      }
+      return i;
+    }
+  }
+  return -1;
+}
+
+/** Whether a parsed value nests collections deeper than `limit` (iterative: hostile input cannot overflow it). */
+function deeperThan(root: object, limit: number): boolean {
+  const stack: [unknown, number][] = [[root, 0]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (depth > limit) return true;
+    if (Array.isArray(v)) {
+      for (const x of v) if (x !== null && typeof x === 'object') stack.push([x, depth + 1]);
+    } else if (v !== null && typeof v === 'object' && !(v instanceof Date)) {
+      for (const k in v) {
+        const x = (v as Record<string, unknown>)[k];
+        if (x !== null && typeof x === 'object') stack.push([x, depth + 1]);
+      }
+    }
+  }
+  return false;
 }

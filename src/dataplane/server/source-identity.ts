@@ -30,7 +30,8 @@ const indexes = new WeakMap<Registry, Map<string, readonly Workload[]>>();
  */
 export function* registrySourceResolverSteps(registry: Registry): Steps<SourceResolver> {
   const delta = workloadDeltas.get(registry);
-  const before = delta ? indexes.get(delta.previous) : undefined;
+  const from = delta?.previous.deref();
+  const before = from ? indexes.get(from) : undefined;
   let byIp: Map<string, readonly Workload[]>;
   if (delta && before) {
     byIp = new Map(before);
@@ -55,6 +56,7 @@ export function* registrySourceResolverSteps(registry: Registry): Steps<SourceRe
     }
   }
   indexes.set(registry, byIp);
+  workloadDeltas.delete(registry); // consumed
   const known = new Map<string, SourceIdentity>();
   const unknownCache = new Map<string, SourceIdentity>();
   return (ip) => {
