@@ -92,6 +92,11 @@ export interface SnapshotInput {
 /** Webhook findings per resource object: a resource reused across snapshots is validated once. */
 const webhookFindings = new WeakMap<Resource, Diagnostic[]>();
 
+/** Whether istiod's webhook rules find anything about a resource (computed once per resource object). */
+export function hasWebhookFindings(r: Resource): boolean {
+  return validateOnce(r).length > 0;
+}
+
 function validateOnce(r: Resource): Diagnostic[] {
   let found = webhookFindings.get(r);
   if (!found) {
@@ -219,14 +224,10 @@ export function* patchSnapshot(
   if (opts.analyze !== false || previous.clusterDomain !== (opts.clusterDomain ?? DEFAULT_CLUSTER_DOMAIN)) return null;
   const memo = assemblyMemos.get(previous) ?? (yield* memoOf(previous));
   const rejectedBefore = previous.rejected ?? [];
-  // A duplicate's WEIR0005 names the position of the first definition: an edit of a resource defined twice is
-  // assembled anew.
-  const duplicated = new Set<string>();
-  for (const d of previous.diagnostics)
-    if (d.code === CODES.WEIR0005.code && d.resource)
-      duplicated.add(`${d.resource.kind}/${d.resource.namespace}/${d.resource.name}`);
+  // A duplicate's WEIR0005 names the line of the first definition, which an edit of its file may move: while a
+  // resource is defined twice, snapshots are assembled anew.
+  if (previous.diagnostics.some((d) => d.code === CODES.WEIR0005.code)) return null;
   for (const [a, b] of pairs) {
-    if (duplicated.has(`${a.kind}/${a.namespace}/${a.name}`)) return null;
     const wasAccepted = memo.accepted.has(a);
     if (!wasAccepted && !memo.rejected.has(a)) return null;
     if (wasAccepted === validateOnce(b).some((d) => d.level === 'error')) return null;

@@ -13,11 +13,12 @@ import { type Resource, type ResourceOptions, type TypedDocument, typeDocument }
 import {
   assembleSnapshot,
   type ConfigSnapshot,
+  hasWebhookFindings,
   patchSnapshot,
   type SnapshotOptions,
   typingOptions,
 } from './snapshot.ts';
-import { splitDocuments } from './yaml-fast.ts';
+import { type DocumentChunk, splitDocuments } from './yaml-fast.ts';
 
 /** What the store keeps per file. */
 interface FileEntry {
@@ -27,10 +28,12 @@ interface FileEntry {
   /** Read and parse diagnostics. */
   diagnostics: Diagnostic[];
   /**
-   * For a file read on the fast path, each document's typed result by `index:line:text`: a document whose text,
-   * place and line are unchanged is reused as it was (its resources, and their positions, are still right).
+   * For a file read on the fast path, each document's typed result and chunk by `index:text`: a document whose text
+   * and place are unchanged is reused as it was. When only its line moved (a document above it grew or shrank),
+   * it is reused if nothing cached about it holds a position (no diagnostic, no webhook finding): its chunk's line is
+   * moved, and every position computed from then on follows.
    */
-  byDocument: Map<string, TypedDocument> | null;
+  byDocument: Map<string, { typed: TypedDocument; chunk: DocumentChunk }> | null;
 }
 
 /** Options of one {@link FileConfigStore.refresh}. */
@@ -181,27 +184,32 @@ export class FileConfigStore {
 function* readDocuments(
   file: string,
   text: string,
-  before: ReadonlyMap<string, TypedDocument> | null,
+  before: ReadonlyMap<string, { typed: TypedDocument; chunk: DocumentChunk }> | null,
   typing: ResourceOptions,
 ): Steps<FileEntry> {
   const chunks = splitDocuments(text);
   if (chunks !== null) {
     const typed: TypedDocument[] = [];
-    const byDocument = new Map<string, TypedDocument>();
+    const byDocument = new Map<string, { typed: TypedDocument; chunk: DocumentChunk }>();
     let ok = true;
     for (let i = 0; i < chunks.length && ok; i++) {
       const chunk = chunks[i]!;
-      const key = `${i}:${chunk.line}:${chunk.text}`;
-      let t = before?.get(key);
-      if (!t) {
+      const key = `${i}:${chunk.text}`;
+      let kept = before?.get(key);
+      if (kept && kept.chunk.line !== chunk.line) {
+        if (kept.typed.diagnostics.length === 0 && !kept.typed.resources.some(hasWebhookFindings))
+          kept.chunk.line = chunk.line;
+        else kept = undefined;
+      }
+      if (!kept) {
         const doc = parseChunk(file, i, chunk);
         if (doc === null) ok = false;
-        else t = typeDocument(doc, typing);
+        else kept = { typed: typeDocument(doc, typing), chunk };
         yield;
       }
-      if (t) {
-        typed.push(t);
-        byDocument.set(key, t);
+      if (kept) {
+        typed.push(kept.typed);
+        byDocument.set(key, kept);
       }
     }
     if (ok) return { text, typed, diagnostics: [], byDocument };

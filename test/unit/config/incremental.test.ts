@@ -566,6 +566,12 @@ describe('incremental snapshot and route table', () => {
     mesh = apply(mesh, { op: 'endpoint+', i: 2, v2: true });
     const s3 = await store.refresh({ changed: writeMesh(dir, mesh, written) });
     const t3 = compileRouteTable(s3, mode, t2);
+    // The endpoint list grew, so service 2's DestinationRule and VirtualService moved down in their file: they are
+    // reused as they were (nothing cached about them holds a position), only the ServiceEntry is new.
+    expect(vs(s3, 2)).toBe(vs(s2, 2));
+    expect(s3.destinationRules.find((d) => d.name === 'svc-2')).toBe(
+      s2.destinationRules.find((d) => d.name === 'svc-2'),
+    );
     for (const [name, c] of clusters1) {
       if (name.endsWith(`|${host(mesh.services[2]!)}`)) expect(t3.clusterByName(name), name).not.toBe(c);
       else expect(t3.clusterByName(name), name).toBe(c);
