@@ -68,6 +68,8 @@ export class FileConfigStore {
   private last: ConfigSnapshot | null = null;
   /** The files of the last expansion of the paths. */
   private files: readonly string[] | null = null;
+  /** Each file of the last expansion by its key. */
+  private readonly fileOfKey = new Map<string, string>();
   /** Absolute form of each path string seen (paths resolve against the working directory once). */
   private readonly absolute = new Map<string, string>();
   /** What the last refresh did. */
@@ -92,9 +94,21 @@ export class FileConfigStore {
    * whether or not the caller applies it. @throws PathNotFoundError when a named path no longer exists.
    */
   async refresh(o: RefreshOptions = {}): Promise<ConfigSnapshot> {
-    const files =
-      o.changed && o.filesAddedOrRemoved === false && this.files !== null ? this.files : await expandPaths(this.paths);
+    // Known files edited in place (the usual change): read them alone; the file list stands. Otherwise expand the
+    // paths again and read every file that is new or changed.
+    if (o.changed && this.files !== null && this.last !== null) {
+      const keys = o.changed.map((p) => this.keyOf(p));
+      if (keys.every((k) => this.entries.has(k) && k !== '-')) {
+        const reads = this.filesOf(keys);
+        const texts = await readAll(reads.map((r) => r.file));
+        // A file that can no longer be read may have been removed: then the paths are expanded again.
+        if (texts.every((t) => 'text' in t)) return this.build(this.files, reads, texts, 0, o);
+      }
+    }
+    const files = await expandPaths(this.paths);
     this.files = files;
+    this.fileOfKey.clear();
+    for (const f of files) this.fileOfKey.set(this.keyOf(f), f);
     const changed = o.changed ? new Set(o.changed.map((p) => this.keyOf(p))) : null;
     const present = new Set<string>();
     const reads: { key: string; file: string }[] = [];
@@ -113,10 +127,25 @@ export class FileConfigStore {
       }
     }
     const texts = await readAll(reads.map((r) => r.file));
+    return this.build(files, reads, texts, removed, o);
+  }
+
+  private async build(
+    files: readonly string[],
+    reads: readonly { key: string; file: string }[],
+    texts: readonly ({ text: string } | { diagnostic: Diagnostic })[],
+    removed: number,
+    o: RefreshOptions,
+  ): Promise<ConfigSnapshot> {
     const steps = this.buildSteps(files, reads, texts, removed);
     const snapshot = o.slice ? await runInSlices(steps, o.slice) : runToEnd(steps);
     this.last = snapshot;
     return snapshot;
+  }
+
+  /** The files of the last expansion with the given keys, as read entries. */
+  private filesOf(keys: readonly string[]): { key: string; file: string }[] {
+    return [...new Set(keys)].map((key) => ({ key, file: this.fileOfKey.get(key) ?? key }));
   }
 
   /** The key of a file: its absolute path (`-` for stdin). */

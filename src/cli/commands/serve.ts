@@ -3,13 +3,12 @@
  * (SIGTERM/SIGINT drain in-flight requests, then exit 0). A reload that does not validate is logged with its
  * diagnostics and the last good configuration keeps serving.
  */
-import { basename, resolve } from 'node:path';
-import { watch } from 'chokidar';
 import { type MetricsSource, startAdmin } from '../../admin/server.ts';
 import { type Diagnostic, isRejection, sortDiagnostics } from '../../config/diagnostics.ts';
 import type { FieldValidation } from '../../config/schema-check.ts';
 import { analyzeSnapshot, type ConfigSnapshot } from '../../config/snapshot.ts';
 import { FileConfigStore } from '../../config/store.ts';
+import { watchConfigPaths } from '../../config/watch.ts';
 import { initHashing } from '../../dataplane/cluster/lb/index.ts';
 import { type MirrorRecord, ProxyServer, type RequestRecord } from '../../dataplane/proxy.ts';
 import { compileRouteTableSteps } from '../../routing/compile.ts';
@@ -78,9 +77,6 @@ export interface ServeHandle {
   /** Graceful shutdown. */
   close(): Promise<void>;
 }
-
-/** Longest wait for the file watcher's initial scan at start (ms); past it, weir serve starts anyway. */
-const WATCH_READY_TIMEOUT_MS = 10_000;
 
 /** Parses `host:port` (IPv6 in brackets). @throws CliError (exit 64). */
 export function parseHostPort(value: string, flag: string): { host: string; port: number } {
@@ -172,9 +168,6 @@ function startAnalysis(log: (line: string) => void): { run(s: ConfigSnapshot): v
     },
   };
 }
-
-/** The window in which watcher events are gathered into one reload (ms). */
-const WATCH_COALESCE_MS = 10;
 
 /** Quiet time after a change before the analyzers run (ms). */
 const ANALYSIS_SETTLE_MS = 200;
@@ -340,54 +333,18 @@ export async function startServe(opts: ServeOptions): Promise<ServeHandle> {
     return entry.done;
   };
 
-  let watcher: ReturnType<typeof watch> | null = null;
-  let timer: NodeJS.Timeout | null = null;
+  let watcher: { close(): void } | null = null;
   if (opts.watch !== false) {
     // Only what the loader reads triggers a reload: the named files, and *.yaml|*.yml|*.json (not hidden) under the
-    // named directories. Other files written there (logs, editor swap files) are ignored.
-    const watched = opts.paths.filter((p) => p !== '-');
-    const named = new Set(watched.map((p) => resolve(p)));
-    const ignored = (path: string, stats?: { isFile(): boolean }): boolean => {
-      if (named.has(resolve(path))) return false;
-      if (basename(path).startsWith('.')) return true;
-      return stats?.isFile() === true && !/\.(ya?ml|json)$/i.test(path);
-    };
-    watcher = watch(watched, {
-      ignoreInitial: true,
-      ignored,
-      // A file written in place is read once its size has held for 25 ms (an atomic rename is complete at once).
-      awaitWriteFinish: { stabilityThreshold: 25, pollInterval: 5 },
-    });
-    // The first change of a burst starts a short timer that later ones do not push back, so a burst is one reload
-    // and changes keep being applied under steady churn.
-    const changed = new Set<string>();
-    let addedOrRemoved = false;
-    watcher.on('all', (event, path) => {
-      changed.add(path);
-      if (event !== 'change') addedOrRemoved = true;
-      if (timer) return;
-      timer = setTimeout(() => {
-        timer = null;
-        const files = [...changed];
-        const structural = addedOrRemoved;
-        changed.clear();
-        addedOrRemoved = false;
+    // named directories (`config/watch.ts`). A burst of changes is one reload; changes keep being applied under churn.
+    watcher = watchConfigPaths(
+      opts.paths,
+      ({ files, addedOrRemoved }) => {
         log(`weir: ${files.length > 5 ? `${files.length} files` : files.join(', ')} changed, reloading`);
-        void reload(files, structural);
-      }, WATCH_COALESCE_MS);
-    });
-    watcher.on('error', (err) => log(`weir: watch error: ${(err as Error).message}`));
-    // Until chokidar's initial scan ends, a file written to a watched folder is taken for an initial one and raises
-    // no event: wait for it (bounded), so that once weir serve says it listens, every change is seen.
-    const w = watcher;
-    await new Promise<void>((resolve) => {
-      const t = setTimeout(resolve, WATCH_READY_TIMEOUT_MS);
-      w.once('ready', () => {
-        clearTimeout(t);
-        resolve();
-      });
-      w.once('error', () => resolve());
-    });
+        void reload(files, addedOrRemoved);
+      },
+      { onError: (err) => log(`weir: watch error: ${err.message}`) },
+    );
   }
   let closing: Promise<void> | null = null;
   return {
@@ -402,8 +359,7 @@ export async function startServe(opts: ServeOptions): Promise<ServeHandle> {
         // until the proxy has drained.
         const drained = proxy.close();
         analysis.stop();
-        if (timer) clearTimeout(timer);
-        await watcher?.close();
+        watcher?.close();
         await drained;
         await adminServer?.close();
       })();

@@ -587,3 +587,35 @@ describe('incremental snapshot and route table', () => {
     expect(t3.memo.routes.get(vs(s3, 0))).toBe(t2.memo.routes.get(vs(s2, 0)));
   });
 });
+
+describe('many edits in a row', () => {
+  it('40 endpoint and pod edits: source identity by address and routing stay those of a fresh build', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'weir-incremental-'));
+    dirs.push(dir);
+    let mesh = initialMesh();
+    const written = new Map<string, string | null>();
+    writeMesh(dir, mesh, written);
+    const store = new FileConfigStore([dir], { defaultNamespace: 'default', analyze: false });
+    const mode: ProxyMode = { gateway: null, namespace: 'default', labels: null };
+    let table = compileRouteTable(await store.refresh(), mode);
+    for (let k = 0; k < 40; k++) {
+      const o: Op =
+        k % 3 === 0
+          ? { op: 'podFlip', i: k }
+          : k % 3 === 1
+            ? { op: 'endpoint+', i: 2, v2: k % 2 === 0 }
+            : { op: 'endpoint-', i: 2 };
+      mesh = apply(mesh, o);
+      const snapshot = await store.refresh({ changed: writeMesh(dir, mesh, written) });
+      table = compileRouteTable(snapshot, mode, table);
+      const fresh = await new FileConfigStore([dir], { defaultNamespace: 'default', analyze: false }).refresh();
+      const ips = ['127.9.0.1', ...mesh.pods.map((p) => `127.2.${p.id % 250}.${1 + Math.floor(p.id / 250)}`)];
+      for (let i = 1; i <= 8; i++) ips.push(`127.1.2.${i}`);
+      const a = registrySourceResolver(snapshot.registry);
+      const b = registrySourceResolver(fresh.registry);
+      for (const ip of ips) expect(a(ip), `${ip} after edit ${k}`).toEqual(b(ip));
+      const hosts = mesh.services.map(host);
+      expect(probe(table, hosts)).toEqual(probe(compileRouteTable(fresh, mode), hosts));
+    }
+  });
+});
