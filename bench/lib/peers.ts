@@ -152,12 +152,21 @@ spec:
   return d;
 }
 
+/**
+ * weir serve (composite rule, metrics on, log off) run by another Node.js binary: `--weir-node LABEL=PATH` adds the
+ * target `weir@LABEL`, so Node versions are compared side by side in one run.
+ */
+export function weirOnNode(label: string, nodeBin: string): Target {
+  return weirTarget(`weir@${label}`, true, 'on', `weir serve as "weir", on ${nodeBin}`, [], nodeBin);
+}
+
 function weirTarget(
   name: string,
   routing: boolean,
   mode: 'on' | 'log' | 'metrics-off',
   what: string,
   nodeFlags: readonly string[] = [],
+  nodeBin: string = process.execPath,
 ): Target {
   return {
     name,
@@ -188,13 +197,13 @@ function weirTarget(
       return launch(
         ctx,
         tag,
-        process.execPath,
+        nodeBin,
         [...(ctx.weirNodeFlags ?? []), ...nodeFlags, ctx.weirBundle, ...argv],
         port,
         HOST,
         {
           stdout: mode === 'log' ? '/dev/null' : undefined,
-          display: `node ${nodeFlags.map((f) => `${f} `).join('')}bin/weir.js ${argv.join(' ')}${mode === 'log' ? ' >/dev/null' : ''}`,
+          display: `${nodeBin === process.execPath ? 'node' : nodeBin} ${nodeFlags.map((f) => `${f} `).join('')}bin/weir.js ${argv.join(' ')}${mode === 'log' ? ' >/dev/null' : ''}`,
         },
       );
     },
