@@ -202,6 +202,9 @@ interface BodyRead {
   bytes: number;
 }
 
+/** Downstream connections a response is closing (`connection: close`): later requests on them are not served. */
+const closingSockets = new WeakSet<Socket>();
+
 /** The proxy. Create with a snapshot, `listen()`, swap config with `setSnapshot()`, stop with `close()`. */
 export class ProxyServer {
   private table: RouteTable;
@@ -367,10 +370,14 @@ export class ProxyServer {
   // ------------------------------------------------------------------------------------------ request path
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // A request pipelined behind one whose response closes the connection is not served (RFC 9112 §9.6: the server
+    // closes after that response; Envoy's codec stops reading). Node ≥ 22 hands such a request to the handler anyway.
+    if (closingSockets.has(req.socket)) return;
     const st = new RequestState();
     const table = this.table;
     this.inFlight++;
     if (this.draining) res.setHeader('connection', 'close');
+    if (this.draining || !res.shouldKeepAlive) closingSockets.add(req.socket);
     let finished = false;
     const finish = (): void => {
       if (finished) return;
