@@ -89,6 +89,7 @@ export function* compileRouteTableSteps(
     return appliesToMesh(vs) && isExportedTo(vs.spec.exportTo, vs.namespace, mode.namespace);
   };
   const selected = snapshot.virtualServices.filter(applies).sort(byCreation);
+  yield;
   const gatewayHosts = gatewayMode ? gatewayHostFilter(snapshot, mode.gateway!) : null;
 
   // host → VirtualServices in order.
@@ -101,6 +102,7 @@ export function* compileRouteTableSteps(
       if (!list.includes(vs)) list.push(vs);
       byHost.set(host, list);
     }
+    if ((++stepCount & 255) === 0) yield;
   }
 
   const routesOf = (vs: VirtualService): CompiledRoute[] => {
@@ -204,6 +206,7 @@ export function* compileRouteTableSteps(
       for (const alias of [nameNs, `${nameNs}.svc`, ...(parts[1] === mode.namespace ? [parts[0]!] : [])]) {
         if (!exact.has(alias)) exact.set(alias, entry);
       }
+      if ((++stepCount & 255) === 0) yield;
     }
   }
   const table = new RouteTable(snapshot, mode, exact, wildcards, ++versionCounter, memo);
