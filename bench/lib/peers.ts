@@ -153,6 +153,16 @@ spec:
 }
 
 /**
+ * The Node.js flags of `bin/weir.js`'s shebang line (`#!/usr/bin/env -S node <flags>`): the bench runs the bundle with
+ * `node`, which would bypass them, so they are given explicitly to every weir target.
+ */
+export function weirShebangFlags(root: string): string[] {
+  const first = readFileSync(join(root, 'bin', 'weir.js'), 'utf8').split('\n', 1)[0] ?? '';
+  const m = /^#!\/usr\/bin\/env -S node(.*)$/.exec(first);
+  return m ? m[1]!.trim().split(/\s+/).filter((f) => f !== '') : [];
+}
+
+/**
  * weir serve (composite rule, metrics on, log off) run by another Node.js binary: `--weir-node LABEL=PATH` adds the
  * target `weir@LABEL`, so Node versions are compared side by side in one run.
  */
@@ -184,7 +194,7 @@ function weirTarget(
           ctx,
           tag,
           process.execPath,
-          [...(ctx.weirNodeFlags ?? []), ...nodeFlags, ctx.weirBundle, 'metrics-off', cfg, listen, adminAt],
+          [...weirShebangFlags(ctx.root), ...(ctx.weirNodeFlags ?? []), ...nodeFlags, ctx.weirBundle, 'metrics-off', cfg, listen, adminAt],
           port,
           HOST,
           {
@@ -198,7 +208,7 @@ function weirTarget(
         ctx,
         tag,
         nodeBin,
-        [...(ctx.weirNodeFlags ?? []), ...nodeFlags, ctx.weirBundle, ...argv],
+        [...weirShebangFlags(ctx.root), ...(ctx.weirNodeFlags ?? []), ...nodeFlags, ctx.weirBundle, ...argv],
         port,
         HOST,
         {
