@@ -159,7 +159,12 @@ spec:
 export function weirShebangFlags(root: string): string[] {
   const first = readFileSync(join(root, 'bin', 'weir.js'), 'utf8').split('\n', 1)[0] ?? '';
   const m = /^#!\/usr\/bin\/env -S node(.*)$/.exec(first);
-  return m ? m[1]!.trim().split(/\s+/).filter((f) => f !== '') : [];
+  return m
+    ? m[1]!
+        .trim()
+        .split(/\s+/)
+        .filter((f) => f !== '')
+    : [];
 }
 
 /**
@@ -194,7 +199,16 @@ function weirTarget(
           ctx,
           tag,
           process.execPath,
-          [...weirShebangFlags(ctx.root), ...(ctx.weirNodeFlags ?? []), ...nodeFlags, ctx.weirBundle, 'metrics-off', cfg, listen, adminAt],
+          [
+            ...weirShebangFlags(ctx.root),
+            ...(ctx.weirNodeFlags ?? []),
+            ...nodeFlags,
+            ctx.weirBundle,
+            'metrics-off',
+            cfg,
+            listen,
+            adminAt,
+          ],
           port,
           HOST,
           {
