@@ -11,7 +11,7 @@
  * medians of per-round ratios; direct-b vs direct is the noise floor.
  *
  *   npm run bench [-- --quick] [--rounds N] [--latency-seconds S] [--sat-seconds S] [--sat-conns C] [--warm-rate-seconds S]
- *                 [--only weir,nginx,...]
+ *                 [--only weir,nginx,...] [--weir-node LABEL=PATH ...]   (weir on other Node binaries: target weir@LABEL)
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -19,7 +19,16 @@ import { cpus, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bundleWeir } from './lib/bundle.ts';
 import { h2loadFixedRate, type LatencyResult, type SaturationResult, wrkSaturation } from './lib/load.ts';
-import { backendCount, type Ctx, HOST, type Running, startBackend, TARGETS, type Target } from './lib/peers.ts';
+import {
+  backendCount,
+  type Ctx,
+  HOST,
+  type Running,
+  startBackend,
+  TARGETS,
+  type Target,
+  weirOnNode,
+} from './lib/peers.ts';
 import { CLK_TCK, cpuSeconds, cpuStat, ensureTools, freePort, memory } from './lib/sys.ts';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -49,6 +58,13 @@ const LOAD_CPU = 0;
 const MAX_FOREIGN = opt('max-foreign', 0.25);
 const onlyArg = args.indexOf('--only');
 const ONLY = onlyArg >= 0 ? new Set(args[onlyArg + 1]!.split(',')) : null;
+/** `--weir-node LABEL=PATH` (repeatable): weir run by another Node.js binary, as target `weir@LABEL`. */
+const WEIR_NODES: Target[] = args.flatMap((a, i) => {
+  if (a !== '--weir-node') return [];
+  const [label, path] = (args[i + 1] ?? '').split('=');
+  if (!label || !path) throw new Error('--weir-node LABEL=PATH');
+  return [weirOnNode(label, path)];
+});
 
 interface RoundRecord {
   target: string;
@@ -294,7 +310,7 @@ function summarize(
       return t && w ? [f(t, w)] : [];
     });
   const targets: Summary[] = [];
-  for (const t of TARGETS.filter((x) => records.some((r) => r.target === x.name))) {
+  for (const t of [...TARGETS, ...WEIR_NODES].filter((x) => records.some((r) => r.target === x.name))) {
     const ks = records.filter((r) => r.target === t.name && r.kept);
     const m = (f: (r: RoundRecord) => number): number => median(ks.map(f));
     targets.push({
@@ -457,7 +473,9 @@ function markdown(s: ReturnType<typeof summarize>, meta: Record<string, unknown>
 async function main(): Promise<void> {
   ensureTools();
   const t0 = Date.now();
-  const targets = TARGETS.filter((t) => !ONLY || ONLY.has(t.name) || t.name === 'direct' || t.name === 'weir');
+  const targets = [...TARGETS, ...WEIR_NODES].filter(
+    (t) => !ONLY || ONLY.has(t.name) || t.name === 'direct' || t.name === 'weir' || t.name.startsWith('weir@'),
+  );
   const perTarget = WARM_S + WARM_RATE_S + LAT_S + SAT_S + 1.5;
   process.stderr.write(
     `bench: ${ROUNDS} rounds × ${targets.length} targets × ≈${perTarget} s ≈ ${Math.round((ROUNDS * targets.length * perTarget) / 60)} min\n`,

@@ -1,4 +1,7 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=16
+// The young generation is capped at 16 MB per semi-space, Node.js 20's default: on Node.js 24 and 26 V8 lets it grow
+// to 32 MB with a large heap, which cost `weir serve` ≈ 30 MB of RSS at 1,000 req/s for no measured gain
+// (docs/performance.md, "Node.js 20, 24 and 26"). `node bin/weir.js` bypasses this line: give the flag yourself.
 // Entry point of the `weir` command: runs the CLI from dist/weir.mjs, an esbuild bundle of the TypeScript sources.
 // An installed package ships that bundle (built when the package is packed, see scripts/build.mjs) and this script
 // never writes into the package's folder, so it runs from a read-only prefix and as any user. In a git checkout

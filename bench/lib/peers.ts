@@ -152,12 +152,36 @@ spec:
   return d;
 }
 
+/**
+ * The Node.js flags of `bin/weir.js`'s shebang line (`#!/usr/bin/env -S node <flags>`): the bench runs the bundle with
+ * `node`, which would bypass them, so they are given explicitly to every weir target.
+ */
+export function weirShebangFlags(root: string): string[] {
+  const first = readFileSync(join(root, 'bin', 'weir.js'), 'utf8').split('\n', 1)[0] ?? '';
+  const m = /^#!\/usr\/bin\/env -S node(.*)$/.exec(first);
+  return m
+    ? m[1]!
+        .trim()
+        .split(/\s+/)
+        .filter((f) => f !== '')
+    : [];
+}
+
+/**
+ * weir serve (composite rule, metrics on, log off) run by another Node.js binary: `--weir-node LABEL=PATH` adds the
+ * target `weir@LABEL`, so Node versions are compared side by side in one run.
+ */
+export function weirOnNode(label: string, nodeBin: string): Target {
+  return weirTarget(`weir@${label}`, true, 'on', `weir serve as "weir", on ${nodeBin}`, [], nodeBin);
+}
+
 function weirTarget(
   name: string,
   routing: boolean,
   mode: 'on' | 'log' | 'metrics-off',
   what: string,
   nodeFlags: readonly string[] = [],
+  nodeBin: string = process.execPath,
 ): Target {
   return {
     name,
@@ -175,7 +199,16 @@ function weirTarget(
           ctx,
           tag,
           process.execPath,
-          [...(ctx.weirNodeFlags ?? []), ...nodeFlags, ctx.weirBundle, 'metrics-off', cfg, listen, adminAt],
+          [
+            ...weirShebangFlags(ctx.root),
+            ...(ctx.weirNodeFlags ?? []),
+            ...nodeFlags,
+            ctx.weirBundle,
+            'metrics-off',
+            cfg,
+            listen,
+            adminAt,
+          ],
           port,
           HOST,
           {
@@ -188,13 +221,13 @@ function weirTarget(
       return launch(
         ctx,
         tag,
-        process.execPath,
-        [...(ctx.weirNodeFlags ?? []), ...nodeFlags, ctx.weirBundle, ...argv],
+        nodeBin,
+        [...weirShebangFlags(ctx.root), ...(ctx.weirNodeFlags ?? []), ...nodeFlags, ctx.weirBundle, ...argv],
         port,
         HOST,
         {
           stdout: mode === 'log' ? '/dev/null' : undefined,
-          display: `node ${nodeFlags.map((f) => `${f} `).join('')}bin/weir.js ${argv.join(' ')}${mode === 'log' ? ' >/dev/null' : ''}`,
+          display: `${nodeBin === process.execPath ? 'node' : nodeBin} ${nodeFlags.map((f) => `${f} `).join('')}bin/weir.js ${argv.join(' ')}${mode === 'log' ? ' >/dev/null' : ''}`,
         },
       );
     },

@@ -14,6 +14,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bundleWeir } from '../lib/bundle.ts';
+import { weirShebangFlags } from '../lib/peers.ts';
 import { stopPid, which } from '../lib/sys.ts';
 import { agent } from './http.ts';
 import { POLL_GAP_MS, PROBE_INTERVAL_MS, TAIL_MS } from './measure.ts';
@@ -52,7 +53,11 @@ function options(argv: string[]) {
   return {
     sizes: [...sizes].sort((a, b) => a - b),
     node: value('node') ?? process.execPath,
-    nodeFlags: (value('node-flags') ?? '').split(/\s+/).filter((f) => f !== ''),
+    // By default the flags of bin/weir.js's shebang line (what `weir` runs with); --node-flags replaces them.
+    nodeFlags:
+      value('node-flags') !== undefined
+        ? (value('node-flags') ?? '').split(/\s+/).filter((f) => f !== '')
+        : weirShebangFlags(ROOT),
     quick,
     pin: !argvHas('no-pin'),
     budgetMs: budgetS * 1000,

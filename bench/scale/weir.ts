@@ -24,8 +24,8 @@ function spawnWeir(rt: WeirRuntime, args: string[], stdout: 'pipe' | 'log'): Chi
   const log = openSync(rt.logFile, 'a');
   const [cmd, argv] =
     rt.cpu === null
-      ? [rt.node, [rt.bundle, ...args]]
-      : ['taskset', ['-c', String(rt.cpu), rt.node, rt.bundle, ...args]];
+      ? [rt.node, [...rt.nodeFlags, rt.bundle, ...args]]
+      : ['taskset', ['-c', String(rt.cpu), rt.node, ...rt.nodeFlags, rt.bundle, ...args]];
   const child = spawn(cmd, argv, {
     cwd: rt.cwd,
     env: { ...process.env, NODE_ENV: 'production' },

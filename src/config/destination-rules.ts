@@ -56,16 +56,42 @@ export function isExportedTo(exportTo: readonly string[] | undefined, ownNs: str
   return false;
 }
 
-/** An index of DestinationRules for repeated look-ups. */
+/** The rules of one namespace, for look-ups by host: exact hosts by name, wildcard hosts in a list. */
+interface NamespaceRules {
+  /** Exact (non-wildcard) host → its rules, in creation order. */
+  exact: Map<string, DestinationRule[]>;
+  /** Rules with a wildcard host, in creation order. */
+  wildcards: DestinationRule[];
+}
+
+/**
+ * An index of DestinationRules for repeated look-ups: per namespace, exact hosts in a map and wildcard hosts in a
+ * list, so a look-up costs the rules that could match, not every rule of the mesh.
+ */
 export class DestinationRuleIndex {
   private readonly rules: readonly DestinationRule[];
   private readonly hostOf = new Map<DestinationRule, string>();
+  private readonly byNamespace = new Map<string, NamespaceRules>();
   private readonly cache = new Map<string, MergedDestinationRule | null>();
 
   /** @param rules every DestinationRule of the snapshot (already validated). */
   constructor(rules: readonly DestinationRule[], clusterDomain?: string) {
     this.rules = [...rules].sort(byCreation);
-    for (const r of this.rules) this.hostOf.set(r, resolveHost(r.spec.host ?? '', r.namespace, clusterDomain));
+    for (const r of this.rules) {
+      const host = resolveHost(r.spec.host ?? '', r.namespace, clusterDomain);
+      this.hostOf.set(r, host);
+      let ns = this.byNamespace.get(r.namespace);
+      if (!ns) {
+        ns = { exact: new Map(), wildcards: [] };
+        this.byNamespace.set(r.namespace, ns);
+      }
+      if (isWildcard(host)) ns.wildcards.push(r);
+      else {
+        const list = ns.exact.get(host);
+        if (list) list.push(r);
+        else ns.exact.set(host, [r]);
+      }
+    }
   }
 
   /** The resolved host of a rule. */
@@ -84,17 +110,26 @@ export class DestinationRuleIndex {
     const path = [client.namespace, serviceNamespace, ROOT_NAMESPACE].filter(
       (n, i, a): n is string => n !== null && a.indexOf(n) === i,
     );
+    const applies = (r: DestinationRule): boolean => {
+      if (!isExportedTo(r.spec.exportTo, r.namespace, client.namespace)) return false;
+      const sel = r.spec.workloadSelector?.matchLabels;
+      if (sel && Object.keys(sel).length > 0) {
+        if (r.namespace !== client.namespace || !client.labels || !labelsMatch(sel, client.labels)) return false;
+      }
+      return hostMatches(this.hostOf.get(r)!, host);
+    };
     let result: MergedDestinationRule | null = null;
     for (const ns of path) {
-      const candidates = this.rules.filter((r) => {
-        if (r.namespace !== ns) return false;
-        if (!isExportedTo(r.spec.exportTo, r.namespace, client.namespace)) return false;
-        const sel = r.spec.workloadSelector?.matchLabels;
-        if (sel && Object.keys(sel).length > 0) {
-          if (r.namespace !== client.namespace || !client.labels || !labelsMatch(sel, client.labels)) return false;
-        }
-        return hostMatches(this.hostOf.get(r)!, host);
-      });
+      const rules = this.byNamespace.get(ns);
+      if (!rules) continue;
+      // An exact host is more specific than any wildcard, so the wildcards count only when no exact rule applies.
+      // (A wildcard `host` argument is compared with every rule, as the patterns decide among themselves.)
+      let candidates = isWildcard(host) ? [] : (rules.exact.get(host.toLowerCase()) ?? []).filter(applies);
+      if (candidates.length === 0) {
+        candidates = isWildcard(host)
+          ? [...[...rules.exact.values()].flat(), ...rules.wildcards].sort(byCreation).filter(applies)
+          : rules.wildcards.filter(applies);
+      }
       if (candidates.length === 0) continue;
       // Most specific host string wins; rules with that same host string are merged.
       let best = candidates[0]!;

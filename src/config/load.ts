@@ -5,6 +5,7 @@
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Schema } from 'js-yaml';
 import {
   type Document,
   isMap,
@@ -14,9 +15,12 @@ import {
   LineCounter,
   type Node,
   parseAllDocuments,
+  parseDocument,
   type Tags,
 } from 'yaml';
+import { runToEnd, type Steps } from '../util/slice.ts';
 import { CODES, type Diagnostic, type SourcePosition } from './diagnostics.ts';
+import { type DocumentChunk, fastParse, splitDocuments, yaml11Schema } from './yaml-fast.ts';
 
 /** Largest file weir reads, in bytes (16 MiB). Kubernetes objects are limited to ~1.5 MB by etcd. */
 export const MAX_FILE_BYTES = 16 * 1024 * 1024;
@@ -122,40 +126,47 @@ export async function loadPaths(paths: readonly string[]): Promise<LoadResult> {
   const files = await expandPaths(paths);
   const result: LoadResult = { documents: [], diagnostics: [], files: files.filter((f) => f !== '-') };
   for (const file of files) {
-    let bytes: Buffer;
-    try {
-      if (file === '-') bytes = await readStdin();
-      else {
-        const st = await stat(file);
-        if (st.size > MAX_FILE_BYTES) {
-          result.diagnostics.push(
-            fileDiag(
-              file,
-              `file is ${formatBytes(st.size)}, larger than the ${formatBytes(MAX_FILE_BYTES)} weir reads`,
-            ),
-          );
-          continue;
-        }
-        bytes = await readFile(file);
-      }
-    } catch (err) {
-      result.diagnostics.push(fileDiag(file, `cannot read file: ${(err as Error).message}`));
+    const read = await readConfigFile(file);
+    if ('diagnostic' in read) {
+      result.diagnostics.push(read.diagnostic);
       continue;
     }
-    if (bytes.length > MAX_FILE_BYTES) {
-      result.diagnostics.push(fileDiag(file, `input is larger than the ${formatBytes(MAX_FILE_BYTES)} weir reads`));
-      continue;
-    }
-    const text = decodeText(bytes);
-    if (text === null) {
-      result.diagnostics.push(fileDiag(file, 'file is not UTF-8 text (binary content)'));
-      continue;
-    }
-    const one = parseText({ file, text });
+    const one = parseText({ file, text: read.text });
     result.documents.push(...one.documents);
     result.diagnostics.push(...one.diagnostics);
   }
   return result;
+}
+
+/**
+ * Reads one configuration file (`-`: stdin) as text: at most {@link MAX_FILE_BYTES}, UTF-8 (a BOM is dropped).
+ * Anything else — unreadable, too large, binary — is a `WEIR0003` diagnostic. Never throws.
+ */
+export async function readConfigFile(file: string): Promise<{ text: string } | { diagnostic: Diagnostic }> {
+  let bytes: Buffer;
+  try {
+    if (file === '-') bytes = await readStdin();
+    else {
+      const st = await stat(file);
+      if (st.size > MAX_FILE_BYTES) {
+        return {
+          diagnostic: fileDiag(
+            file,
+            `file is ${formatBytes(st.size)}, larger than the ${formatBytes(MAX_FILE_BYTES)} weir reads`,
+          ),
+        };
+      }
+      bytes = await readFile(file);
+    }
+  } catch (err) {
+    return { diagnostic: fileDiag(file, `cannot read file: ${(err as Error).message}`) };
+  }
+  if (bytes.length > MAX_FILE_BYTES) {
+    return { diagnostic: fileDiag(file, `input is larger than the ${formatBytes(MAX_FILE_BYTES)} weir reads`) };
+  }
+  const text = decodeText(bytes);
+  if (text === null) return { diagnostic: fileDiag(file, 'file is not UTF-8 text (binary content)') };
+  return { text };
 }
 
 function formatBytes(n: number): string {
@@ -184,12 +195,114 @@ function decodeText(bytes: Buffer): string | null {
   }
 }
 
+/** What {@link parseText} returns: the documents that parsed, and a diagnostic for each that did not. */
+export interface ParseResult {
+  documents: SourceDocument[];
+  diagnostics: Diagnostic[];
+}
+
 /**
  * Parses YAML or JSON text (one or more documents). YAML 1.1 scalars are used, as kubectl's decoder does
  * (`yes`/`on` are booleans). Duplicate keys, syntax errors, excessive aliases and excessive nesting become
  * `WEIR0001` diagnostics with the position of the problem; the document is then dropped.
+ *
+ * Most files take the fast path (`yaml-fast.ts`: js-yaml values, positions computed only when a diagnostic asks
+ * for one); a file with anything the fast path does not model, or with any error, is parsed by the slow path,
+ * which keeps every document's tree. Both give the same documents; `fast: false` forces the slow path (tests).
  */
-export function parseText(input: TextInput): { documents: SourceDocument[]; diagnostics: Diagnostic[] } {
+export function parseText(input: TextInput, opts: { fast?: boolean } = {}): ParseResult {
+  return runToEnd(parseTextSteps(input, opts));
+}
+
+/** {@link parseText} as steps (`util/slice.ts`): on the fast path, a pause point after each document. */
+export function* parseTextSteps(input: TextInput, opts: { fast?: boolean } = {}): Steps<ParseResult> {
+  if (opts.fast !== false) {
+    const fast = yield* fastSteps(input);
+    if (fast) return fast;
+  }
+  return parseTextSlow(input);
+}
+
+let fastSchema: Schema | null = null;
+
+/** The fast path alone: null when any document of the file needs the slow path. Exported for the differential test. */
+export function parseTextFast(input: TextInput): ParseResult | null {
+  return runToEnd(fastSteps(input));
+}
+
+function* fastSteps(input: TextInput): Steps<ParseResult | null> {
+  const chunks = splitDocuments(input.text);
+  if (chunks === null) return null;
+  const documents: SourceDocument[] = [];
+  for (let index = 0; index < chunks.length; index++) {
+    const doc = parseChunk(input.file, index, chunks[index]!);
+    if (doc === null) return null;
+    documents.push(doc);
+    yield;
+  }
+  return { documents, diagnostics: [] };
+}
+
+/**
+ * Reads one document of a file ({@link splitDocuments}) on the fast path; null when it needs the slow path (then
+ * the whole file must be read by {@link parseText}, which also gives the exact diagnostics).
+ */
+export function parseChunk(file: string, index: number, chunk: DocumentChunk): SourceDocument | null {
+  fastSchema ??= yaml11Schema(fixYaml11Floats);
+  const parsed = fastParse(chunk.text, fastSchema, MAX_DEPTH - FAST_DEPTH_MARGIN);
+  return parsed === null ? null : chunkDocument(file, index, chunk, parsed.value);
+}
+
+/**
+ * Nesting the fast path accepts is kept a few levels below {@link MAX_DEPTH}, so documents near the limit are judged
+ * (and reported) by the slow path alone, whatever the two parsers count as one level.
+ */
+const FAST_DEPTH_MARGIN = 4;
+
+/** A document read on the fast path: positions come from a slow parse of its own text, made on first use. */
+function chunkDocument(file: string, index: number, chunk: DocumentChunk, value: unknown): SourceDocument {
+  let tree: { doc: Document.Parsed; posAt: (offset: number) => SourcePosition } | null = null;
+  const treeOf = () => {
+    if (tree) return tree;
+    const lineCounter = new LineCounter();
+    const docs = parseAllDocuments(chunk.text, { ...SLOW_OPTIONS, lineCounter }) as Document.Parsed[];
+    const doc = (Array.isArray(docs) ? docs[0] : undefined) ?? parseDocument('', { ...SLOW_OPTIONS });
+    const posAt = (offset: number): SourcePosition => {
+      const lp = lineCounter.linePos(offset);
+      return { file, line: lp.line + chunk.line - 1, column: lp.col };
+    };
+    tree = { doc: doc as Document.Parsed, posAt };
+    return tree;
+  };
+  const start = (): SourcePosition => {
+    const t = treeOf();
+    return t.posAt(t.doc.contents?.range?.[0] ?? t.doc.range[0]);
+  };
+  // `locate` closes over the chunk, not over the document object: a resource keeps the means to find its positions
+  // without keeping the document's plain value alive (the typed spec is a copy of it).
+  return {
+    file,
+    index,
+    value,
+    get start() {
+      return start();
+    },
+    locate(path, opts) {
+      const t = treeOf();
+      return locateIn(t.doc, path, opts?.key === true, t.posAt) ?? start();
+    },
+  };
+}
+
+const SLOW_OPTIONS = {
+  version: '1.1',
+  uniqueKeys: true,
+  customTags: fixYaml11Floats,
+  prettyErrors: false,
+} as const;
+
+/** The slow path: the `yaml` library's document trees for every document. */
+function parseTextSlow(input: TextInput): ParseResult {
   const lineCounter = new LineCounter();
   const documents: SourceDocument[] = [];
   const diagnostics: Diagnostic[] = [];
@@ -199,13 +312,7 @@ export function parseText(input: TextInput): { documents: SourceDocument[]; diag
   };
   let docs: Document.Parsed[];
   try {
-    docs = parseAllDocuments(input.text, {
-      lineCounter,
-      version: '1.1',
-      uniqueKeys: true,
-      customTags: fixYaml11Floats,
-      prettyErrors: false,
-    }) as Document.Parsed[];
+    docs = parseAllDocuments(input.text, { ...SLOW_OPTIONS, lineCounter }) as Document.Parsed[];
     if (!Array.isArray(docs)) docs = [docs as unknown as Document.Parsed];
   } catch (err) {
     diagnostics.push(

@@ -6,6 +6,7 @@
  * (an info line with `verbose`). Pure: no I/O.
  */
 import type { z } from 'zod';
+import { runToEnd, type Steps } from '../util/slice.ts';
 import { CODES, type Diagnostic, type Level, type SourcePosition } from './diagnostics.ts';
 import { EndpointSliceEnvelope, ObjectMeta, SpecEnvelope } from './envelope.ts';
 import * as S from './istio/schemas.ts';
@@ -145,14 +146,94 @@ export interface ResourceSet {
   count: number;
 }
 
+/** The typed resources of one document (a `List` gives several), before duplicates across documents are dropped. */
+export interface TypedDocument {
+  /** Resources in document order; `order` is not set yet (see {@link dedupeResources}). */
+  resources: Resource[];
+  diagnostics: Diagnostic[];
+  /** Objects of a kind weir reads, including those dropped for errors. */
+  count: number;
+  /** The document's file, and `apiVersion kind` of its top-level object (null when it has none): for `WEIR0006`. */
+  source: { file: string; kind: string | null };
+}
+
 /** Converts documents to typed resources. Never throws. */
 export function toResources(documents: readonly SourceDocument[], opts: ResourceOptions = {}): ResourceSet {
+  const typed = documents.map((doc) => typeDocument(doc, opts));
+  const deduped = dedupeResources(typed);
+  const out: ResourceSet = { resources: deduped.resources, diagnostics: [], count: 0 };
+  for (const t of typed) {
+    out.diagnostics.push(...t.diagnostics);
+    out.count += t.count;
+  }
+  out.diagnostics.push(...deduped.diagnostics);
+  return out;
+}
+
+/**
+ * Drops later definitions of a `kind/namespace/name` already defined (`WEIR0005`; the first definition is used, as
+ * `kubectl apply` of the concatenated files would leave the last — weir reports the conflict instead of guessing)
+ * and numbers the survivors in load order (`order`, the tie-breaker after creation time). Typed documents are
+ * reused across reloads, so `order` is reassigned here on every assembly.
+ */
+export function dedupeResources(typed: readonly TypedDocument[]): { resources: Resource[]; diagnostics: Diagnostic[] } {
+  return runToEnd(dedupeResourcesSteps(typed));
+}
+
+/** {@link dedupeResources} as steps (`util/slice.ts`): a pause point after each document. */
+export function* dedupeResourcesSteps(
+  typed: readonly TypedDocument[],
+): Steps<{ resources: Resource[]; diagnostics: Diagnostic[] }> {
+  /** Pause points are offered every few units (a generator step costs more than one unit here). */
+  let stepCount = 0;
+  const seen = new Map<string, Resource>();
+  const resources: Resource[] = [];
+  const diagnostics: Diagnostic[] = [];
+  let order = 0;
+  for (const t of typed) {
+    for (const r of t.resources) {
+      const key = `${r.kind}/${r.namespace}/${r.name}`;
+      const prior = seen.get(key);
+      if (prior) {
+        const p = prior.locate([]);
+        diagnostics.push(
+          mk(
+            'error',
+            CODES.WEIR0005.code,
+            `${r.kind} ${r.namespace}/${r.name} is defined again (first at ${p.file}:${p.line}); the first definition is used`,
+            { kind: r.kind, name: r.name, namespace: r.namespace },
+            '',
+            r.locate([]),
+          ),
+        );
+        continue;
+      }
+      seen.set(key, r);
+      r.order = order++;
+      resources.push(r);
+    }
+    if ((++stepCount & 63) === 0) yield;
+  }
+  return { resources, diagnostics };
+}
+
+/** Types one document: dispatch on apiVersion and kind, schema check, default namespace. Never throws. */
+export function typeDocument(doc: SourceDocument, opts: ResourceOptions = {}): TypedDocument {
   const defaultNamespace = opts.defaultNamespace ?? 'default';
   const mode = opts.fieldValidation ?? 'strict';
-  const out: ResourceSet = { resources: [], diagnostics: [], count: 0 };
-  const seen = new Map<string, Resource>();
-  let order = 0;
-  const visit = (value: unknown, base: (string | number)[], doc: SourceDocument): void => {
+  const top = doc.value as { apiVersion?: unknown; kind?: unknown } | null;
+  const out: TypedDocument = {
+    resources: [],
+    diagnostics: [],
+    count: 0,
+    source: {
+      file: doc.file,
+      kind: top !== null && typeof top === 'object' ? `${String(top.apiVersion)} ${String(top.kind)}` : null,
+    },
+  };
+  // Resources keep `doc.locate` only, not the document (nor its plain value, of which the spec is a checked copy).
+  const locateIn = doc.locate;
+  const visit = (value: unknown, base: (string | number)[]): void => {
     if (value === null || value === undefined) return; // empty document
     const at = (path: readonly (string | number)[], key = false): SourcePosition =>
       doc.locate([...base, ...path], { key });
@@ -172,7 +253,7 @@ export function toResources(documents: readonly SourceDocument[], opts: Resource
       return;
     }
     if (kind === 'List' || kind.endsWith('List')) {
-      if (Array.isArray(obj.items)) obj.items.forEach((item, i) => visit(item, [...base, 'items', i], doc));
+      if (Array.isArray(obj.items)) obj.items.forEach((item, i) => visit(item, [...base, 'items', i]));
       return;
     }
     const def = KINDS.find((k) => k.kind === kind && k.apiVersions.includes(apiVersion));
@@ -235,22 +316,6 @@ export function toResources(documents: readonly SourceDocument[], opts: Resource
       const st = S.K8sPodStatus.safeParse(obj.status ?? {});
       spec = { spec, status: st.success ? st.data : {} };
     }
-    const key = `${kind}/${namespace}/${name}`;
-    const prior = seen.get(key);
-    if (prior) {
-      const p = prior.locate([]);
-      out.diagnostics.push(
-        mk(
-          'error',
-          CODES.WEIR0005.code,
-          `${kind} ${namespace}/${name} is defined again (first at ${p.file}:${p.line}); the first definition is used`,
-          ref,
-          '',
-          at([]),
-        ),
-      );
-      return;
-    }
     const created = meta.creationTimestamp;
     const createdMs =
       created instanceof Date ? created.getTime() : typeof created === 'string' ? Date.parse(created) : Number.NaN;
@@ -262,14 +327,13 @@ export function toResources(documents: readonly SourceDocument[], opts: Resource
       labels: meta.labels ?? {},
       annotations: meta.annotations ?? {},
       createdMs: Number.isFinite(createdMs) ? createdMs : null,
-      order: order++,
+      order: 0,
       spec: spec as SpecByKind[Kind],
-      locate: (path, o) => doc.locate([...base, ...spelled(obj, path)], o),
+      locate: resourceLocator(locateIn, base, hasAltNames(obj) ? obj : null),
     };
-    seen.set(key, resource);
     out.resources.push(resource);
   };
-  for (const doc of documents) visit(doc.value, [], doc);
+  visit(doc.value, []);
   return out;
 }
 
@@ -327,6 +391,30 @@ function useAltNames(
 }
 
 /** `path` as the document spells it: a canonical name the document writes under its alternative name is renamed. */
+/**
+ * A resource's `locate`: built outside {@link typeDocument} so that the closure holds only what it needs (the
+ * document's locate, the resource's base path, and the raw object only when a field is spelled by its alternative
+ * name), not the typing scope with the document's plain value.
+ */
+function resourceLocator(
+  locateIn: SourceDocument['locate'],
+  base: readonly (string | number)[],
+  raw: Record<string, unknown> | null,
+): Resource['locate'] {
+  const prefix = [...base];
+  return raw === null
+    ? (path, o) => locateIn([...prefix, ...path], o)
+    : (path, o) => locateIn([...prefix, ...spelled(raw, path)], o);
+}
+
+/** Whether an HTTP route of the object spells a field by its alternative name (then positions need the raw object). */
+function hasAltNames(obj: Record<string, unknown>): boolean {
+  const http = (obj.spec as { http?: unknown } | undefined)?.http;
+  if (!Array.isArray(http)) return false;
+  const alts = Object.values(ALT_NAMES);
+  return http.some((r) => r !== null && typeof r === 'object' && alts.some((a) => a in (r as object)));
+}
+
 function spelled(raw: unknown, path: readonly (string | number)[]): (string | number)[] {
   const out: (string | number)[] = [];
   let v = raw;

@@ -25,6 +25,7 @@ import type {
   RouteDecision,
 } from '../routing/types.ts';
 import type { AccessLogWriter } from '../telemetry/access-log.ts';
+import { runToEnd, type Steps } from '../util/slice.ts';
 import { type AttemptOutcome, backoffMs, isRetriable } from './attempts/retry-policy.ts';
 import { computeRequestHash, type HashPolicy as LbHashPolicy, makeSetCookieValue } from './cluster/lb/index.ts';
 import { formatFlags, LOCAL_REPLIES, type LocalReply } from './local-reply.ts';
@@ -40,12 +41,17 @@ import { DEFAULT_DRAIN_TIMEOUT_MS, DownstreamConnections } from './server/drain.
 import { normalizePath } from './server/normalize-path.ts';
 import {
   normalizeIp,
-  registrySourceResolver,
+  registrySourceResolverSteps,
   type SourceResolver,
   sidecarSourceResolver,
 } from './server/source-identity.ts';
 import { runAttempt } from './upstream/attempt.ts';
-import { ClusterManager, type ClusterRuntime, parseLocality } from './upstream/cluster-manager.ts';
+import {
+  ClusterManager,
+  type ClusterRuntime,
+  type EndpointRuntime,
+  parseLocality,
+} from './upstream/cluster-manager.ts';
 import { dispatcherRequest, errors as undiciErrors } from './upstream/undici.ts';
 
 /** Envoy's default per-request buffer limit for retries and shadows: 1 MiB. */
@@ -95,6 +101,8 @@ export interface ProxyOptions {
   /** 0 = ephemeral. */
   port: number;
   mode: ProxyMode;
+  /** The route table to start with, compiled for `mode` from the snapshot given (default: compiled here, at once). */
+  table?: RouteTable;
   /** Sidecar mode: the proxy's own workload is the source of every request. Null: identify clients by IP. */
   sidecar: { labels: Readonly<Record<string, string>>; namespace: string; workload: string | null } | null;
   /** Append `-shadow` to the mirror's Host (Envoy default, Istio < 1.28). Default true. */
@@ -194,6 +202,9 @@ interface BodyRead {
   bytes: number;
 }
 
+/** Downstream connections a response is closing (`connection: close`): later requests on them are not served. */
+const closingSockets = new WeakSet<Socket>();
+
 /** The proxy. Create with a snapshot, `listen()`, swap config with `setSnapshot()`, stop with `close()`. */
 export class ProxyServer {
   private table: RouteTable;
@@ -201,7 +212,7 @@ export class ProxyServer {
   private readonly server: Server;
   private readonly clusters: ClusterManager;
   private readonly opts: Required<
-    Omit<ProxyOptions, 'accessLog' | 'onRequest' | 'onMirror' | 'locality' | 'onOutlierEjection'>
+    Omit<ProxyOptions, 'accessLog' | 'onRequest' | 'onMirror' | 'locality' | 'onOutlierEjection' | 'table'>
   > &
     Pick<ProxyOptions, 'accessLog' | 'onRequest' | 'onMirror' | 'locality' | 'onOutlierEjection'>;
   private readonly connections = new DownstreamConnections();
@@ -231,7 +242,7 @@ export class ProxyServer {
       labels: options.sidecar?.labels ?? null,
       ...(options.onOutlierEjection ? { onEjection: options.onOutlierEjection } : {}),
     });
-    this.table = compileRouteTable(snapshot, options.mode);
+    this.table = options.table ?? compileRouteTable(snapshot, options.mode);
     this.resolveSource = this.makeResolver(snapshot);
     this.server = createServer(
       { maxHeaderSize: MAX_REQUEST_HEADER_BYTES, requestTimeout: 0, keepAliveTimeout: 60_000 },
@@ -244,7 +255,16 @@ export class ProxyServer {
   }
 
   private makeResolver(snapshot: ConfigSnapshot): SourceResolver {
-    return this.opts.sidecar ? sidecarSourceResolver(this.opts.sidecar) : registrySourceResolver(snapshot.registry);
+    return runToEnd(this.sourceResolverSteps(snapshot));
+  }
+
+  /**
+   * The source-identity resolver for a snapshot, as steps (`util/slice.ts`): the proxy's own workload in sidecar
+   * mode, else the registry's workloads by address. Pass the result to {@link applyTable} with its table.
+   */
+  *sourceResolverSteps(snapshot: ConfigSnapshot): Steps<SourceResolver> {
+    if (this.opts.sidecar) return sidecarSourceResolver(this.opts.sidecar);
+    return yield* registrySourceResolverSteps(snapshot.registry);
   }
 
   /** Starts listening. Resolves with the bound address. */
@@ -284,40 +304,29 @@ export class ProxyServer {
   }
 
   /**
-   * Applies a new configuration: builds a new route table and swaps it in. In-flight requests keep the old one;
-   * cluster runtimes whose definition is unchanged keep their pools.
+   * Applies a new configuration: compiles it (reusing what is unchanged from the table in service, `compile.ts`)
+   * and swaps it in with {@link applyTable}.
    */
   setSnapshot(snapshot: ConfigSnapshot): void {
-    const table = compileRouteTable(snapshot, this.opts.mode);
+    this.applyTable(compileRouteTable(snapshot, this.opts.mode, this.table));
+  }
+
+  /** The proxy's mode (sidecar or gateway, namespace, labels), for compiling tables elsewhere. */
+  get mode(): ProxyMode {
+    return this.opts.mode;
+  }
+
+  /**
+   * Swaps in a route table compiled for this proxy (for example in event-loop slices). In-flight requests finish on
+   * the table they started with. Cluster runtimes follow their clusters (`ClusterManager.reconcile`): unchanged
+   * ones are kept as they are, an endpoint change updates the runtime in place (pools and outlier state of the hosts
+   * that stay survive), clusters that are gone are closed once their requests finish.
+   */
+  applyTable(table: RouteTable, resolver?: SourceResolver): void {
     this.table = table;
-    this.resolveSource = this.makeResolver(snapshot);
+    this.resolveSource = resolver ?? this.makeResolver(table.snapshot);
     this.configVersion++;
-    // Pre-build the clusters referenced by routes so unchanged runtimes are matched, then drop the rest.
-    const keep = new Set<string>();
-    for (const vh of table.virtualHosts()) {
-      for (const r of vh.routes) {
-        if (r.action.type !== 'route') continue;
-        for (const d of r.action.destinations) {
-          const ports =
-            d.port !== null ? [d.port] : (table.snapshot.registry.byHost.get(d.host)?.ports.map((p) => p.number) ?? []);
-          for (const p of ports) {
-            const c = table.cluster(d.host, d.subset, d.port ?? p, p);
-            if (c) {
-              keep.add(c.name);
-              this.clusters.get(c);
-            }
-          }
-        }
-        for (const m of r.mirrors) {
-          const svc = table.snapshot.registry.byHost.get(m.host);
-          for (const p of m.port !== null ? [m.port] : (svc?.ports.map((x) => x.number) ?? [])) {
-            const c = table.cluster(m.host, m.subset, m.port ?? p, p);
-            if (c) keep.add(c.name);
-          }
-        }
-      }
-    }
-    this.clusters.retain(keep);
+    this.clusters.reconcile((name) => table.clusterByName(name));
   }
 
   /** Envoy's server state as the admin `/ready` reports it: `LIVE`, or `DRAINING` from the start of `close()`. */
@@ -361,10 +370,14 @@ export class ProxyServer {
   // ------------------------------------------------------------------------------------------ request path
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // A request pipelined behind one whose response closes the connection is not served (RFC 9112 §9.6: the server
+    // closes after that response; Envoy's codec stops reading). Node ≥ 22 hands such a request to the handler anyway.
+    if (closingSockets.has(req.socket)) return;
     const st = new RequestState();
     const table = this.table;
     this.inFlight++;
     if (this.draining) res.setHeader('connection', 'close');
+    if (this.draining || !res.shouldKeepAlive) closingSockets.add(req.socket);
     let finished = false;
     const finish = (): void => {
       if (finished) return;
@@ -603,8 +616,11 @@ export class ProxyServer {
     const policy = route.retries;
     const maxAttempts = 1 + (policy && !body.stream ? policy.attempts : 0);
     const routeDeadline = route.timeoutMs !== null ? performance.now() + route.timeoutMs : Number.POSITIVE_INFINITY;
-    let tried: Set<number> | null = null;
-    const exclude = policy?.retryIgnorePreviousHosts ? (i: number) => tried?.has(i) === true : undefined;
+    // Tried hosts by object: an endpoint update between attempts renumbers the cluster's hosts.
+    let tried: Set<EndpointRuntime> | null = null;
+    const exclude = policy?.retryIgnorePreviousHosts
+      ? (i: number) => tried?.has(runtime.endpoints[i]!) === true
+      : undefined;
     const attemptIdx = hdrs.length;
     hdrs.push('x-envoy-attempt-count', '1');
     let lastOutcome: AttemptOutcome | null = null;
@@ -630,7 +646,7 @@ export class ProxyServer {
           return;
         }
         const ep = runtime.endpoints[idx]!;
-        if (maxAttempts > 1) (tried ??= new Set()).add(idx);
+        if (maxAttempts > 1) (tried ??= new Set()).add(ep);
         st.attempts = attempt;
         st.upstreamHost = ep.key;
         st.upstreamLabels = ep.labels;
@@ -664,7 +680,7 @@ export class ProxyServer {
           },
           onHead: (status, rawHeaders) => {
             st.upstreamServiceTimeMs = performance.now() - t0;
-            runtime.report(idx, { kind: 'response', status });
+            runtime.report(ep, { kind: 'response', status });
             if (!isLast && policy && performance.now() < routeDeadline) {
               const outcome: AttemptOutcome = { kind: 'response', status, headers: retryHeaderView(rawHeaders) };
               // A retry needs room under the cluster's max_retries; without it the response is returned.
@@ -724,7 +740,7 @@ export class ProxyServer {
           continue;
         }
         // No response head: a local-origin failure for outlier detection.
-        runtime.report(idx, { kind: 'local-failure' });
+        runtime.report(ep, { kind: 'local-failure' });
         if (timedOutBy !== null) {
           lastOutcome = { kind: 'per-try-timeout' };
           lastReply = timedOutBy === 'route' ? LOCAL_REPLIES.timeout : LOCAL_REPLIES.perTryTimeout;

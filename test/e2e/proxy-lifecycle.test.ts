@@ -133,7 +133,7 @@ describe('hot reload', () => {
     expect(weir.handle.proxy.configVersion).toBe(before + 1);
   });
 
-  it('keeps the pools of unchanged clusters across a reload, and closes the clusters no route uses', async () => {
+  it('keeps the runtimes (pools) of unchanged clusters across a reload, and closes those of clusters that are gone', async () => {
     const v1 = `outbound|80|v1|${HOST}`;
     const v2 = `outbound|80|v2|${HOST}`;
     await weir.write('vs.yaml', split(90, 10));
@@ -146,12 +146,25 @@ describe('hot reload', () => {
     const after = weir.handle.proxy.clusterRuntimes();
     expect(after.map((c) => c.name).sort()).toEqual([v1, v2]);
     for (const c of after) expect(c).toBe(before.get(c.name));
-    // v2 no longer routed to: its runtime (and pools) go; v1's stays.
+    // v2 no longer routed to but still defined: as Envoy's clusters (CDS), its runtime stays.
     await weir.write('vs.yaml', split(100, 0));
+    expect(await weir.handle.reload()).toBe(true);
+    expect(
+      weir.handle.proxy
+        .clusterRuntimes()
+        .map((c) => c.name)
+        .sort(),
+    ).toEqual([v1, v2]);
+    // The subset v2 removed from the DestinationRule: the cluster is gone, and so is its runtime (and pools); v1's stays.
+    const v2Pools = before.get(v2)!;
+    await weir.write('dr.yaml', subsetsYaml(NS).replace(/ {2}- name: v2\n {4}labels:\n {6}version: v2\n/, ''));
     expect(await weir.handle.reload()).toBe(true);
     const last = weir.handle.proxy.clusterRuntimes();
     expect(last.map((c) => c.name)).toEqual([v1]);
     expect(last[0]).toBe(before.get(v1));
+    expect(weir.handle.proxy.clusterRuntimes()).not.toContain(v2Pools);
+    await weir.write('dr.yaml', subsetsYaml(NS));
+    expect(await weir.handle.reload()).toBe(true);
   });
 
   it('applies a change written right after start (startServe returns once the watcher is ready)', async () => {

@@ -3,14 +3,16 @@
  * (SIGTERM/SIGINT drain in-flight requests, then exit 0). A reload that does not validate is logged with its
  * diagnostics and the last good configuration keeps serving.
  */
-import { basename, resolve } from 'node:path';
-import { watch } from 'chokidar';
 import { type MetricsSource, startAdmin } from '../../admin/server.ts';
-import { isRejection, sortDiagnostics } from '../../config/diagnostics.ts';
+import { type Diagnostic, isRejection, sortDiagnostics } from '../../config/diagnostics.ts';
 import type { FieldValidation } from '../../config/schema-check.ts';
-import { type ConfigSnapshot, loadSnapshot } from '../../config/snapshot.ts';
+import { analyzeSnapshot, type ConfigSnapshot } from '../../config/snapshot.ts';
+import { FileConfigStore } from '../../config/store.ts';
+import { watchConfigPaths } from '../../config/watch.ts';
 import { initHashing } from '../../dataplane/cluster/lb/index.ts';
 import { type MirrorRecord, ProxyServer, type RequestRecord } from '../../dataplane/proxy.ts';
+import { compileRouteTableSteps } from '../../routing/compile.ts';
+import type { ProxyMode } from '../../routing/types.ts';
 import { type AccessLogFormat, AccessLogWriter } from '../../telemetry/access-log.ts';
 import {
   attachProxyMetrics,
@@ -20,6 +22,7 @@ import {
 } from '../../telemetry/metrics.ts';
 import { RouteCountsRecorder, withRouteCountMetrics } from '../../telemetry/route-counts.ts';
 import { parseDurationMs } from '../../util/duration.ts';
+import { runInSlices } from '../../util/slice.ts';
 import { CliError, EXIT } from '../exit-codes.ts';
 import { formatDiagnosticLine } from '../output.ts';
 
@@ -75,9 +78,6 @@ export interface ServeHandle {
   close(): Promise<void>;
 }
 
-/** Longest wait for the file watcher's initial scan at start (ms); past it, weir serve starts anyway. */
-const WATCH_READY_TIMEOUT_MS = 10_000;
-
 /** Parses `host:port` (IPv6 in brackets). @throws CliError (exit 64). */
 export function parseHostPort(value: string, flag: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(value);
@@ -122,6 +122,62 @@ function findingsOf(s: ConfigSnapshot): string[] {
   );
 }
 
+/** Event-loop slices for building configurations while serving (see `util/slice.ts`). */
+const SLICES = { sliceMs: 8 } as const;
+
+/**
+ * The analyzers, run after a configuration is applied, in event-loop slices; a newer snapshot supersedes one not yet
+ * analyzed. Findings already reported are not repeated.
+ */
+function startAnalysis(log: (line: string) => void): { run(s: ConfigSnapshot): void; stop(): void } {
+  let latest: ConfigSnapshot | null = null;
+  let running = false;
+  let stopped = false;
+  let lastStart = Number.NEGATIVE_INFINITY;
+  let reported = new Set<string>();
+  const loop = async (): Promise<void> => {
+    running = true;
+    while (latest && !stopped) {
+      // A burst of changes is analyzed once, when it settles; under steady churn at most once per interval.
+      await sleep(Math.max(ANALYSIS_SETTLE_MS, lastStart + ANALYSIS_INTERVAL_MS - performance.now()));
+      if (stopped || !latest) break;
+      const s = latest;
+      latest = null;
+      lastStart = performance.now();
+      let found: Diagnostic[];
+      try {
+        found = await runInSlices(analyzeSnapshot(s), SLICES);
+      } catch (err) {
+        log(`weir: internal error in analysis: ${(err as Error).message}`);
+        continue;
+      }
+      if (stopped) break;
+      const lines = found.filter((d) => d.level !== 'info').map((d) => formatDiagnosticLine(d));
+      for (const l of lines) if (!reported.has(l)) log(l);
+      reported = new Set(lines);
+    }
+    running = false;
+  };
+  return {
+    run(s) {
+      latest = s;
+      if (!running) void loop();
+    },
+    stop() {
+      stopped = true;
+    },
+  };
+}
+
+/** Quiet time after a change before the analyzers run (ms). */
+const ANALYSIS_SETTLE_MS = 200;
+/** Shortest time between two analyzer runs (ms): under churn, analysis is a background task, not the workload. */
+const ANALYSIS_INTERVAL_MS = 2000;
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)).unref());
+}
+
 /**
  * Starts the proxy and admin server. @throws CliError with exit 79 when the initial config has errors, 64 for
  * bad addresses.
@@ -132,7 +188,10 @@ export async function startServe(opts: ServeOptions): Promise<ServeHandle> {
   const admin = opts.admin ? parseHostPort(opts.admin, '--admin') : null;
   if (opts.paths.length === 0) throw new CliError('no configuration: give -f PATH (files or directories)', EXIT.USAGE);
   const snapshotOpts = { defaultNamespace: opts.namespace, fieldValidation: opts.fieldValidation ?? 'strict' };
-  const first = await loadSnapshot(opts.paths, snapshotOpts);
+  // Analysis runs after a configuration is applied (it only reports; Istio serves what its analyzers flag), so the
+  // store builds snapshots without it. Everything is built in event-loop slices: a large mesh never stalls requests.
+  const store = new FileConfigStore(opts.paths, { ...snapshotOpts, analyze: false });
+  const first = await store.refresh({ slice: SLICES });
   const errs = errorsOf(first);
   if (errs.length > 0) {
     for (const e of errs) log(e);
@@ -153,10 +212,12 @@ export async function startServe(opts: ServeOptions): Promise<ServeHandle> {
     opts.workload || opts.labels
       ? { labels: opts.labels ?? {}, namespace: opts.namespace, workload: opts.workload }
       : null;
+  const mode: ProxyMode = { gateway: opts.gateway, namespace: opts.namespace, labels: sidecar?.labels ?? null };
   const proxy = new ProxyServer(first, {
     host: listen.host,
     port: listen.port,
-    mode: { gateway: opts.gateway, namespace: opts.namespace, labels: sidecar?.labels ?? null },
+    mode,
+    table: await runInSlices(compileRouteTableSteps(first, mode, null), SLICES),
     sidecar,
     shadowSuffix: opts.shadowSuffix,
     accessLog,
@@ -215,78 +276,75 @@ export async function startServe(opts: ServeOptions): Promise<ServeHandle> {
   }
   const adminUrl = adminServer ? `http://${adminServer.address.address}:${adminServer.address.port}` : null;
 
-  let reloading: Promise<boolean> | null = null;
-  const reload = async (): Promise<boolean> => {
-    if (reloading) return reloading;
-    reloading = (async () => {
-      try {
-        const next = await loadSnapshot(opts.paths, snapshotOpts);
-        const bad = errorsOf(next);
-        if (bad.length > 0) {
-          lastReload = { ok: false, at: new Date().toISOString(), errors: bad };
-          recordConfigReload(metrics, false);
-          log(`weir: reload rejected, keeping the last good configuration (${bad.length} error(s)):`);
-          for (const e of bad) log(`  ${e}`);
-          return false;
-        }
-        for (const f of findingsOf(next)) log(f);
-        proxy.setSnapshot(next);
-        lastReload = { ok: true, at: new Date().toISOString(), errors: [] };
-        recordConfigReload(metrics, true, proxy.configVersion);
-        log(`weir: configuration reloaded (version ${proxy.configVersion}, ${next.resourceCount} resources)`);
-        return true;
-      } catch (err) {
-        lastReload = { ok: false, at: new Date().toISOString(), errors: [String((err as Error).message)] };
+  const analysis = startAnalysis(log);
+  analysis.run(first);
+
+  const applyNext = async (changed: readonly string[] | undefined, addedOrRemoved: boolean): Promise<boolean> => {
+    try {
+      const next = await store.refresh({
+        ...(changed ? { changed, filesAddedOrRemoved: addedOrRemoved } : {}),
+        slice: SLICES,
+      });
+      const bad = errorsOf(next);
+      if (bad.length > 0) {
+        lastReload = { ok: false, at: new Date().toISOString(), errors: bad };
         recordConfigReload(metrics, false);
-        log(`weir: reload failed, keeping the last good configuration: ${(err as Error).message}`);
+        log(`weir: reload rejected, keeping the last good configuration (${bad.length} error(s)):`);
+        for (const e of bad) log(`  ${e}`);
         return false;
-      } finally {
-        reloading = null;
       }
-    })();
-    return reloading;
+      for (const f of findingsOf(next)) log(f);
+      const table = await runInSlices(compileRouteTableSteps(next, proxy.mode, proxy.routeTable()), SLICES);
+      proxy.applyTable(table, await runInSlices(proxy.sourceResolverSteps(next), SLICES));
+      lastReload = { ok: true, at: new Date().toISOString(), errors: [] };
+      recordConfigReload(metrics, true, proxy.configVersion);
+      log(`weir: configuration reloaded (version ${proxy.configVersion}, ${next.resourceCount} resources)`);
+      analysis.run(next);
+      return true;
+    } catch (err) {
+      lastReload = { ok: false, at: new Date().toISOString(), errors: [String((err as Error).message)] };
+      recordConfigReload(metrics, false);
+      log(`weir: reload failed, keeping the last good configuration: ${(err as Error).message}`);
+      return false;
+    }
+  };
+  // Reloads run one at a time. A request made while one runs waits for it and then runs once with every change
+  // asked for meanwhile (a change written during a reload is never lost; a burst of changes is one reload).
+  let chain: Promise<unknown> = Promise.resolve();
+  let queued: { changed: Set<string> | null; addedOrRemoved: boolean; done: Promise<boolean> } | null = null;
+  const reload = (changed?: readonly string[], addedOrRemoved = true): Promise<boolean> => {
+    if (queued) {
+      if (!changed) queued.changed = null;
+      else if (queued.changed) for (const c of changed) queued.changed.add(c);
+      queued.addedOrRemoved ||= addedOrRemoved;
+      return queued.done;
+    }
+    const entry: { changed: Set<string> | null; addedOrRemoved: boolean; done: Promise<boolean> } = {
+      changed: changed ? new Set(changed) : null,
+      addedOrRemoved,
+      done: Promise.resolve(false),
+    };
+    queued = entry;
+    entry.done = chain.then(() => {
+      if (queued === entry) queued = null;
+      return applyNext(entry.changed ? [...entry.changed] : undefined, entry.addedOrRemoved);
+    });
+    chain = entry.done;
+    return entry.done;
   };
 
-  let watcher: ReturnType<typeof watch> | null = null;
-  let timer: NodeJS.Timeout | null = null;
+  let watcher: { close(): void } | null = null;
   if (opts.watch !== false) {
     // Only what the loader reads triggers a reload: the named files, and *.yaml|*.yml|*.json (not hidden) under the
-    // named directories. Other files written there (logs, editor swap files) are ignored.
-    const watched = opts.paths.filter((p) => p !== '-');
-    const named = new Set(watched.map((p) => resolve(p)));
-    const ignored = (path: string, stats?: { isFile(): boolean }): boolean => {
-      if (named.has(resolve(path))) return false;
-      if (basename(path).startsWith('.')) return true;
-      return stats?.isFile() === true && !/\.(ya?ml|json)$/i.test(path);
-    };
-    watcher = watch(watched, {
-      ignoreInitial: true,
-      ignored,
-      awaitWriteFinish: { stabilityThreshold: 50, pollInterval: 10 },
-    });
-    const changed = new Set<string>();
-    watcher.on('all', (_event, path) => {
-      changed.add(path);
-      if (timer) clearTimeout(timer);
-      timer = setTimeout(() => {
-        timer = null;
-        log(`weir: ${[...changed].join(', ')} changed, reloading`);
-        changed.clear();
-        void reload();
-      }, 100);
-    });
-    watcher.on('error', (err) => log(`weir: watch error: ${(err as Error).message}`));
-    // Until chokidar's initial scan ends, a file written to a watched folder is taken for an initial one and raises
-    // no event: wait for it (bounded), so that once weir serve says it listens, every change is seen.
-    const w = watcher;
-    await new Promise<void>((resolve) => {
-      const t = setTimeout(resolve, WATCH_READY_TIMEOUT_MS);
-      w.once('ready', () => {
-        clearTimeout(t);
-        resolve();
-      });
-      w.once('error', () => resolve());
-    });
+    // named directories (`config/watch.ts`). A burst of changes is one reload; changes keep being applied under churn.
+    watcher = watchConfigPaths(
+      opts.paths,
+      ({ files, addedOrRemoved }) => {
+        log(`weir: ${files.length > 5 ? `${files.length} files` : files.join(', ')} changed, reloading`);
+        void reload(files, addedOrRemoved);
+      },
+      { onError: (err) => log(`weir: watch error: ${err.message}`) },
+    );
   }
   let closing: Promise<void> | null = null;
   return {
@@ -294,14 +352,14 @@ export async function startServe(opts: ServeOptions): Promise<ServeHandle> {
     url,
     adminUrl,
     routeCounts,
-    reload,
+    reload: () => reload(),
     close: () => {
       closing ??= (async () => {
         // The drain starts at once (the admin /ready answers 503 DRAINING from now on); the admin port stays up
         // until the proxy has drained.
         const drained = proxy.close();
-        if (timer) clearTimeout(timer);
-        await watcher?.close();
+        analysis.stop();
+        watcher?.close();
         await drained;
         await adminServer?.close();
       })();

@@ -5,6 +5,7 @@
  * Identical diagnostics are reported once, as istioctl's `SortedDedupedCopy` does. Pure: works on resources and
  * the registry only.
  */
+import { runToEnd, type Steps } from '../../util/slice.ts';
 import type { Diagnostic } from '../diagnostics.ts';
 import { caCertificateAnalyzer } from './ca-certificates.ts';
 import { canaryAnalyzer } from './canary.ts';
@@ -42,9 +43,19 @@ export const ANALYZERS: readonly Analyzer[] = [
 
 /** Runs every analyzer and returns their diagnostics (unsorted, duplicates removed). Never throws for user input. */
 export function analyze(input: AnalysisInput): Diagnostic[] {
+  return runToEnd(analyzeSteps(input));
+}
+
+/** {@link analyze} as steps (`util/slice.ts`): a pause point after each analyzer. */
+export function* analyzeSteps(input: AnalysisInput): Steps<Diagnostic[]> {
   const out: Diagnostic[] = [];
   const ctx = createContext(input, out);
-  for (const a of ANALYZERS) a.run(ctx);
+  yield;
+  for (const a of ANALYZERS) {
+    const steps = a.run(ctx);
+    if (steps) yield* steps;
+    yield;
+  }
   const seen = new Set<string>();
   return out.filter((d) => {
     const key = JSON.stringify([d.code, d.level, d.message, d.resource, d.field, d.position]);

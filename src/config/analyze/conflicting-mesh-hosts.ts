@@ -26,10 +26,11 @@ function scopesOverlap(a: VirtualService, b: VirtualService): boolean {
 export const conflictingMeshGatewayHostsAnalyzer: Analyzer = {
   name: 'virtualservice.ConflictingMeshGatewayHostsAnalyzer',
   codes: ['IST0109'],
-  run(ctx) {
+  *run(ctx) {
     const clusterDomain = ctx.registry.clusterDomain;
     const byHost = new Map<string, { vs: VirtualService; index: number }[]>();
     for (const vs of [...ctx.of('VirtualService')].sort(byCreation)) {
+      yield;
       if (!appliesToMesh(vs)) continue;
       (vs.spec.hosts ?? []).forEach((h, index) => {
         const host = resolveHost(h, vs.namespace, clusterDomain);

@@ -33,9 +33,10 @@ function exportScopes(se: ServiceEntry): Set<string> {
 export const conflictingServiceEntryProtocolAnalyzer: Analyzer = {
   name: 'serviceentry.ConflictingServiceEntryProtocolAnalyzer',
   codes: ['IST0177'],
-  run(ctx) {
+  *run(ctx) {
     const index = new Map<string, { scope: string; host: string; port: number; entries: Entry[] }>();
     for (const se of ctx.of('ServiceEntry')) {
+      yield;
       for (const scope of exportScopes(se)) {
         for (const host of se.spec.hosts ?? []) {
           for (const p of se.spec.ports ?? []) {

@@ -14,6 +14,8 @@ import { createReporter } from '../validate/report.ts';
 export interface AnalysisInput {
   resources: readonly Resource[];
   registry: Registry;
+  /** The snapshot's DestinationRule index (its merged look-ups are reused); built from the resources when absent. */
+  drIndex?: DestinationRuleIndex;
   /**
    * Resources the webhook rejects (left out of everything else). istioctl runs its analyzers on them too; weir
    * looks at them only where a rejection hides the finding that explains it (IST0165).
@@ -48,7 +50,8 @@ export interface Analyzer {
   /** `virtualservice.GatewayAnalyzer`, … as `istioctl analyze --list-analyzers` names it; `weir.…` for weir's own. */
   name: string;
   codes: readonly Code[];
-  run(ctx: AnalysisContext): void;
+  /** The check; a generator offers pause points (`util/slice.ts`), one per resource checked. */
+  run(ctx: AnalysisContext): void | Iterable<void>;
 }
 
 /** Builds the context for one analysis run; diagnostics are appended to `out`. */
@@ -63,7 +66,7 @@ export function createContext(input: AnalysisInput, out: Diagnostic[]): Analysis
   return {
     resources: input.resources,
     registry: input.registry,
-    drIndex: new DestinationRuleIndex(drs, input.registry.clusterDomain),
+    drIndex: input.drIndex ?? new DestinationRuleIndex(drs, input.registry.clusterDomain),
     rejected: input.rejected ?? [],
     of: <K extends Kind>(kind: K) => (byKind.get(kind) ?? []) as Resource<K>[],
     report: (resource, path, code, message, level) =>

@@ -97,7 +97,10 @@ function checkVirtualService(ctx: AnalysisContext, vs: VirtualService): void {
 export const destinationHostAnalyzer: Analyzer = {
   name: 'virtualservice.DestinationHostAnalyzer',
   codes: ['IST0101', 'IST0112'],
-  run(ctx) {
-    for (const vs of ctx.of('VirtualService')) checkVirtualService(ctx, vs);
+  *run(ctx) {
+    for (const vs of ctx.of('VirtualService')) {
+      checkVirtualService(ctx, vs);
+      yield;
+    }
   },
 };

@@ -84,7 +84,10 @@ function candidateLabelSets(svc: Service, registry: Registry): Readonly<Record<s
 export const subsetSelectPodAnalyzer: Analyzer = {
   name: 'destinationrule.SubsetSelectPodAnalyzer',
   codes: ['IST0173', 'IST0174', 'WEIR0012'],
-  run(ctx) {
-    for (const dr of ctx.of('DestinationRule')) checkDestinationRule(ctx, dr);
+  *run(ctx) {
+    for (const dr of ctx.of('DestinationRule')) {
+      checkDestinationRule(ctx, dr);
+      yield;
+    }
   },
 };

@@ -53,7 +53,10 @@ function checkStickyWeightedSplit(ctx: AnalysisContext, vs: VirtualService): voi
 export const stickySplitAnalyzer: Analyzer = {
   name: 'weir.StickySplitAnalyzer',
   codes: ['WEIR0010'],
-  run(ctx) {
-    for (const vs of ctx.of('VirtualService')) checkStickyWeightedSplit(ctx, vs);
+  *run(ctx) {
+    for (const vs of ctx.of('VirtualService')) {
+      checkStickyWeightedSplit(ctx, vs);
+      yield;
+    }
   },
 };

@@ -109,9 +109,12 @@ function checkVirtualService(ctx: AnalysisContext, vs: VirtualService, byName: R
 export const gatewayAnalyzer: Analyzer = {
   name: 'virtualservice.GatewayAnalyzer',
   codes: ['IST0101', 'IST0132', 'IST0165'],
-  run(ctx) {
+  *run(ctx) {
     const byName = new Map(ctx.of('Gateway').map((g) => [`${g.namespace}/${g.name}`, g] as const));
-    for (const vs of ctx.of('VirtualService')) checkVirtualService(ctx, vs, byName);
+    for (const vs of ctx.of('VirtualService')) {
+      checkVirtualService(ctx, vs, byName);
+      yield;
+    }
     for (const r of ctx.rejected) if (r.kind === 'VirtualService') internalReferences(ctx, r as VirtualService);
   },
 };

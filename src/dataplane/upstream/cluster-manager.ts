@@ -15,7 +15,10 @@ export interface EndpointRuntime {
   key: string;
   address: string;
   port: number;
-  pool: Pool;
+  /** The host's connection pool, created on first use (a cluster of thousands of hosts holds no idle pools). */
+  readonly pool: Pool;
+  /** Whether the pool has been created. */
+  readonly hasPool: boolean;
   /** Requests in flight to this host (Envoy `rq_active`). */
   active: number;
   labels: Readonly<Record<string, string>>;
@@ -85,9 +88,12 @@ interface HostSet {
 /** A cluster's runtime: endpoints with pools, the balancer(s), circuit breakers and outlier state. */
 export class ClusterRuntime {
   readonly name: string;
-  readonly fingerprint: string;
+  /** {@link clusterFingerprint} of the cluster it serves. */
+  fingerprint: string;
   cluster: Cluster;
-  readonly endpoints: EndpointRuntime[];
+  /** The hosts, in the cluster's order; replaced as a whole by {@link update}. */
+  endpoints: EndpointRuntime[] = [];
+  private indexOf = new Map<EndpointRuntime, number>();
   /** Requests in flight on the cluster (`max_requests`, and connections in use for HTTP/1.1). */
   active = 0;
   /** Retries in flight (`max_retries`). */
@@ -97,12 +103,12 @@ export class ClusterRuntime {
   private readonly limited: boolean;
   private readonly outlier: OutlierDetectionResolved | null;
   private readonly policy: LbPolicy;
-  private readonly lbEndpoints: LbEndpoint[];
+  private lbEndpoints: LbEndpoint[] = [];
   /** Host sets by priority (index 0 = closest locality); one set without locality LB. */
   private sets: HostSet[] = [];
   /** Locality `distribute` weights: groups of endpoint indexes with a weight each, or null. */
   private distribute: { members: number[]; weight: number; lb: Balancer | null }[] | null = null;
-  private readonly priorityOf: number[];
+  private priorityOf: number[] = [];
   private timer: NodeJS.Timeout | null = null;
 
   constructor(
@@ -114,42 +120,11 @@ export class ClusterRuntime {
     this.cluster = cluster;
     this.fingerprint = fingerprint;
     const pool = cluster.policy.connectionPool;
-    const perHostConnections = pool.maxConnections < 4294967295 ? pool.maxConnections : null;
-    this.endpoints = cluster.endpoints.map((e) => ({
-      key: e.key,
-      address: e.address,
-      port: e.port,
-      labels: e.labels,
-      locality: e.locality,
-      active: 0,
-      consecutive5xx: 0,
-      consecutiveGateway: 0,
-      consecutiveLocal: 0,
-      ejectedUntilMs: 0,
-      ejections: 0,
-      pool: new Pool(`http://${e.key}`, {
-        connections: perHostConnections,
-        pipelining: 1,
-        connect: { timeout: pool.connectTimeoutMs },
-        keepAliveTimeout: Math.min(pool.idleTimeoutMs, 3_600_000),
-        keepAliveMaxTimeout: Math.max(pool.idleTimeoutMs, 1000),
-        headersTimeout: 0,
-        bodyTimeout: 0,
-        ...(pool.maxRequestsPerConnection > 0 ? { maxRequestsPerClient: pool.maxRequestsPerConnection } : {}),
-      }),
-    }));
     this.limited =
       pool.maxConnections < 4294967295 ||
       pool.http2MaxRequests < 4294967295 ||
       pool.http1MaxPendingRequests < 4294967295;
     this.outlier = cluster.policy.outlierDetection;
-    this.lbEndpoints = cluster.endpoints.map((e, i) => ({
-      key: e.key,
-      address: e.address,
-      port: e.port,
-      weight: Math.max(1, Math.floor(e.weight)),
-      handle: i,
-    }));
     const p = cluster.policy.lb;
     this.policy =
       p.type === 'RING_HASH'
@@ -159,10 +134,67 @@ export class ClusterRuntime {
           : p.type === 'PASSTHROUGH'
             ? { type: 'RANDOM' }
             : { type: p.type };
+    this.setEndpoints(cluster, new Map());
+    if (this.outlier) {
+      this.timer = setInterval(() => this.tick(), Math.max(1, this.outlier.intervalMs));
+      this.timer.unref();
+    }
+  }
+
+  /**
+   * Applies a new membership of the same cluster (Envoy EDS: an endpoint update, policy unchanged): hosts that stay
+   * keep their connection pool, active count and outlier state; new hosts are added; removed hosts' pools are closed
+   * once their requests finish. Balancers and priorities are rebuilt over the new set.
+   * @throws Error when the cluster's policy differs (that is a new runtime, see {@link ClusterManager.get}).
+   */
+  update(cluster: Cluster, fingerprint: string): void {
+    if (policyFingerprint(cluster) !== policyFingerprint(this.cluster))
+      throw new Error(`cluster ${this.name}: policy changed; a new runtime is needed`);
+    const byKey = new Map(this.endpoints.map((e) => [e.key, e]));
+    this.cluster = cluster;
+    this.fingerprint = fingerprint;
+    this.setEndpoints(cluster, byKey);
+    const kept = new Set(this.endpoints);
+    for (const e of byKey.values()) if (!kept.has(e) && e.hasPool) void e.pool.close();
+  }
+
+  /** Sets the endpoints (reusing the runtimes in `reuse` by key), their priorities, and the balancers. */
+  private setEndpoints(cluster: Cluster, reuse: ReadonlyMap<string, EndpointRuntime>): void {
+    const env = this.env;
+    const pool = cluster.policy.connectionPool;
+    const perHostConnections = pool.maxConnections < 4294967295 ? pool.maxConnections : null;
+    const poolOptions = {
+      connections: perHostConnections,
+      pipelining: 1,
+      connect: { timeout: pool.connectTimeoutMs },
+      keepAliveTimeout: Math.min(pool.idleTimeoutMs, 3_600_000),
+      keepAliveMaxTimeout: Math.max(pool.idleTimeoutMs, 1000),
+      headersTimeout: 0,
+      bodyTimeout: 0,
+      ...(pool.maxRequestsPerConnection > 0 ? { maxRequestsPerClient: pool.maxRequestsPerConnection } : {}),
+    };
+    this.endpoints = cluster.endpoints.map((e) => {
+      const old = reuse.get(e.key);
+      if (old) {
+        old.labels = e.labels;
+        old.locality = e.locality;
+        return old;
+      }
+      return new Endpoint(e.key, e.address, e.port, e.labels, e.locality, poolOptions);
+    });
+    this.indexOf = new Map(this.endpoints.map((e, i) => [e, i]));
+    this.lbEndpoints = cluster.endpoints.map((e, i) => ({
+      key: e.key,
+      address: e.address,
+      port: e.port,
+      weight: Math.max(1, Math.floor(e.weight)),
+      handle: i,
+    }));
     // Locality-prioritised LB takes effect only with outlier detection (Istio: LocalityLbSetting on by default).
     const setting = cluster.policy.localityLbSetting;
     const enabled = setting?.enabled !== false;
     const localityOn = this.outlier !== null && env.locality !== null && enabled;
+    this.distribute = null;
     if (localityOn && setting?.distribute && setting.distribute.length > 0) {
       this.priorityOf = this.endpoints.map(() => 0);
       this.distribute = buildDistribute(env.locality!, setting, this.endpoints);
@@ -187,10 +219,6 @@ export class ClusterRuntime {
       );
     }
     this.rebuild();
-    if (this.outlier) {
-      this.timer = setInterval(() => this.tick(), Math.max(1, this.outlier.intervalMs));
-      this.timer.unref();
-    }
   }
 
   /** Rebuilds the balancers over the hosts in service (all hosts in panic mode). */
@@ -319,7 +347,7 @@ export class ClusterRuntime {
   /** Open upstream connections (undici pool statistics, summed over the cluster's hosts). */
   connectionCount(): number {
     let n = 0;
-    for (const e of this.endpoints) n += e.pool.stats.connected;
+    for (const e of this.endpoints) if (e.hasPool) n += e.pool.stats.connected;
     return n;
   }
 
@@ -358,11 +386,12 @@ export class ClusterRuntime {
    * local-origin failures unless split mode; consecutive gateway errors count 502/503/504 and local-origin
    * failures; any other response resets them).
    */
-  report(i: number, outcome: HostOutcome): void {
+  report(host: EndpointRuntime, outcome: HostOutcome): void {
     const od = this.outlier;
     if (!od) return;
-    const e = this.endpoints[i];
-    if (!e) return;
+    const i = this.indexOf.get(host);
+    if (i === undefined) return; // removed from the cluster since it was picked
+    const e = host;
     if (outcome.kind === 'local-failure') {
       if (od.splitExternalLocalOriginErrors) {
         e.consecutiveLocal++;
@@ -442,13 +471,13 @@ export class ClusterRuntime {
   /** Closes the pools, letting in-flight requests finish. */
   async close(): Promise<void> {
     this.stopTimer();
-    await Promise.allSettled(this.endpoints.map((e) => e.pool.close()));
+    await Promise.allSettled(this.endpoints.filter((e) => e.hasPool).map((e) => e.pool.close()));
   }
 
   /** Destroys the pools at once. */
   async destroy(): Promise<void> {
     this.stopTimer();
-    await Promise.allSettled(this.endpoints.map((e) => e.pool.destroy()));
+    await Promise.allSettled(this.endpoints.filter((e) => e.hasPool).map((e) => e.pool.destroy()));
   }
 }
 
@@ -543,13 +572,43 @@ function buildDistribute(
 
 /** Identity of a cluster's runtime-relevant definition: endpoints (with weights and labels) and policy. */
 export function clusterFingerprint(c: Cluster): string {
-  return JSON.stringify([
-    c.endpoints.map((e) => [e.key, e.weight, e.locality, e.labels]),
-    c.policy.lb,
-    c.policy.connectionPool,
-    c.policy.outlierDetection,
-    c.policy.localityLbSetting,
-  ]);
+  return JSON.stringify([c.endpoints.map((e) => [e.key, e.weight, e.locality, e.labels]), policyFingerprint(c)]);
+}
+
+/** Identity of a cluster's policy alone (balancer, connection pool, outlier detection, locality settings). */
+export function policyFingerprint(c: Cluster): string {
+  return JSON.stringify([c.policy.lb, c.policy.connectionPool, c.policy.outlierDetection, c.policy.localityLbSetting]);
+}
+
+type PoolOptions = ConstructorParameters<typeof Pool>[1];
+
+/** A host at runtime; its pool is created on first use. */
+class Endpoint implements EndpointRuntime {
+  active = 0;
+  consecutive5xx = 0;
+  consecutiveGateway = 0;
+  consecutiveLocal = 0;
+  ejectedUntilMs = 0;
+  ejections = 0;
+  private created: Pool | null = null;
+
+  constructor(
+    readonly key: string,
+    readonly address: string,
+    readonly port: number,
+    public labels: Readonly<Record<string, string>>,
+    public locality: string,
+    private readonly poolOptions: PoolOptions,
+  ) {}
+
+  get pool(): Pool {
+    this.created ??= new Pool(`http://${this.key}`, this.poolOptions);
+    return this.created;
+  }
+
+  get hasPool(): boolean {
+    return this.created !== null;
+  }
 }
 
 /** Owns every cluster runtime of a proxy. */
@@ -558,13 +617,21 @@ export class ClusterManager {
 
   constructor(private readonly env: RuntimeEnv = { now: () => performance.now(), locality: null }) {}
 
-  /** The runtime for a cluster of the current table (created on first use; replaced when its definition changed). */
+  /**
+   * The runtime for a cluster of the current table: created on first use; kept when the cluster is unchanged;
+   * updated in place when only its endpoints changed (pools and outlier state of the hosts that stay survive);
+   * replaced when its policy changed.
+   */
   get(cluster: Cluster): ClusterRuntime {
     const existing = this.runtimes.get(cluster.name);
     if (existing && existing.cluster === cluster) return existing;
     const fp = clusterFingerprint(cluster);
     if (existing && existing.fingerprint === fp) {
       existing.cluster = cluster;
+      return existing;
+    }
+    if (existing && policyFingerprint(existing.cluster) === policyFingerprint(cluster)) {
+      existing.update(cluster, fp);
       return existing;
     }
     const rt = new ClusterRuntime(cluster, fp, this.env);
@@ -576,6 +643,22 @@ export class ClusterManager {
   /** All runtimes (for the admin `/clusters` page). */
   all(): ClusterRuntime[] {
     return [...this.runtimes.values()];
+  }
+
+  /**
+   * After a reload: each runtime follows its cluster in the new table (`lookup` by name; null when the cluster is
+   * gone), as {@link get} would — kept, updated in place or replaced — and runtimes of clusters that are gone are
+   * closed, their requests finishing first. Clusters nobody used get no runtime.
+   */
+  reconcile(lookup: (name: string) => Cluster | null): void {
+    for (const [name, rt] of [...this.runtimes]) {
+      const next = lookup(name);
+      if (next) this.get(next);
+      else {
+        this.runtimes.delete(name);
+        void rt.close();
+      }
+    }
   }
 
   /** Closes runtimes whose cluster is not in `keep` (after a reload). */

@@ -104,13 +104,13 @@ describe('outlier detection', () => {
   it('ejects after consecutive5xxErrors and a success resets the count', () => {
     const clock = { t: 0 };
     const r = runtime(cluster(3, { outlier: { consecutive5xxErrors: 3, maxEjectionPercent: 100 } }), clock);
-    r.report(0, { kind: 'response', status: 500 });
-    r.report(0, { kind: 'response', status: 500 });
-    r.report(0, { kind: 'response', status: 200 });
-    r.report(0, { kind: 'response', status: 500 });
-    r.report(0, { kind: 'response', status: 502 });
+    r.report(r.endpoints[0]!, { kind: 'response', status: 500 });
+    r.report(r.endpoints[0]!, { kind: 'response', status: 500 });
+    r.report(r.endpoints[0]!, { kind: 'response', status: 200 });
+    r.report(r.endpoints[0]!, { kind: 'response', status: 500 });
+    r.report(r.endpoints[0]!, { kind: 'response', status: 502 });
     expect(r.isEjected(0)).toBe(false);
-    r.report(0, { kind: 'local-failure' });
+    r.report(r.endpoints[0]!, { kind: 'local-failure' });
     expect(r.isEjected(0)).toBe(true);
     expect(picks(r, 50)).toEqual(new Set([1, 2]));
   });
@@ -123,7 +123,7 @@ describe('outlier detection', () => {
       }),
       clock,
     );
-    r.report(0, { kind: 'response', status: 503 });
+    r.report(r.endpoints[0]!, { kind: 'response', status: 503 });
     expect(r.endpoints[0]?.ejectedUntilMs).toBe(1000);
     clock.t = 999;
     r.tick();
@@ -134,7 +134,7 @@ describe('outlier detection', () => {
     expect(picks(r, 20)).toEqual(new Set([1]));
     r.tick();
     expect(r.isEjected(0)).toBe(false);
-    r.report(0, { kind: 'response', status: 503 });
+    r.report(r.endpoints[0]!, { kind: 'response', status: 503 });
     expect(r.endpoints[0]?.ejectedUntilMs).toBe(1000 + 2000);
     clock.t = 3000;
     r.tick(); // back in service
@@ -145,25 +145,25 @@ describe('outlier detection', () => {
   it('respects maxEjectionPercent, but always allows one ejection', () => {
     const clock = { t: 0 };
     const r = runtime(cluster(4, { outlier: { consecutive5xxErrors: 1, maxEjectionPercent: 10 } }), clock);
-    r.report(0, { kind: 'response', status: 500 });
-    r.report(1, { kind: 'response', status: 500 });
+    r.report(r.endpoints[0]!, { kind: 'response', status: 500 });
+    r.report(r.endpoints[1]!, { kind: 'response', status: 500 });
     expect([r.isEjected(0), r.isEjected(1)]).toEqual([true, false]);
     const r50 = runtime(cluster(4, { outlier: { consecutive5xxErrors: 1, maxEjectionPercent: 50 } }), clock);
-    for (const i of [0, 1, 2]) r50.report(i, { kind: 'response', status: 500 });
+    for (const i of [0, 1, 2]) r50.report(r50.endpoints[i]!, { kind: 'response', status: 500 });
     expect([0, 1, 2].map((i) => r50.isEjected(i))).toEqual([true, true, false]);
   });
 
   it('with every host ejected and panic off there is no host (503 UH); below minHealthPercent all hosts are used', () => {
     const clock = { t: 0 };
     const r = runtime(cluster(2, { outlier: { consecutive5xxErrors: 1, maxEjectionPercent: 100 } }), clock);
-    r.report(0, { kind: 'response', status: 500 });
-    r.report(1, { kind: 'response', status: 500 });
+    r.report(r.endpoints[0]!, { kind: 'response', status: 500 });
+    r.report(r.endpoints[1]!, { kind: 'response', status: 500 });
     expect(r.pick(null, Math.random)).toBe(-1);
     const panic = runtime(
       cluster(2, { outlier: { consecutive5xxErrors: 1, maxEjectionPercent: 100, minHealthPercent: 60 } }),
       clock,
     );
-    panic.report(0, { kind: 'response', status: 500 });
+    panic.report(panic.endpoints[0]!, { kind: 'response', status: 500 });
     expect(picks(panic, 50)).toEqual(new Set([0, 1]));
   });
 
@@ -173,17 +173,17 @@ describe('outlier detection', () => {
       cluster(2, { outlier: { consecutive5xxErrors: 0, consecutiveGatewayErrors: 2, maxEjectionPercent: 100 } }),
       clock,
     );
-    r.report(0, { kind: 'response', status: 500 });
-    r.report(0, { kind: 'response', status: 500 });
+    r.report(r.endpoints[0]!, { kind: 'response', status: 500 });
+    r.report(r.endpoints[0]!, { kind: 'response', status: 500 });
     expect(r.isEjected(0)).toBe(false);
-    r.report(0, { kind: 'response', status: 503 });
-    r.report(0, { kind: 'local-failure' });
+    r.report(r.endpoints[0]!, { kind: 'response', status: 503 });
+    r.report(r.endpoints[0]!, { kind: 'local-failure' });
     expect(r.isEjected(0)).toBe(true);
   });
 
   it('without outlierDetection nothing is ejected', () => {
     const r = runtime(cluster(2), { t: 0 });
-    for (let i = 0; i < 20; i++) r.report(0, { kind: 'response', status: 500 });
+    for (let i = 0; i < 20; i++) r.report(r.endpoints[0]!, { kind: 'response', status: 500 });
     expect(r.isEjected(0)).toBe(false);
   });
 });
@@ -249,7 +249,7 @@ describe('locality priority', () => {
       'us-east/zone-a/sub-1',
     );
     expect(picks(withOd, 50)).toEqual(new Set([0]));
-    withOd.report(0, { kind: 'response', status: 500 });
+    withOd.report(withOd.endpoints[0]!, { kind: 'response', status: 500 });
     expect(picks(withOd, 50)).toEqual(new Set([1, 2]));
     const withoutOd = runtime(cluster(3, { localities: locs }), clock, 'us-east/zone-a/sub-1');
     expect(picks(withoutOd, 60)).toEqual(new Set([0, 1, 2]));
@@ -294,10 +294,10 @@ describe('failoverPriority (Istio applyFailoverPriorities)', () => {
     });
     const r = runtime(c, { t: 0 }, null, { tier: 'a' });
     expect(picks(r, 60)).toEqual(new Set([1, 2]));
-    r.report(1, { kind: 'response', status: 500 });
+    r.report(r.endpoints[1]!, { kind: 'response', status: 500 });
     // Half of priority 0 healthy: it takes 50 % × 1.4 = 70 % of the load, the rest spills to priority 1 (Envoy).
     expect(picks(r, 80)).toEqual(new Set([0, 2]));
-    r.report(2, { kind: 'response', status: 500 });
+    r.report(r.endpoints[2]!, { kind: 'response', status: 500 });
     expect(picks(r, 40)).toEqual(new Set([0]));
     // Without outlier detection Istio applies no failover at all.
     const off = runtime(
@@ -333,5 +333,59 @@ describe('failoverPriority (Istio applyFailoverPriorities)', () => {
       { tier: 'a' },
     );
     expect(picks(both, 40)).toEqual(new Set([2]));
+  });
+});
+
+describe('endpoint updates (Envoy EDS): update() and ClusterManager.get', () => {
+  const withEndpoints = (c: Cluster, ports: number[]): Cluster => ({
+    ...c,
+    endpoints: ports.map((p) => ({ ...c.endpoints[0]!, port: p, key: `127.0.0.1:${p}` })),
+  });
+
+  it('hosts that stay keep their state and pool; new hosts join; a removed host leaves the balancer', () => {
+    const clock = { t: 0 };
+    const base = cluster(3, { outlier: { consecutive5xxErrors: 1, maxEjectionPercent: 100 } });
+    const r = runtime(base, clock);
+    const [a, b, c] = r.endpoints;
+    const poolOfB = b!.pool; // created on first use
+    r.report(a!, { kind: 'response', status: 503 }); // a ejected
+    expect(a!.ejectedUntilMs).toBeGreaterThan(0);
+    b!.active = 2;
+    // c (20002) goes away, 20005 joins.
+    r.update(withEndpoints(base, [20000, 20001, 20005]), 'fp2');
+    expect(r.endpoints[0]).toBe(a);
+    expect(r.endpoints[1]).toBe(b);
+    expect(r.endpoints[1]!.pool).toBe(poolOfB);
+    expect(r.endpoints[1]!.active).toBe(2);
+    expect(r.endpoints[0]!.ejectedUntilMs).toBeGreaterThan(0); // still ejected after the update
+    expect(r.endpoints[2]).not.toBe(c);
+    expect(r.endpoints[2]!.key).toBe('127.0.0.1:20005');
+    expect(r.endpoints[2]!.hasPool).toBe(false);
+    // a is still ejected: picks go to b and the new host only, never to the removed one.
+    expect(picks(r, 60)).toEqual(new Set([1, 2]));
+    // An outcome reported for the removed host (a request picked before the update) is ignored.
+    r.report(c!, { kind: 'response', status: 503 });
+    expect(r.endpoints.every((e) => e.key !== c!.key)).toBe(true);
+    expect(r.endpoints[2]!.ejectedUntilMs).toBe(0);
+  });
+
+  it('a policy change is not an update: ClusterManager replaces the runtime; an endpoint change updates it', async () => {
+    const { ClusterManager } = await import('../../../src/dataplane/upstream/cluster-manager.ts');
+    const m = new ClusterManager({ now: () => 0, locality: null });
+    try {
+      const c1 = cluster(2);
+      const r1 = m.get(c1);
+      const r2 = m.get(withEndpoints(c1, [20000, 20009]));
+      expect(r2).toBe(r1); // updated in place
+      expect(r2.endpoints.map((e) => e.port)).toEqual([20000, 20009]);
+      const r3 = m.get({ ...c1, policy: { ...c1.policy, lb: { type: 'RANDOM' } } });
+      expect(r3).not.toBe(r1);
+      expect(() => r1.update({ ...c1, policy: { ...c1.policy, lb: { type: 'RANDOM' } } }, 'x')).toThrow(/policy/);
+      // reconcile: a cluster that is gone closes its runtime.
+      m.reconcile(() => null);
+      expect(m.all()).toEqual([]);
+    } finally {
+      await m.close();
+    }
   });
 });
